@@ -1,0 +1,11 @@
+# Every dependency is a Debian package installed by tools/install-deps.sh.
+find_package(Threads REQUIRED)
+find_package(Protobuf REQUIRED)
+find_package(ONNX REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(fmt REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+if(LEIP_BUILD_TESTS)
+  find_package(GTest REQUIRED)
+endif()

@@ -1,0 +1,53 @@
+// Window and resize geometry of the neural-network ops (Conv, ConvTranspose, pooling,
+// Resize). The shape rules, the reference kernels and code generation all resolve padding,
+// auto_pad and output sizes through these functions, so they cannot disagree.
+// Defined in src/ir/ops/NN.cpp.
+#pragma once
+
+#include "leip/ir/Graph.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace leip::ir {
+
+/// Resolved sliding-window geometry over the spatial dims (all vectors have the spatial
+/// rank). For Conv and pools an output position o reads input positions
+/// o * strides - padBegin + k * dilations (k over the kernel); for ConvTranspose the same
+/// relation holds with the roles of input and output exchanged (see convTransposeGeometry).
+struct WindowGeometry {
+  Shape input;  // spatial dims of X
+  Shape output; // spatial dims of Y
+  std::vector<int64_t> kernel, strides, dilations, padBegin, padEnd;
+  size_t rank() const { return kernel.size(); }
+};
+
+/// Conv: X [N, C, D...], W [M, C/group, k...]. Validates ranks, channels vs group, the
+/// kernel_shape/strides/dilations/pads/auto_pad attributes and that every output dim is
+/// positive. Throws BadInputError "<node>: <what was expected>".
+WindowGeometry convGeometry(const Node &node, const Shape &x, const Shape &w);
+
+/// ConvTranspose: X [N, C, D...], W [C, M/group, k...]. `input` holds X's spatial dims and
+/// `output` Y's; Y position i * strides - padBegin + k * dilations receives X position i
+/// (positions outside [0, output) are dropped). output_shape, output_padding and auto_pad
+/// are folded into `output` and `padBegin`/`padEnd`.
+WindowGeometry convTransposeGeometry(const Node &node, const Shape &x, const Shape &w);
+
+/// MaxPool / AveragePool / LpPool: X [N, C, D...], kernel_shape required; honours ceil_mode
+/// (a last window that would start in the end padding is dropped, as PyTorch does).
+WindowGeometry poolGeometry(const Node &node, const Shape &x);
+
+/// Resize (opset 11-17) with its roi/scales/sizes inputs (null or empty when omitted).
+struct ResizeGeometry {
+  Shape output;
+  /// Per axis: the scale the coordinate transform divides by (the scales input, or
+  /// output/input when sizes are given).
+  std::vector<double> scales;
+  /// Per axis: roi start and end (tf_crop_and_resize only; 0 and 1 otherwise).
+  std::vector<double> roiStart, roiEnd;
+};
+ResizeGeometry resizeGeometry(const Node &node, const Shape &x, const Tensor *roi, const Tensor *scales,
+                              const Tensor *sizes);
+
+} // namespace leip::ir

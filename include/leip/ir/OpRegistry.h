@@ -1,0 +1,79 @@
+// The table of ops leip understands, each with its shape rule.
+//
+// A shape rule computes a node's output types from its input types and, where the output
+// shape depends on input *values* (Reshape's shape, Slice's starts, Resize's sizes, ...),
+// from those values. Such inputs must be constants by the time rules run: the shape
+// inference pass folds the Shape/Gather/Concat arithmetic that exporters emit first.
+#pragma once
+
+#include "leip/ir/Graph.h"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace leip::ir {
+
+class ShapeContext {
+public:
+  ShapeContext(const Node &node, std::vector<const TensorType *> inputTypes,
+               std::vector<const Tensor *> inputValues)
+      : node_(node), types_(std::move(inputTypes)), values_(std::move(inputValues)) {}
+
+  const Node &node() const { return node_; }
+  const AttributeMap &attrs() const { return node_.attrs(); }
+  size_t numInputs() const { return types_.size(); }
+  /// True when input i exists (optional inputs may be omitted or named "").
+  bool hasInput(size_t i) const { return i < types_.size() && types_[i] != nullptr; }
+  /// Type of input i; fails with a message naming the node when it is missing.
+  const TensorType &input(size_t i) const;
+  /// Constant data of input i, or null when the input is not a constant (or absent).
+  const Tensor *value(size_t i) const { return i < values_.size() ? values_[i] : nullptr; }
+  /// Constant data of input i; fails ("input 1 (shape) of node 'r' (Reshape) must be a
+  /// constant") when it is not known at compile time.
+  const Tensor &requireValue(size_t i, const char *what) const;
+  /// Throws BadInputError: "<node>: <message>".
+  [[noreturn]] void fail(const std::string &message) const;
+
+private:
+  const Node &node_;
+  std::vector<const TensorType *> types_;
+  std::vector<const Tensor *> values_;
+};
+
+using ShapeRule = std::vector<TensorType> (*)(const ShapeContext &);
+
+struct OpInfo {
+  ShapeRule inferTypes = nullptr;
+  /// Accepted input counts (optional inputs included in max).
+  int minInputs = 1;
+  int maxInputs = 1;
+};
+
+/// Map from op type to its info, for the default ONNX domain.
+using OpTable = std::map<std::string, OpInfo>;
+
+/// The process-wide table (built once, on first use).
+const OpTable &opTable();
+/// Null when leip does not support the op.
+const OpInfo *findOp(const std::string &domain, const std::string &opType);
+
+/// Output types of `node` given its inputs' types and (where constant) values. Checks the
+/// input count, then applies the op's rule. Throws BadInputError for unsupported ops and
+/// for inputs the op cannot accept.
+std::vector<TensorType> inferNodeTypes(const Node &node, const std::vector<const TensorType *> &inputTypes,
+                                       const std::vector<const Tensor *> &inputValues);
+
+// Each op family registers itself from its own file under src/ir/ops/.
+void registerElementwiseOps(OpTable &table);
+void registerNNOps(OpTable &table);
+void registerTensorOps(OpTable &table);
+
+// Shared helpers for rules.
+/// numpy-style multidirectional broadcast of shapes; nullopt when incompatible.
+std::optional<Shape> broadcastShapes(const Shape &a, const Shape &b);
+/// Normalizes a possibly negative axis against `rank`; fails via ctx when out of range.
+int64_t normalizeAxis(const ShapeContext &ctx, int64_t axis, int64_t rank);
+
+} // namespace leip::ir

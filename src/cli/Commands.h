@@ -1,0 +1,17 @@
+// One function per `leip` subcommand: each adds its options to the CLI11 app and sets a
+// callback that runs the command. Callbacks report failures by throwing leip::Error.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "leip/frontend/OnnxImporter.h"
+
+namespace leip::cli {
+
+void addInspectCommand(CLI::App &app);
+void addRunCommand(CLI::App &app);
+
+/// Adds --input_shapes to a subcommand, parsed into `shapes` after parsing.
+void addInputShapesOption(CLI::App &command, std::string &text);
+
+} // namespace leip::cli

@@ -1,0 +1,40 @@
+// leip: make trained neural networks small and fast for edge devices.
+#include "Commands.h"
+
+#include "leip/support/Error.h"
+#include "leip/support/Logging.h"
+
+#include <iostream>
+
+int main(int argc, char **argv) {
+  CLI::App app{"leip: optimize ONNX models into small, fast, self-contained libraries.\n"
+               "Run `leip COMMAND --help` for the options of a command."};
+  app.name("leip");
+  app.set_version_flag("--version", std::string("leip ") + LEIP_VERSION);
+  leip::initLogging(false);
+  // Option callbacks run before the subcommand's callback, so -v takes effect in time.
+  app.add_flag_callback("-v,--verbose", [] { spdlog::set_level(spdlog::level::debug); },
+                        "Print debug logs to stderr");
+  app.fallthrough(); // accept -v after the subcommand too: `leip run ... -v`
+  app.require_subcommand(1);
+  leip::cli::addInspectCommand(app);
+  leip::cli::addRunCommand(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError &e) {
+    // Usage errors (and --help/--version, which CLI11 reports as "errors" with code 0).
+    int code = app.exit(e);
+    return code == 0 ? 0 : static_cast<int>(leip::ExitCode::Usage);
+  } catch (const leip::Error &e) {
+    std::cerr << "leip: error: " << e.what() << "\n";
+    return static_cast<int>(e.code());
+  } catch (const std::bad_alloc &) {
+    std::cerr << "leip: error: out of memory\n";
+    return static_cast<int>(leip::ExitCode::BadInput);
+  } catch (const std::exception &e) {
+    std::cerr << "leip: internal error: " << e.what() << "\n";
+    return static_cast<int>(leip::ExitCode::Internal);
+  }
+  return 0;
+}

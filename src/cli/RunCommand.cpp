@@ -1,0 +1,184 @@
+// `leip run`: run a model on .npy inputs and write each output as .npy.
+#include "Commands.h"
+
+#include "leip/data/Npy.h"
+#include "leip/interp/Interpreter.h"
+#include "leip/support/Error.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <map>
+
+namespace leip::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct RunOptions {
+  std::string inputPath;
+  std::vector<std::string> inputs;
+  std::string outputPath = ".";
+  std::string inputShapes;
+  bool json = false;
+};
+
+/// Output names may hold characters that are not safe in file names ("/", ":").
+std::string fileNameFor(const std::string &tensorName) {
+  std::string out = tensorName;
+  for (char &c : out)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) c = '_';
+  if (out.empty() || out[0] == '.') out = "_" + out;
+  return out;
+}
+
+/// Maps each graph input name to the .npy that feeds it, from "NAME=path" or plain "path"
+/// arguments (plain paths fill the inputs in order).
+std::map<std::string, std::string> assignInputs(const std::vector<std::string> &args,
+                                                const std::vector<std::string> &names) {
+  std::map<std::string, std::string> byName;
+  std::vector<std::string> positional;
+  for (const std::string &arg : args) {
+    auto eq = arg.find('=');
+    if (eq != std::string::npos && std::find(names.begin(), names.end(), arg.substr(0, eq)) != names.end()) {
+      byName[arg.substr(0, eq)] = arg.substr(eq + 1);
+    } else if (eq != std::string::npos && !fs::exists(arg)) {
+      std::string known;
+      for (const auto &n : names) known += (known.empty() ? "" : ", ") + n;
+      throw BadInputError("--input " + arg + ": the model has no input '" + arg.substr(0, eq) +
+                          "' (its inputs: " + known + ")");
+    } else {
+      positional.push_back(arg);
+    }
+  }
+  size_t next = 0;
+  for (const std::string &path : positional) {
+    while (next < names.size() && byName.count(names[next])) ++next;
+    if (next == names.size())
+      throw BadInputError("--input " + path + ": more inputs given than the model has (" +
+                          std::to_string(names.size()) + ")");
+    byName[names[next++]] = path;
+  }
+  for (const std::string &name : names)
+    if (!byName.count(name))
+      throw BadInputError("missing input '" + name + "': give it with --input " + name + "=FILE.npy");
+  return byName;
+}
+
+void runRun(const RunOptions &options) {
+  frontend::ImportOptions importOptions;
+  importOptions.inputShapes = frontend::parseInputShapes(options.inputShapes);
+
+  // Input names come from the model; the .npy shapes then fix any dynamic dims, unless
+  // the user gave --input_shapes.
+  std::vector<std::string> names;
+  for (const ir::Value *in : frontend::importOnnx(options.inputPath, importOptions)->inputs())
+    names.push_back(in->name());
+  std::map<std::string, std::string> files = assignInputs(options.inputs, names);
+  std::map<std::string, ir::Tensor> tensors;
+  for (const auto &[name, path] : files) {
+    tensors[name] = data::readNpy(path);
+    if (options.inputShapes.empty()) importOptions.inputShapes.byName[name] = tensors[name].shape();
+  }
+
+  std::unique_ptr<ir::Graph> graph = frontend::loadModel(options.inputPath, importOptions);
+  std::vector<ir::Tensor> inputs;
+  for (const ir::Value *in : graph->inputs()) {
+    ir::Tensor &given = tensors.at(in->name());
+    if (given.dtype() != in->type().dtype)
+      throw BadInputError(files.at(in->name()) + ": input '" + in->name() + "' expects dtype " +
+                          std::string(ir::dtypeName(in->type().dtype)) + ", the file holds " +
+                          std::string(ir::dtypeName(given.dtype())));
+    inputs.push_back(given);
+  }
+
+  interp::Interpreter interpreter(*graph);
+  auto start = std::chrono::steady_clock::now();
+  std::vector<ir::Tensor> outputs = interpreter.run(inputs);
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+
+  // Write every output under a temporary name first, then rename: a failure part-way
+  // never leaves a mix of old and new outputs.
+  fs::path dir(options.outputPath);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw BadInputError(options.outputPath + ": cannot create output directory: " + ec.message());
+  std::vector<std::pair<fs::path, fs::path>> renames;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    fs::path final = dir / (fileNameFor(graph->outputs()[i]->name()) + ".npy");
+    fs::path temp = dir / ("." + final.filename().string() + ".partial");
+    data::writeNpy(outputs[i], temp.string());
+    renames.emplace_back(temp, final);
+  }
+  for (const auto &[temp, final] : renames) {
+    fs::rename(temp, final, ec);
+    if (ec) throw BadInputError(final.string() + ": cannot write: " + ec.message());
+  }
+
+  nlohmann::json summary = nlohmann::json::array();
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const ir::Tensor &t = outputs[i];
+    nlohmann::json entry{{"name", graph->outputs()[i]->name()},
+                         {"dtype", ir::dtypeName(t.dtype())},
+                         {"shape", t.shape()},
+                         {"path", renames[i].second.string()}};
+    if (t.numElements() > 0) {
+      double lo = t.getAsDouble(0), hi = lo, sum = 0;
+      int64_t argmax = 0;
+      for (int64_t k = 0; k < t.numElements(); ++k) {
+        double v = t.getAsDouble(k);
+        if (v > hi) argmax = k;
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+        sum += v;
+      }
+      entry["min"] = lo;
+      entry["max"] = hi;
+      entry["mean"] = sum / static_cast<double>(t.numElements());
+      entry["argmax"] = argmax;
+    }
+    summary.push_back(entry);
+  }
+  if (options.json) {
+    std::cout << nlohmann::json{{"outputs", summary}, {"latency_ms", ms}, {"engine", "interpreter"}}.dump(2) << "\n";
+    return;
+  }
+  std::printf("ran %s with the reference interpreter in %.1f ms\n", options.inputPath.c_str(), ms);
+  for (const auto &entry : summary) {
+    std::string type = entry["dtype"].get<std::string>() + ir::shapeToString(entry["shape"].get<ir::Shape>());
+    std::printf("  %-20s %-16s -> %s", entry["name"].get<std::string>().c_str(), type.c_str(),
+                entry["path"].get<std::string>().c_str());
+    if (entry.contains("min"))
+      std::printf("  (min %.4g, max %.4g, mean %.4g, argmax %lld)", entry["min"].get<double>(),
+                  entry["max"].get<double>(), entry["mean"].get<double>(),
+                  static_cast<long long>(entry["argmax"].get<int64_t>()));
+    std::printf("\n");
+  }
+}
+
+} // namespace
+
+void addRunCommand(CLI::App &app) {
+  auto options = std::make_shared<RunOptions>();
+  CLI::App *command = app.add_subcommand("run", "Run a model on .npy inputs and write each output to DIR/<name>.npy");
+  command->add_option("--input_path", options->inputPath, "ONNX model (.onnx)")->required();
+  command
+      ->add_option("--input", options->inputs,
+                   "Input as NAME=FILE.npy (repeat for each input); a single-input model takes FILE.npy")
+      ->required();
+  command->add_option("--output_path", options->outputPath,
+                      "Directory for the outputs, one NAME.npy each (created if needed; characters other than "
+                      "letters, digits, '.', '_' and '-' in names become '_')")
+      ->capture_default_str();
+  addInputShapesOption(*command, options->inputShapes);
+  command->add_flag("--json", options->json, "Print a JSON summary instead of text");
+  command->callback([options] { runRun(*options); });
+}
+
+} // namespace leip::cli

@@ -1,0 +1,889 @@
+// Reference kernels of the neural-network family: Conv (im2col + GEMM, direct depthwise),
+// ConvTranspose (GEMM + col2im), Gemm, MatMul, BatchNormalization, pools, Softmax family,
+// Resize, InstanceNormalization and LRN. fp32 throughout (MaxPool also i8/u8, MatMul also
+// i32/i64, Resize nearest any dtype). Geometry (pads, auto_pad, output sizes) comes from
+// leip/ir/NNGeometry.h, the same code the shape rules use.
+#include "leip/interp/Kernels.h"
+#include "leip/ir/NNGeometry.h"
+#include "leip/support/Error.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <numeric>
+#include <string>
+#include <vector>
+
+namespace leip::interp {
+
+namespace {
+
+using ir::DType;
+using ir::Shape;
+using ir::Tensor;
+using ir::WindowGeometry;
+
+int64_t product(const std::vector<int64_t> &dims, size_t from = 0) {
+  int64_t n = 1;
+  for (size_t i = from; i < dims.size(); ++i) n *= dims[i];
+  return n;
+}
+
+/// Input i as f32 data; other dtypes (f16 included) are rejected with a clear message.
+const float *f32Input(KernelContext &ctx, size_t i) {
+  const Tensor &t = ctx.input(i);
+  if (t.dtype() != DType::F32)
+    ctx.fail("input " + std::to_string(i) + " has dtype " + std::string(ir::dtypeName(t.dtype())) +
+             "; the reference kernel computes in f32 only");
+  return t.data<float>();
+}
+
+// ---------------------------------------------------------------------------------------
+// GEMM: C[M,N] (+)= A[M,K] * B[K,N], row-major with leading dimensions. Blocked so that a
+// panel of B stays in cache while four rows of C are updated from it; the innermost loop
+// runs over contiguous j and vectorizes.
+
+template <typename T>
+void gemmRows4(int64_t nb, int64_t kb, const T *a, int64_t lda, const T *__restrict b, int64_t ldb,
+               T *__restrict c0, T *__restrict c1, T *__restrict c2, T *__restrict c3) {
+  for (int64_t k = 0; k < kb; ++k) {
+    const T a0 = a[k], a1 = a[lda + k], a2 = a[2 * lda + k], a3 = a[3 * lda + k];
+    const T *__restrict bk = b + k * ldb;
+    for (int64_t j = 0; j < nb; ++j) {
+      T bv = bk[j];
+      c0[j] += a0 * bv;
+      c1[j] += a1 * bv;
+      c2[j] += a2 * bv;
+      c3[j] += a3 * bv;
+    }
+  }
+}
+
+template <typename T>
+void gemmRow1(int64_t nb, int64_t kb, const T *a, const T *__restrict b, int64_t ldb, T *__restrict c) {
+  for (int64_t k = 0; k < kb; ++k) {
+    const T av = a[k];
+    const T *__restrict bk = b + k * ldb;
+    for (int64_t j = 0; j < nb; ++j) c[j] += av * bk[j];
+  }
+}
+
+template <typename T>
+void gemm(int64_t m, int64_t n, int64_t k, const T *a, int64_t lda, const T *b, int64_t ldb, T *c, int64_t ldc,
+          bool accumulate) {
+  if (!accumulate)
+    for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, T(0));
+  constexpr int64_t kBlockN = 512, kBlockK = 128;
+  for (int64_t j0 = 0; j0 < n; j0 += kBlockN) {
+    int64_t nb = std::min(kBlockN, n - j0);
+    for (int64_t k0 = 0; k0 < k; k0 += kBlockK) {
+      int64_t kb = std::min(kBlockK, k - k0);
+      const T *bp = b + k0 * ldb + j0;
+      int64_t i = 0;
+      for (; i + 4 <= m; i += 4) {
+        T *ci = c + i * ldc + j0;
+        gemmRows4(nb, kb, a + i * lda + k0, lda, bp, ldb, ci, ci + ldc, ci + 2 * ldc, ci + 3 * ldc);
+      }
+      for (; i < m; ++i) gemmRow1(nb, kb, a + i * lda + k0, bp, ldb, c + i * ldc + j0);
+    }
+  }
+}
+
+/// dst[cols x rows] = src[rows x cols]^T.
+template <typename T> void transpose(const T *src, int64_t rows, int64_t cols, T *dst) {
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) dst[j * rows + i] = src[i * cols + j];
+}
+
+// ---------------------------------------------------------------------------------------
+// Sliding windows for convolutions. A "grid" position o (conv output) reads "image"
+// position o * stride - padBegin + k * dilation (conv input). The grid is walked by rows
+// (all dims but the last) and each (kernel offset, row) pair becomes one Run: the image
+// positions of grid columns j in [lo, hi) are base + j * lastStride; the others are padding.
+
+struct Run {
+  int64_t base = 0;
+  int64_t lo = 0, hi = 0; // empty when the row falls entirely into padding
+};
+
+struct ColumnMap {
+  Shape image, grid;
+  std::vector<int64_t> kernel, strides, dilations, padBegin;
+  int64_t kernelSize = 1, imageSize = 1, gridRows = 1, rowLen = 1;
+  std::vector<Run> runs; // index: kernelOffset * gridRows + row
+
+  ColumnMap(Shape image_, Shape grid_, const WindowGeometry &g)
+      : image(std::move(image_)), grid(std::move(grid_)), kernel(g.kernel), strides(g.strides),
+        dilations(g.dilations), padBegin(g.padBegin) {
+    size_t r = kernel.size();
+    kernelSize = product(kernel);
+    imageSize = product(image);
+    rowLen = grid[r - 1];
+    gridRows = product(grid) / rowLen;
+    std::vector<int64_t> imageStrides = ir::stridesOf(image);
+    runs.resize(static_cast<size_t>(kernelSize * gridRows));
+    std::vector<int64_t> k(r, 0); // kernel offset multi-index
+    for (int64_t kk = 0; kk < kernelSize; ++kk) {
+      // Valid columns of the last dim: 0 <= j*s - p + k*d < image.
+      int64_t s = strides[r - 1], off = k[r - 1] * dilations[r - 1] - padBegin[r - 1], len = image[r - 1];
+      int64_t lo = off >= 0 ? 0 : (-off + s - 1) / s;
+      int64_t hi = len - 1 - off < 0 ? 0 : std::min(rowLen, (len - 1 - off) / s + 1);
+      std::vector<int64_t> o(r, 0); // grid row multi-index (last entry unused)
+      for (int64_t row = 0; row < gridRows; ++row) {
+        Run run;
+        int64_t base = off;
+        bool valid = lo < hi;
+        for (size_t d = 0; valid && d + 1 < r; ++d) {
+          int64_t pos = o[d] * strides[d] - padBegin[d] + k[d] * dilations[d];
+          valid = pos >= 0 && pos < image[d];
+          base += pos * imageStrides[d];
+        }
+        if (valid) run = Run{base, lo, hi};
+        runs[static_cast<size_t>(kk * gridRows + row)] = run;
+        for (int64_t d = static_cast<int64_t>(r) - 2; d >= 0; --d) { // next row
+          if (++o[d] < grid[d]) break;
+          o[d] = 0;
+        }
+      }
+      for (int64_t d = static_cast<int64_t>(r) - 1; d >= 0; --d) { // next kernel offset
+        if (++k[d] < kernel[d]) break;
+        k[d] = 0;
+      }
+    }
+  }
+  const Run &run(int64_t kk, int64_t row) const { return runs[static_cast<size_t>(kk * gridRows + row)]; }
+  int64_t lastStride() const { return strides.back(); }
+};
+
+/// Grid rows per chunk so that a column buffer of `colRows` rows stays near 8 MiB.
+int64_t rowsPerChunk(const ColumnMap &map, int64_t colRows) {
+  int64_t budget = (int64_t(1) << 21) / std::max<int64_t>(1, colRows * map.rowLen);
+  return std::clamp<int64_t>(budget, 1, map.gridRows);
+}
+
+/// cols[c*kernelSize + kk][row - row0][j] = image channel c at the run's position (0 in padding).
+void im2col(const ColumnMap &map, const float *image, int64_t channels, int64_t row0, int64_t row1, float *cols) {
+  int64_t width = (row1 - row0) * map.rowLen, s = map.lastStride();
+  for (int64_t c = 0; c < channels; ++c) {
+    const float *img = image + c * map.imageSize;
+    for (int64_t kk = 0; kk < map.kernelSize; ++kk) {
+      float *dst = cols + (c * map.kernelSize + kk) * width;
+      for (int64_t row = row0; row < row1; ++row, dst += map.rowLen) {
+        const Run &run = map.run(kk, row);
+        std::fill(dst, dst + run.lo, 0.f);
+        if (s == 1) {
+          for (int64_t j = run.lo; j < run.hi; ++j) dst[j] = img[run.base + j];
+        } else {
+          for (int64_t j = run.lo; j < run.hi; ++j) dst[j] = img[run.base + j * s];
+        }
+        std::fill(dst + std::max(run.lo, run.hi), dst + map.rowLen, 0.f);
+      }
+    }
+  }
+}
+
+/// The adjoint of im2col: adds each column entry into the image position it maps to.
+void col2im(const ColumnMap &map, const float *cols, int64_t channels, int64_t row0, int64_t row1, float *image) {
+  int64_t width = (row1 - row0) * map.rowLen, s = map.lastStride();
+  for (int64_t c = 0; c < channels; ++c) {
+    float *img = image + c * map.imageSize;
+    for (int64_t kk = 0; kk < map.kernelSize; ++kk) {
+      const float *src = cols + (c * map.kernelSize + kk) * width;
+      for (int64_t row = row0; row < row1; ++row, src += map.rowLen) {
+        const Run &run = map.run(kk, row);
+        for (int64_t j = run.lo; j < run.hi; ++j) img[run.base + j * s] += src[j];
+      }
+    }
+  }
+}
+
+void addChannelBias(const float *bias, int64_t batch, int64_t channels, int64_t plane, float *y) {
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t c = 0; c < channels; ++c) {
+      float b = bias[c];
+      float *p = y + (n * channels + c) * plane;
+      for (int64_t i = 0; i < plane; ++i) p[i] += b;
+    }
+}
+
+void convKernel(KernelContext &ctx) {
+  const float *x = f32Input(ctx, 0);
+  const float *w = f32Input(ctx, 1);
+  const Shape &xs = ctx.input(0).shape();
+  const Shape &ws = ctx.input(1).shape();
+  WindowGeometry g = ir::convGeometry(ctx.node(), xs, ws);
+  Tensor &out = ctx.output(0);
+  float *y = out.data<float>();
+  int64_t batch = xs[0], inC = xs[1], outC = ws[0];
+  int64_t group = ctx.attrs().getInt("group", 1);
+  int64_t inCg = inC / group, outCg = outC / group;
+  ColumnMap map(g.input, g.output, g);
+  int64_t plane = product(g.output), k = inCg * map.kernelSize;
+
+  if (inCg == 1) {
+    // Depthwise (and channel-multiplier) conv: each output channel reads one input
+    // channel, so a direct loop beats building columns.
+    int64_t s = map.lastStride();
+    for (int64_t n = 0; n < batch; ++n)
+      for (int64_t oc = 0; oc < outC; ++oc) {
+        const float *img = x + (n * inC + oc / outCg) * map.imageSize;
+        const float *wk = w + oc * map.kernelSize;
+        float *dst = y + (n * outC + oc) * plane;
+        for (int64_t row = 0; row < map.gridRows; ++row) {
+          float *d = dst + row * map.rowLen;
+          for (int64_t kk = 0; kk < map.kernelSize; ++kk) {
+            const Run &run = map.run(kk, row);
+            float wv = wk[kk];
+            if (s == 1) {
+              for (int64_t j = run.lo; j < run.hi; ++j) d[j] += wv * img[run.base + j];
+            } else {
+              for (int64_t j = run.lo; j < run.hi; ++j) d[j] += wv * img[run.base + j * s];
+            }
+          }
+        }
+      }
+  } else {
+    // 1x1, stride 1, no padding: the input already is the column matrix.
+    bool pointwise = map.kernelSize == 1 && g.input == g.output &&
+                     std::all_of(g.padBegin.begin(), g.padBegin.end(), [](int64_t p) { return p == 0; });
+    int64_t chunkRows = pointwise ? map.gridRows : rowsPerChunk(map, k);
+    std::vector<float> cols(pointwise ? 0 : static_cast<size_t>(k * chunkRows * map.rowLen));
+    for (int64_t n = 0; n < batch; ++n)
+      for (int64_t gi = 0; gi < group; ++gi) {
+        const float *img = x + (n * inC + gi * inCg) * map.imageSize;
+        const float *a = w + gi * outCg * k;
+        float *dst = y + (n * outC + gi * outCg) * plane;
+        for (int64_t row0 = 0; row0 < map.gridRows; row0 += chunkRows) {
+          int64_t row1 = std::min(map.gridRows, row0 + chunkRows);
+          int64_t width = (row1 - row0) * map.rowLen;
+          const float *b = img + row0 * map.rowLen;
+          int64_t ldb = plane;
+          if (!pointwise) {
+            im2col(map, img, inCg, row0, row1, cols.data());
+            b = cols.data();
+            ldb = width;
+          }
+          gemm<float>(outCg, width, k, a, k, b, ldb, dst + row0 * map.rowLen, plane, false);
+        }
+      }
+  }
+  if (ctx.hasInput(2)) addChannelBias(f32Input(ctx, 2), batch, outC, plane, y);
+}
+
+void convTransposeKernel(KernelContext &ctx) {
+  const float *x = f32Input(ctx, 0);
+  const float *w = f32Input(ctx, 1);
+  const Shape &xs = ctx.input(0).shape();
+  const Shape &ws = ctx.input(1).shape();
+  WindowGeometry g = ir::convTransposeGeometry(ctx.node(), xs, ws);
+  float *y = ctx.output(0).data<float>();
+  int64_t batch = xs[0], inC = xs[1];
+  int64_t group = ctx.attrs().getInt("group", 1);
+  int64_t inCg = inC / group, outCg = ws[1], outC = outCg * group;
+  // The image is Y and the grid is X: Y position i*s - p + k*d receives X position i.
+  ColumnMap map(g.output, g.input, g);
+  int64_t inPlane = product(g.input), outPlane = map.imageSize, k = outCg * map.kernelSize;
+
+  // A = W_g^T: [outCg*kernel, inCg], so cols = A * X_g holds each X position's contributions.
+  std::vector<float> at(static_cast<size_t>(k * inCg));
+  int64_t chunkRows = rowsPerChunk(map, k);
+  std::vector<float> cols(static_cast<size_t>(k * chunkRows * map.rowLen));
+  for (int64_t gi = 0; gi < group; ++gi) {
+    transpose(w + gi * inCg * k, inCg, k, at.data());
+    for (int64_t n = 0; n < batch; ++n) {
+      const float *xg = x + (n * inC + gi * inCg) * inPlane;
+      float *yg = y + (n * outC + gi * outCg) * outPlane;
+      for (int64_t row0 = 0; row0 < map.gridRows; row0 += chunkRows) {
+        int64_t row1 = std::min(map.gridRows, row0 + chunkRows);
+        int64_t width = (row1 - row0) * map.rowLen;
+        gemm<float>(k, width, inCg, at.data(), inCg, xg + row0 * map.rowLen, inPlane, cols.data(), width, false);
+        col2im(map, cols.data(), outCg, row0, row1, yg);
+      }
+    }
+  }
+  if (ctx.hasInput(2)) addChannelBias(f32Input(ctx, 2), batch, outC, outPlane, y);
+}
+
+// ---------------------------------------------------------------------------------------
+// Gemm and MatMul
+
+void gemmKernel(KernelContext &ctx) {
+  const float *a = f32Input(ctx, 0);
+  const float *b = f32Input(ctx, 1);
+  const Shape &as = ctx.input(0).shape();
+  const Shape &bs = ctx.input(1).shape();
+  bool transA = ctx.attrs().getInt("transA", 0) != 0;
+  bool transB = ctx.attrs().getInt("transB", 0) != 0;
+  float alpha = ctx.attrs().getFloat("alpha", 1.f);
+  float beta = ctx.attrs().getFloat("beta", 1.f);
+  int64_t m = transA ? as[1] : as[0], k = transA ? as[0] : as[1];
+  int64_t n = transB ? bs[0] : bs[1];
+  std::vector<float> at, bt;
+  if (transA) {
+    at.resize(static_cast<size_t>(m * k));
+    transpose(a, k, m, at.data());
+    a = at.data();
+  }
+  if (transB) {
+    bt.resize(static_cast<size_t>(k * n));
+    transpose(b, n, k, bt.data());
+    b = bt.data();
+  }
+  float *y = ctx.output(0).data<float>();
+  gemm<float>(m, n, k, a, k, b, n, y, n, false);
+  if (alpha != 1.f)
+    for (int64_t i = 0; i < m * n; ++i) y[i] *= alpha;
+  if (ctx.hasInput(2) && beta != 0.f) {
+    // C broadcasts unidirectionally to [M, N]: a dim of 1 (or a missing one) repeats.
+    const float *c = f32Input(ctx, 2);
+    const Shape &cs = ctx.input(2).shape();
+    int64_t cm = cs.size() == 2 ? cs[0] : 1, cn = cs.empty() ? 1 : cs.back();
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) y[i * n + j] += beta * c[(cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j)];
+  }
+}
+
+template <typename T> void matMulTyped(KernelContext &ctx) {
+  const Tensor &ta = ctx.input(0);
+  const Tensor &tb = ctx.input(1);
+  Shape as = ta.rank() == 1 ? Shape{1, ta.shape()[0]} : ta.shape();
+  Shape bs = tb.rank() == 1 ? Shape{tb.shape()[0], 1} : tb.shape();
+  int64_t m = as[as.size() - 2], k = as.back(), n = bs.back();
+  // Batch dims, right-aligned to the broadcast rank; a dim of 1 gets stride 0.
+  size_t ra = as.size() - 2, rb = bs.size() - 2, rank = std::max(ra, rb);
+  Shape batch(rank);
+  std::vector<int64_t> strideA(rank, 0), strideB(rank, 0);
+  int64_t sa = m * k, sb = k * n;
+  for (size_t i = rank; i-- > 0;) {
+    int64_t da = i >= rank - ra ? as[i - (rank - ra)] : 1;
+    int64_t db = i >= rank - rb ? bs[i - (rank - rb)] : 1;
+    batch[i] = std::max(da, db);
+    if (da != 1) strideA[i] = sa;
+    if (db != 1) strideB[i] = sb;
+    sa *= da;
+    sb *= db;
+  }
+  const T *a = ta.data<T>();
+  const T *b = tb.data<T>();
+  T *y = ctx.output(0).data<T>();
+  int64_t count = product(batch);
+  std::vector<int64_t> idx(rank, 0);
+  for (int64_t bi = 0; bi < count; ++bi) {
+    int64_t offA = 0, offB = 0;
+    for (size_t d = 0; d < rank; ++d) {
+      offA += idx[d] * strideA[d];
+      offB += idx[d] * strideB[d];
+    }
+    gemm<T>(m, n, k, a + offA, k, b + offB, n, y + bi * m * n, n, false);
+    for (size_t d = rank; d-- > 0;) {
+      if (++idx[d] < batch[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+void matMulKernel(KernelContext &ctx) {
+  switch (ctx.input(0).dtype()) {
+  case DType::F32: return matMulTyped<float>(ctx);
+  case DType::I32: return matMulTyped<int32_t>(ctx);
+  case DType::I64: return matMulTyped<int64_t>(ctx);
+  default: ctx.fail("MatMul supports f32, i32 and i64, got " + ctx.input(0).type().toString());
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Normalizations
+
+void batchNormKernel(KernelContext &ctx) {
+  const float *x = f32Input(ctx, 0);
+  const float *scale = f32Input(ctx, 1), *bias = f32Input(ctx, 2);
+  const float *mean = f32Input(ctx, 3), *var = f32Input(ctx, 4);
+  double eps = ctx.attrs().getFloat("epsilon", 1e-5f);
+  const Shape &xs = ctx.input(0).shape();
+  int64_t batch = xs[0], channels = xs[1], plane = product(xs, 2);
+  float *y = ctx.output(0).data<float>();
+  for (int64_t c = 0; c < channels; ++c) {
+    // y = (x - mean) / sqrt(var + eps) * scale + B, folded into one multiply-add.
+    double mul = scale[c] / std::sqrt(static_cast<double>(var[c]) + eps);
+    auto a = static_cast<float>(mul), b = static_cast<float>(bias[c] - mean[c] * mul);
+    for (int64_t n = 0; n < batch; ++n) {
+      const float *src = x + (n * channels + c) * plane;
+      float *dst = y + (n * channels + c) * plane;
+      for (int64_t i = 0; i < plane; ++i) dst[i] = src[i] * a + b;
+    }
+  }
+}
+
+void instanceNormKernel(KernelContext &ctx) {
+  const float *x = f32Input(ctx, 0);
+  const float *scale = f32Input(ctx, 1), *bias = f32Input(ctx, 2);
+  double eps = ctx.attrs().getFloat("epsilon", 1e-5f);
+  const Shape &xs = ctx.input(0).shape();
+  int64_t batch = xs[0], channels = xs[1], plane = product(xs, 2);
+  float *y = ctx.output(0).data<float>();
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t c = 0; c < channels; ++c) {
+      const float *src = x + (n * channels + c) * plane;
+      float *dst = y + (n * channels + c) * plane;
+      double sum = 0, sq = 0;
+      for (int64_t i = 0; i < plane; ++i) sum += src[i];
+      double mean = sum / static_cast<double>(plane);
+      for (int64_t i = 0; i < plane; ++i) sq += (src[i] - mean) * (src[i] - mean);
+      double mul = scale[c] / std::sqrt(sq / static_cast<double>(plane) + eps);
+      for (int64_t i = 0; i < plane; ++i) dst[i] = static_cast<float>((src[i] - mean) * mul + bias[c]);
+    }
+}
+
+void lrnKernel(KernelContext &ctx) {
+  const float *x = f32Input(ctx, 0);
+  double alpha = ctx.attrs().getFloat("alpha", 1e-4f), beta = ctx.attrs().getFloat("beta", 0.75f);
+  double bias = ctx.attrs().getFloat("bias", 1.f);
+  int64_t size = ctx.attrs().getInt("size", 1);
+  const Shape &xs = ctx.input(0).shape();
+  int64_t batch = xs[0], channels = xs[1], plane = product(xs, 2);
+  int64_t before = (size - 1) / 2, after = size - 1 - before; // window [c - before, c + after]
+  float *y = ctx.output(0).data<float>();
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t c = 0; c < channels; ++c) {
+      int64_t c0 = std::max<int64_t>(0, c - before), c1 = std::min(channels - 1, c + after);
+      for (int64_t i = 0; i < plane; ++i) {
+        double sq = 0;
+        for (int64_t cc = c0; cc <= c1; ++cc) {
+          double v = x[(n * channels + cc) * plane + i];
+          sq += v * v;
+        }
+        int64_t at = (n * channels + c) * plane + i;
+        y[at] = static_cast<float>(x[at] / std::pow(bias + alpha / static_cast<double>(size) * sq, beta));
+      }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Pooling. A PoolTable lists, for every output position, the input offsets (within one
+// N,C plane) its window covers, plus how many window taps fall inside the padded input
+// (the AveragePool divisor with count_include_pad=1).
+
+struct PoolTable {
+  std::vector<int64_t> start;   // output position i uses offsets[start[i] .. start[i+1])
+  std::vector<int64_t> offsets;
+  std::vector<int64_t> padded;  // taps inside [-padBegin, input + padEnd) per output position
+  int64_t inPlane = 1, outPlane = 1;
+
+  explicit PoolTable(const WindowGeometry &g) {
+    size_t r = g.rank();
+    inPlane = product(g.input);
+    outPlane = product(g.output);
+    std::vector<int64_t> inStrides = ir::stridesOf(g.input);
+    // Per axis and output coordinate: valid input coordinates and the padded tap count.
+    std::vector<std::vector<std::vector<int64_t>>> taps(r);
+    std::vector<std::vector<int64_t>> paddedTaps(r);
+    for (size_t d = 0; d < r; ++d) {
+      taps[d].resize(static_cast<size_t>(g.output[d]));
+      paddedTaps[d].resize(static_cast<size_t>(g.output[d]));
+      for (int64_t o = 0; o < g.output[d]; ++o)
+        for (int64_t k = 0; k < g.kernel[d]; ++k) {
+          int64_t pos = o * g.strides[d] - g.padBegin[d] + k * g.dilations[d];
+          if (pos >= 0 && pos < g.input[d]) taps[d][o].push_back(pos * inStrides[d]);
+          if (pos >= -g.padBegin[d] && pos < g.input[d] + g.padEnd[d]) ++paddedTaps[d][o];
+        }
+    }
+    start.reserve(static_cast<size_t>(outPlane + 1));
+    padded.reserve(static_cast<size_t>(outPlane));
+    std::vector<int64_t> o(r, 0);
+    for (int64_t i = 0; i < outPlane; ++i) {
+      start.push_back(static_cast<int64_t>(offsets.size()));
+      int64_t count = 1;
+      for (size_t d = 0; d < r; ++d) count *= paddedTaps[d][o[d]];
+      padded.push_back(count);
+      expand(taps, o, 0, 0);
+      for (size_t d = r; d-- > 0;) {
+        if (++o[d] < g.output[d]) break;
+        o[d] = 0;
+      }
+    }
+    start.push_back(static_cast<int64_t>(offsets.size()));
+  }
+
+private:
+  void expand(const std::vector<std::vector<std::vector<int64_t>>> &taps, const std::vector<int64_t> &o, size_t d,
+              int64_t offset) {
+    if (d == taps.size()) {
+      offsets.push_back(offset);
+      return;
+    }
+    for (int64_t t : taps[d][static_cast<size_t>(o[d])]) expand(taps, o, d + 1, offset + t);
+  }
+};
+
+/// Column-major (storage_order=1) spatial offset of a row-major one.
+int64_t columnMajorOffset(int64_t offset, const Shape &dims) {
+  int64_t result = 0, stride = 1;
+  std::vector<int64_t> idx(dims.size());
+  for (size_t d = dims.size(); d-- > 0;) {
+    idx[d] = offset % dims[d];
+    offset /= dims[d];
+  }
+  for (size_t d = 0; d < dims.size(); ++d) {
+    result += idx[d] * stride;
+    stride *= dims[d];
+  }
+  return result;
+}
+
+template <typename T> void maxPoolTyped(KernelContext &ctx, const WindowGeometry &g) {
+  const Tensor &in = ctx.input(0);
+  PoolTable table(g);
+  int64_t planes = in.shape()[0] * in.shape()[1];
+  const T *x = in.data<T>();
+  T *y = ctx.output(0).data<T>();
+  int64_t *indices = ctx.numOutputs() > 1 ? ctx.output(1).data<int64_t>() : nullptr;
+  bool columnMajor = ctx.attrs().getInt("storage_order", 0) == 1;
+  for (int64_t p = 0; p < planes; ++p) {
+    const T *src = x + p * table.inPlane;
+    for (int64_t i = 0; i < table.outPlane; ++i) {
+      T best = std::numeric_limits<T>::lowest();
+      int64_t arg = -1;
+      for (int64_t t = table.start[i]; t < table.start[i + 1]; ++t) {
+        int64_t off = table.offsets[t];
+        if (arg < 0 || src[off] > best) {
+          best = src[off];
+          arg = off;
+        }
+      }
+      y[p * table.outPlane + i] = best;
+      if (indices) // flat index into the whole input tensor, as ONNX Runtime reports it
+        indices[p * table.outPlane + i] =
+            arg < 0 ? -1 : p * table.inPlane + (columnMajor ? columnMajorOffset(arg, g.input) : arg);
+    }
+  }
+}
+
+void maxPoolKernel(KernelContext &ctx) {
+  WindowGeometry g = ir::poolGeometry(ctx.node(), ctx.input(0).shape());
+  switch (ctx.input(0).dtype()) {
+  case DType::F32: return maxPoolTyped<float>(ctx, g);
+  case DType::I8: return maxPoolTyped<int8_t>(ctx, g);
+  case DType::U8: return maxPoolTyped<uint8_t>(ctx, g);
+  default: ctx.fail("MaxPool supports f32, i8 and u8, got " + ctx.input(0).type().toString());
+  }
+}
+
+void averagePoolKernel(KernelContext &ctx) {
+  const float *x = f32Input(ctx, 0);
+  WindowGeometry g = ir::poolGeometry(ctx.node(), ctx.input(0).shape());
+  PoolTable table(g);
+  bool includePad = ctx.attrs().getInt("count_include_pad", 0) != 0;
+  int64_t planes = ctx.input(0).shape()[0] * ctx.input(0).shape()[1];
+  float *y = ctx.output(0).data<float>();
+  for (int64_t p = 0; p < planes; ++p) {
+    const float *src = x + p * table.inPlane;
+    for (int64_t i = 0; i < table.outPlane; ++i) {
+      double sum = 0;
+      for (int64_t t = table.start[i]; t < table.start[i + 1]; ++t) sum += src[table.offsets[t]];
+      int64_t count = includePad ? table.padded[i] : table.start[i + 1] - table.start[i];
+      y[p * table.outPlane + i] = count > 0 ? static_cast<float>(sum / static_cast<double>(count)) : 0.f;
+    }
+  }
+}
+
+/// (sum |x|^p)^(1/p); p = 1 and 2 take the exact paths.
+float lpNorm(const float *src, const int64_t *offsets, int64_t count, int64_t p) {
+  double sum = 0;
+  for (int64_t t = 0; t < count; ++t) {
+    double v = std::fabs(static_cast<double>(src[offsets ? offsets[t] : t]));
+    sum += p == 1 ? v : p == 2 ? v * v : std::pow(v, static_cast<double>(p));
+  }
+  return static_cast<float>(p == 1 ? sum : p == 2 ? std::sqrt(sum) : std::pow(sum, 1.0 / static_cast<double>(p)));
+}
+
+void lpPoolKernel(KernelContext &ctx) {
+  const float *x = f32Input(ctx, 0);
+  WindowGeometry g = ir::poolGeometry(ctx.node(), ctx.input(0).shape());
+  PoolTable table(g);
+  int64_t p = ctx.attrs().getInt("p", 2);
+  int64_t planes = ctx.input(0).shape()[0] * ctx.input(0).shape()[1];
+  float *y = ctx.output(0).data<float>();
+  for (int64_t pl = 0; pl < planes; ++pl)
+    for (int64_t i = 0; i < table.outPlane; ++i)
+      y[pl * table.outPlane + i] = lpNorm(x + pl * table.inPlane, table.offsets.data() + table.start[i],
+                                          table.start[i + 1] - table.start[i], p);
+}
+
+enum class GlobalPool { Average, Max, Lp };
+
+template <GlobalPool Kind> void globalPoolKernel(KernelContext &ctx) {
+  const float *x = f32Input(ctx, 0);
+  const Shape &xs = ctx.input(0).shape();
+  int64_t planes = xs[0] * xs[1], plane = product(xs, 2);
+  int64_t p = ctx.attrs().getInt("p", 2);
+  float *y = ctx.output(0).data<float>();
+  for (int64_t pl = 0; pl < planes; ++pl) {
+    const float *src = x + pl * plane;
+    if constexpr (Kind == GlobalPool::Average) {
+      double sum = 0;
+      for (int64_t i = 0; i < plane; ++i) sum += src[i];
+      y[pl] = static_cast<float>(sum / static_cast<double>(plane));
+    } else if constexpr (Kind == GlobalPool::Max) {
+      y[pl] = plane > 0 ? *std::max_element(src, src + plane) : 0.f;
+    } else {
+      y[pl] = lpNorm(src, nullptr, plane, p);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Softmax, LogSoftmax, Hardmax along one axis (opset-13 semantics).
+
+enum class SoftmaxKind { Softmax, LogSoftmax, Hardmax };
+
+template <SoftmaxKind Kind> void softmaxKernel(KernelContext &ctx) {
+  const float *x = f32Input(ctx, 0);
+  const Shape &xs = ctx.input(0).shape();
+  auto rank = static_cast<int64_t>(xs.size());
+  int64_t axis = ctx.attrs().getInt("axis", -1);
+  if (axis < 0) axis += rank;
+  int64_t len = xs[static_cast<size_t>(axis)];
+  int64_t inner = product(xs, static_cast<size_t>(axis) + 1);
+  int64_t outer = len * inner == 0 ? 0 : ctx.input(0).numElements() / (len * inner);
+  float *y = ctx.output(0).data<float>();
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      const float *src = x + o * len * inner + i;
+      float *dst = y + o * len * inner + i;
+      float maxValue = -std::numeric_limits<float>::infinity();
+      int64_t arg = 0;
+      for (int64_t j = 0; j < len; ++j)
+        if (src[j * inner] > maxValue || j == 0) {
+          maxValue = src[j * inner];
+          arg = j;
+        }
+      if constexpr (Kind == SoftmaxKind::Hardmax) {
+        for (int64_t j = 0; j < len; ++j) dst[j * inner] = j == arg ? 1.f : 0.f;
+      } else {
+        double sum = 0;
+        for (int64_t j = 0; j < len; ++j) {
+          float e = std::exp(src[j * inner] - maxValue);
+          if constexpr (Kind == SoftmaxKind::Softmax) dst[j * inner] = e;
+          sum += e;
+        }
+        if constexpr (Kind == SoftmaxKind::Softmax) {
+          auto inv = static_cast<float>(1.0 / sum);
+          for (int64_t j = 0; j < len; ++j) dst[j * inner] *= inv;
+        } else {
+          auto logSum = static_cast<float>(std::log(sum));
+          for (int64_t j = 0; j < len; ++j) dst[j * inner] = src[j * inner] - maxValue - logSum;
+        }
+      }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Resize: separable along each axis. For every output coordinate of an axis we compute the
+// input coordinate (coordinate_transformation_mode) and its taps (input index, weight); as
+// in ONNX's reference, indices beyond the edges take the edge value.
+
+struct Tap {
+  int64_t index;
+  float weight;
+};
+
+struct AxisTaps {
+  int64_t perOutput = 1;     // taps per output coordinate
+  std::vector<Tap> taps;     // [output coordinate][perOutput]
+  std::vector<bool> outside; // tf_crop_and_resize: coordinate outside the input -> extrapolate
+};
+
+struct ResizeParams {
+  std::string mode, coord, nearest;
+  float cubicA = -0.75f;
+  bool excludeOutside = false;
+  float extrapolation = 0.f;
+};
+
+double sourceCoordinate(const ResizeParams &p, int64_t x, int64_t inLen, int64_t outLen, double scale, double roiStart,
+                        double roiEnd) {
+  double xr = static_cast<double>(x);
+  // ONNX's reference uses scale * input as the resized length (equal to the output size
+  // when `sizes` is given).
+  double resized = scale * static_cast<double>(inLen);
+  if (p.coord == "half_pixel") return (xr + 0.5) / scale - 0.5;
+  if (p.coord == "pytorch_half_pixel") return resized > 1 ? (xr + 0.5) / scale - 0.5 : -0.5;
+  if (p.coord == "align_corners") return resized == 1 ? 0.0 : xr * static_cast<double>(inLen - 1) / (resized - 1);
+  if (p.coord == "asymmetric") return xr / scale;
+  if (p.coord == "tf_half_pixel_for_nn") return (xr + 0.5) / scale;
+  // tf_crop_and_resize: the roi of the input is mapped onto the output.
+  double span = (roiEnd - roiStart) * static_cast<double>(inLen - 1);
+  double start = roiStart * static_cast<double>(inLen - 1);
+  return outLen > 1 ? start + xr * span / static_cast<double>(outLen - 1) : start + 0.5 * span;
+}
+
+std::vector<double> cubicCoefficients(double ratio, double a) {
+  double r1 = ratio + 1, r0 = ratio, s0 = 1 - ratio, s1 = 2 - ratio;
+  return {((a * r1 - 5 * a) * r1 + 8 * a) * r1 - 4 * a, ((a + 2) * r0 - (a + 3)) * r0 * r0 + 1,
+          ((a + 2) * s0 - (a + 3)) * s0 * s0 + 1, ((a * s1 - 5 * a) * s1 + 8 * a) * s1 - 4 * a};
+}
+
+AxisTaps axisTaps(const ResizeParams &p, int64_t inLen, int64_t outLen, double scale, double roiStart, double roiEnd) {
+  AxisTaps result;
+  result.perOutput = p.mode == "nearest" ? 1 : p.mode == "linear" ? 2 : 4;
+  result.outside.assign(static_cast<size_t>(outLen), false);
+  auto clampIndex = [&](int64_t i) { return std::clamp<int64_t>(i, 0, inLen - 1); };
+  for (int64_t x = 0; x < outLen; ++x) {
+    double src = sourceCoordinate(p, x, inLen, outLen, scale, roiStart, roiEnd);
+    if (p.coord == "tf_crop_and_resize" && (src < 0 || src > static_cast<double>(inLen - 1)))
+      result.outside[static_cast<size_t>(x)] = true;
+    double fl = std::floor(src);
+    auto base = static_cast<int64_t>(fl);
+    double ratio = src - fl;
+    if (p.mode == "nearest") {
+      int64_t idx = base;
+      if (ratio != 0) {
+        bool up = p.nearest == "ceil" || (p.nearest == "round_prefer_floor" && ratio > 0.5) ||
+                  (p.nearest == "round_prefer_ceil" && ratio >= 0.5);
+        idx += up ? 1 : 0;
+      }
+      result.taps.push_back({clampIndex(idx), 1.f});
+    } else if (p.mode == "linear") {
+      result.taps.push_back({clampIndex(base), static_cast<float>(1 - ratio)});
+      result.taps.push_back({clampIndex(base + 1), static_cast<float>(ratio)});
+    } else {
+      // The reference takes the 4 neighbours with the left ones preferred: an integral
+      // coordinate is treated as ratio 1 from the pixel before it.
+      if (ratio == 0) {
+        ratio = 1;
+        --base;
+      }
+      std::vector<double> c = cubicCoefficients(ratio, p.cubicA);
+      if (p.excludeOutside) {
+        double sum = 0;
+        for (int t = 0; t < 4; ++t) {
+          int64_t idx = base - 1 + t;
+          if (idx < 0 || idx >= inLen) c[static_cast<size_t>(t)] = 0;
+          sum += c[static_cast<size_t>(t)];
+        }
+        for (double &v : c) v = sum != 0 ? v / sum : 0;
+      }
+      for (int t = 0; t < 4; ++t)
+        result.taps.push_back({clampIndex(base - 1 + t), static_cast<float>(c[static_cast<size_t>(t)])});
+    }
+  }
+  return result;
+}
+
+/// Nearest: a pure gather, so it works on the raw bytes of any dtype.
+void resizeNearest(KernelContext &ctx, const std::vector<AxisTaps> &axes, const ResizeParams &p) {
+  const Tensor &in = ctx.input(0);
+  Tensor &out = ctx.output(0);
+  size_t r = axes.size();
+  size_t elem = ir::dtypeSize(in.dtype());
+  std::vector<int64_t> inStrides = ir::stridesOf(in.shape());
+  const auto *src = static_cast<const uint8_t *>(in.rawData());
+  auto *dst = static_cast<uint8_t *>(out.rawData());
+  std::vector<int64_t> idx(r, 0);
+  int64_t total = out.numElements();
+  for (int64_t i = 0; i < total; ++i) {
+    int64_t off = 0;
+    bool outside = false;
+    for (size_t d = 0; d < r; ++d) {
+      off += axes[d].taps[static_cast<size_t>(idx[d])].index * inStrides[d];
+      outside = outside || axes[d].outside[static_cast<size_t>(idx[d])];
+    }
+    if (outside)
+      out.setFromDouble(i, p.extrapolation);
+    else
+      std::memcpy(dst + static_cast<size_t>(i) * elem, src + static_cast<size_t>(off) * elem, elem);
+    for (size_t d = r; d-- > 0;) {
+      if (++idx[d] < out.shape()[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+/// Linear/cubic: one weighted pass per resized axis, last axis first (the order in which
+/// ONNX's reference nests its interpolation).
+void resizeInterpolate(KernelContext &ctx, const std::vector<AxisTaps> &axes, const ResizeParams &p,
+                       const Shape &outShape) {
+  const Tensor &in = ctx.input(0);
+  Shape shape = in.shape();
+  std::vector<float> cur(in.data<float>(), in.data<float>() + in.numElements());
+  for (size_t d = shape.size(); d-- > 0;) {
+    bool identity = shape[d] == outShape[d] && p.coord != "tf_crop_and_resize";
+    if (identity) {
+      // Each output coordinate takes exactly its own input with weight 1: skip the pass.
+      const AxisTaps &a = axes[d];
+      for (int64_t x = 0; x < outShape[d] && identity; ++x)
+        for (int64_t t = 0; t < a.perOutput && identity; ++t) {
+          const Tap &tap = a.taps[static_cast<size_t>(x * a.perOutput + t)];
+          identity = tap.weight == 0 || (tap.weight == 1 && tap.index == x);
+        }
+      if (identity) continue;
+    }
+    int64_t outer = product(Shape(shape.begin(), shape.begin() + static_cast<int64_t>(d)));
+    int64_t inner = product(shape, d + 1);
+    int64_t inLen = shape[d], outLen = outShape[d];
+    std::vector<float> next(static_cast<size_t>(outer * outLen * inner), 0.f);
+    const AxisTaps &a = axes[d];
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t x = 0; x < outLen; ++x) {
+        float *dst = next.data() + (o * outLen + x) * inner;
+        if (a.outside[static_cast<size_t>(x)]) {
+          std::fill(dst, dst + inner, p.extrapolation);
+          continue;
+        }
+        for (int64_t t = 0; t < a.perOutput; ++t) {
+          const Tap &tap = a.taps[static_cast<size_t>(x * a.perOutput + t)];
+          const float *src = cur.data() + (o * inLen + tap.index) * inner;
+          for (int64_t i = 0; i < inner; ++i) dst[i] += tap.weight * src[i];
+        }
+      }
+    cur.swap(next);
+    shape[d] = outLen;
+  }
+  std::copy(cur.begin(), cur.end(), ctx.output(0).data<float>());
+}
+
+void resizeKernel(KernelContext &ctx) {
+  ResizeParams p;
+  const ir::AttributeMap &attrs = ctx.attrs();
+  p.mode = attrs.getString("mode", "nearest");
+  p.coord = attrs.getString("coordinate_transformation_mode", "half_pixel");
+  p.nearest = attrs.getString("nearest_mode", "round_prefer_floor");
+  p.cubicA = attrs.getFloat("cubic_coeff_a", -0.75f);
+  p.excludeOutside = attrs.getInt("exclude_outside", 0) != 0;
+  p.extrapolation = attrs.getFloat("extrapolation_value", 0.f);
+  auto optional = [&](size_t i) { return ctx.hasInput(i) ? &ctx.input(i) : nullptr; };
+  const Tensor *roi = p.coord == "tf_crop_and_resize" ? optional(1) : nullptr;
+  ir::ResizeGeometry g = ir::resizeGeometry(ctx.node(), ctx.input(0).shape(), roi, optional(2), optional(3));
+  const Shape &inShape = ctx.input(0).shape();
+  std::vector<AxisTaps> axes;
+  for (size_t d = 0; d < inShape.size(); ++d)
+    axes.push_back(axisTaps(p, inShape[d], g.output[d], g.scales[d], g.roiStart[d], g.roiEnd[d]));
+  if (p.mode == "nearest") return resizeNearest(ctx, axes, p);
+  f32Input(ctx, 0);
+  resizeInterpolate(ctx, axes, p, g.output);
+}
+
+} // namespace
+
+void registerNNKernels(KernelTable &table) {
+  table["Conv"] = convKernel;
+  table["ConvTranspose"] = convTransposeKernel;
+  table["Gemm"] = gemmKernel;
+  table["MatMul"] = matMulKernel;
+  table["BatchNormalization"] = batchNormKernel;
+  table["InstanceNormalization"] = instanceNormKernel;
+  table["LRN"] = lrnKernel;
+  table["MaxPool"] = maxPoolKernel;
+  table["AveragePool"] = averagePoolKernel;
+  table["LpPool"] = lpPoolKernel;
+  table["GlobalAveragePool"] = globalPoolKernel<GlobalPool::Average>;
+  table["GlobalMaxPool"] = globalPoolKernel<GlobalPool::Max>;
+  table["GlobalLpPool"] = globalPoolKernel<GlobalPool::Lp>;
+  table["Softmax"] = softmaxKernel<SoftmaxKind::Softmax>;
+  table["LogSoftmax"] = softmaxKernel<SoftmaxKind::LogSoftmax>;
+  table["Hardmax"] = softmaxKernel<SoftmaxKind::Hardmax>;
+  table["Resize"] = resizeKernel;
+}
+
+} // namespace leip::interp

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The README's first command: installs what is missing, builds leip, then shows it on the
+# shipped MobileNetV2-style Fashion-MNIST model: `leip inspect`, then `leip run` on eight
+# real test images, comparing the predicted classes with the labels.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/build.sh >/dev/null
+MODEL=models/fmnist_mobilenetv2.onnx
+WORK=build/demo
+mkdir -p "$WORK"
+/usr/bin/python3 tools/fmnist.py --count 8 --output "$WORK" >/dev/null
+
+echo "\$ leip inspect --input_path $MODEL"
+build/src/cli/leip inspect --input_path "$MODEL"
+echo
+echo "\$ leip run --input_path $MODEL --input $WORK/images.npy --output_path $WORK/out"
+build/src/cli/leip run --input_path "$MODEL" --input "$WORK/images.npy" --output_path "$WORK/out"
+echo
+/usr/bin/python3 - "$WORK" <<'PY'
+import sys, numpy as np
+work = sys.argv[1]
+classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+logits = np.load(f"{work}/out/logits.npy")
+labels = np.load(f"{work}/labels.npy")
+pred = logits.argmax(axis=1)
+for p, l in zip(pred, labels):
+    print(f"  predicted {classes[p]:<12} label {classes[l]:<12} {'ok' if p == l else 'MISS'}")
+print(f"{int((pred == labels).sum())}/{len(labels)} correct")
+PY

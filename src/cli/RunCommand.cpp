@@ -78,7 +78,8 @@ void runRun(const RunOptions &options) {
   // Input names come from the model; the .npy shapes then fix any dynamic dims, unless
   // the user gave --input_shapes.
   std::vector<std::string> names;
-  for (const ir::Value *in : frontend::importOnnx(options.inputPath, importOptions)->inputs())
+  std::unique_ptr<ir::Graph> declared = frontend::importOnnx(options.inputPath, importOptions);
+  for (const ir::Value *in : declared->inputs())
     names.push_back(in->name());
   std::map<std::string, std::string> files = assignInputs(options.inputs, names);
   std::map<std::string, ir::Tensor> tensors;

@@ -91,7 +91,9 @@ class ExampleModelsTest(OrtComparison):
     def check_images(self, model_name):
         model = e2e.example_model(model_name)
         label = f"{model_name}_fmnist_images"
-        sys.path.insert(0, os.path.join(e2e.source_dir(), "tools"))
+        tools = os.path.join(e2e.source_dir(), "tools")
+        if tools not in sys.path:
+            sys.path.insert(0, tools)
         import fmnist  # noqa: E402 (tools/fmnist.py; needs dataset-fashion-mnist)
         images, labels = fmnist.load_test(NUM_IMAGES)
         path = e2e.save_npy(os.path.join(e2e.work_dir(label + "_in"), "images.npy"), images)

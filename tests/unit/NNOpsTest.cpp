@@ -464,6 +464,7 @@ TEST(NNPool, AveragePoolPadCounting) {
   EXPECT_NEAR(avg.data<float>()[1], runOne("GlobalAveragePool", {&wide}).data<float>()[1], 1e-6);
   EXPECT_THROW(runOp("AveragePool", {&x}), BadInputError); // kernel_shape required
   EXPECT_THROW(runOp("AveragePool", {&x}, {{"kernel_shape", ints({4, 4})}}), BadInputError);
+  EXPECT_THROW(runOp("MaxPool", {&x}, {{"kernel_shape", ints({2, 2})}, {"pads", ints({2, 0, 0, 0})}}), BadInputError);
 }
 
 TEST(NNPool, GlobalAndLpPools) {

@@ -113,6 +113,22 @@ void setString(onnx::NodeProto *node, const std::string &name, const std::string
   attr->set_s(value);
 }
 
+ImportOptions withoutChecker() {
+  ImportOptions options;
+  options.runChecker = false;
+  return options;
+}
+ImportOptions allowingUnsupportedOps() {
+  ImportOptions options;
+  options.allowUnsupportedOps = true;
+  return options;
+}
+ImportOptions withShapes(const std::string &text) {
+  ImportOptions options;
+  options.inputShapes = parseInputShapes(text);
+  return options;
+}
+
 std::unique_ptr<ir::Graph> import(const ModelBuilder &builder, ImportOptions options = {}) {
   return importOnnxFromBytes(builder.bytes(), "model.onnx", options);
 }
@@ -259,7 +275,7 @@ TEST(OnnxImporter, RawDataSizeMismatchNamesTensor) {
   w->add_dims(1000000); // claims 4 MB, carries 8 bytes
   w->set_raw_data(std::string(8, '\0'));
   b.node("Relu", {"x"}, {"y"});
-  std::string error = importError(b.bytes(), {.runChecker = false});
+  std::string error = importError(b.bytes(), withoutChecker());
   EXPECT_CONTAINS(error, "model.onnx: tensor 'weights' has 8 bytes");
 }
 
@@ -387,8 +403,20 @@ TEST(OnnxImporter, OpsetOutOfRange) {
   b.output("y", {1});
   b.node("Relu", {"x"}, {"y"});
   EXPECT_EQ(importError(b.bytes()), "model.onnx: opset 18 is newer than leip supports (7-17)");
+  // Relu's opset-6 definition is still opset 7's, so an opset-6 Relu model is accepted.
   b.model.mutable_opset_import(0)->set_version(6);
-  EXPECT_CONTAINS(importError(b.bytes()), "opset 6 is older");
+  EXPECT_EQ(import(b)->numNodes(), 1u);
+}
+
+TEST(OnnxImporter, OldOpsetWithAChangedOpIsRejectedNamingTheNode) {
+  ModelBuilder b(6);
+  b.input("x", {1, 2, 2, 2});
+  for (const char *param : {"s", "b", "m", "v"}) b.input(param, {2});
+  b.output("y", {1, 2, 2, 2});
+  b.node("BatchNormalization", {"x", "s", "b", "m", "v"}, {"y"}, "bn"); // changed in opset 7
+  std::string error = importError(b.bytes(), withoutChecker());
+  EXPECT_CONTAINS(error, "opset 6 is older than leip supports (7-17)");
+  EXPECT_CONTAINS(error, "node 'bn' (BatchNormalization)");
 }
 
 TEST(OnnxImporter, UnsupportedOpsAreListedTogether) {
@@ -408,7 +436,7 @@ TEST(OnnxImporter, UnsupportedOpsAreListedTogether) {
   EXPECT_CONTAINS(error, "com.microsoft:FusedThing ('fused')");
 
   // `leip inspect` keeps them.
-  auto graph = import(b, {.allowUnsupportedOps = true});
+  auto graph = import(b, allowingUnsupportedOps());
   EXPECT_NE(graph->findNode("nz1"), nullptr);
   EXPECT_EQ(graph->findNode("fused")->domain(), "com.microsoft");
 }
@@ -438,7 +466,7 @@ TEST(OnnxImporter, SubgraphsRejected) {
   attr->set_name("body");
   attr->set_type(onnx::AttributeProto::GRAPH);
   attr->mutable_g()->set_name("sub");
-  EXPECT_CONTAINS(importError(b.bytes(), {.runChecker = false}), "node 'r' (Relu): subgraphs are not supported");
+  EXPECT_CONTAINS(importError(b.bytes(), withoutChecker()), "node 'r' (Relu): subgraphs are not supported");
 }
 
 TEST(OnnxImporter, CheckerErrorsAreOneLine) {
@@ -449,7 +477,7 @@ TEST(OnnxImporter, CheckerErrorsAreOneLine) {
   std::string error = importError(b.bytes());
   EXPECT_CONTAINS(error, "model.onnx: ONNX checker: ");
   EXPECT_EQ(error.find('\n'), std::string::npos);
-  EXPECT_NE(importError(b.bytes(), {.runChecker = false}), error);
+  EXPECT_NE(importError(b.bytes(), withoutChecker()), error);
 }
 
 // ---- Legacy forms -----------------------------------------------------------------
@@ -490,7 +518,7 @@ TEST(OnnxImporter, LegacySqueezeSliceClipPadTopK) {
   setInts(pad, "pads", {0, 0});
   setFloat(pad, "value", 2.5f);
   setInt(b.node("TopK", {"x"}, {"k", "ki"}, "topk"), "k", 3);
-  auto graph = import(b, {.runChecker = true});
+  auto graph = import(b, ImportOptions{});
 
   EXPECT_EQ(constantInts(graph->findNode("unsq")->input(1)), (std::vector<int64_t>{0}));
   EXPECT_EQ(constantInts(graph->findNode("sq")->input(1)), (std::vector<int64_t>{0, 1}));
@@ -607,7 +635,7 @@ TEST(InputShapes, Parse) {
 std::string loadError(const ModelBuilder &b, const std::string &shapes) {
   TempModel file(b.bytes());
   try {
-    loadModel(file.path, {.inputShapes = parseInputShapes(shapes)});
+    loadModel(file.path, withShapes(shapes));
   } catch (const BadInputError &e) {
     std::string message = e.what();
     EXPECT_EQ(message.rfind(file.path + ": ", 0), 0u) << message;
@@ -631,7 +659,7 @@ TEST(InputShapes, DynamicBatchDefaultsToOne) {
   EXPECT_EQ(graph->inputs()[0]->type().shape, (ir::Shape{1, 3}));
   EXPECT_EQ(graph->outputs()[0]->type().shape, (ir::Shape{1, 3}));
 
-  auto bound = loadModel(file.path, {.inputShapes = parseInputShapes("input:8,3")});
+  auto bound = loadModel(file.path, withShapes("input:8,3"));
   EXPECT_EQ(bound->outputs()[0]->type().shape, (ir::Shape{8, 3}));
 }
 

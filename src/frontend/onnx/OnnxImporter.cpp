@@ -16,6 +16,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <onnx/checker.h>
+#include <onnx/defs/schema.h>
 #include <onnx/onnx_pb.h>
 
 #include <algorithm>
@@ -142,7 +143,7 @@ ir::Tensor convertTensor(const onnx::TensorProto &proto, const std::string &what
   int64_t count = 0;
   ir::Shape shape = tensorShape(proto, what, count);
   const size_t elemSize = ir::dtypeSize(dtype);
-  if (count > static_cast<int64_t>(SIZE_MAX / elemSize))
+  if (count > INT64_MAX / static_cast<int64_t>(elemSize))
     fail(what + " is too large");
 
   auto sizeError = [&](int64_t given, const char *unit) {
@@ -309,6 +310,7 @@ public:
     readOpset();
     prescanStorage();
     planNodes();
+    checkOldOpset();
     checkSupport();
     if (options_.runChecker)
       runChecker();
@@ -402,9 +404,27 @@ private:
     if (opset_ > kMaxOpset)
       fail("opset " + std::to_string(opset_) + " is newer than leip supports (" + std::to_string(kMinOpset) + "-" +
            std::to_string(kMaxOpset) + ")");
-    if (opset_ < kMinOpset)
-      fail("opset " + std::to_string(opset_) + " is older than leip supports (" + std::to_string(kMinOpset) + "-" +
-           std::to_string(kMaxOpset) + ")");
+  }
+
+  /// Models older than opset 7 are accepted when each of their ops still has the
+  /// definition it had in opset 7 (ONNX bumps an op's version only when it changes; an
+  /// opset-6 Elu is the Elu of opset 7). Anything else names the node that differs.
+  void checkOldOpset() {
+    if (opset_ >= kMinOpset)
+      return;
+    auto *registry = onnx::OpSchemaRegistry::Instance();
+    for (const Planned &planned : nodes_) {
+      if (!planned.domain.empty())
+        continue; // other domains are reported by checkSupport()
+      const std::string &op = planned.proto->op_type();
+      const onnx::OpSchema *old = registry->GetSchema(op, static_cast<int>(opset_));
+      const onnx::OpSchema *current = registry->GetSchema(op, static_cast<int>(kMinOpset));
+      if (!old || !current || old->SinceVersion() != current->SinceVersion())
+        fail("opset " + std::to_string(opset_) + " is older than leip supports (" + std::to_string(kMinOpset) +
+             "-" + std::to_string(kMaxOpset) + "): node '" + planned.name + "' (" + op +
+             ") uses a definition that changed in opset " + std::to_string(current ? current->SinceVersion() : 0) +
+             "; convert the model with onnx.version_converter");
+    }
   }
 
   /// Tensors must live inside the file; checked before ONNX's checker, which would
@@ -786,7 +806,7 @@ ir::Tensor tensorFromProtoBytes(const std::string &bytes, const std::string &sou
     onnx::TensorProto proto;
     if (!parseProto(proto, bytes))
       fail("not a valid ONNX TensorProto (protobuf parsing failed: the file is truncated or corrupt)");
-    return convertTensor(proto, "tensor " + quoteName(proto.name()));
+    return convertTensor(proto, proto.name().empty() ? std::string("the tensor") : "tensor " + quoteName(proto.name()));
   });
 }
 

@@ -66,6 +66,11 @@ template <typename T> T fromDouble(double value) {
   }
 }
 
+/// A broken invariant that shape rules should have ruled out: a leip bug, not bad input.
+[[noreturn]] void internalError(const KernelContext &ctx, const std::string &message) {
+  throw InternalError(ctx.node().describe() + ": " + message);
+}
+
 /// Runs `Fn` with every f16 input converted to f32 and every f16 output computed in f32
 /// and converted back, so float kernels only deal with f32.
 template <KernelFn Fn> void viaF32(KernelContext &ctx) {
@@ -99,14 +104,14 @@ template <KernelFn Fn> void viaF32(KernelContext &ctx) {
     Tensor &out = ctx.output(i);
     if (out.dtype() != DType::F16) continue;
     Tensor half = outputs[i].castTo(DType::F16);
-    if (half.byteSize() != out.byteSize()) ctx.fail("internal error: f16 output size changed");
+    if (half.byteSize() != out.byteSize()) internalError(ctx, "f16 output size changed");
     if (out.byteSize()) std::memcpy(out.rawData(), half.rawData(), out.byteSize());
   }
 }
 
 void copyBytes(const KernelContext &ctx, const Tensor &from, Tensor &to) {
   if (from.byteSize() != to.byteSize())
-    ctx.fail("internal error: cannot copy " + from.type().toString() + " into " + to.type().toString());
+    internalError(ctx, "cannot copy " + from.type().toString() + " into " + to.type().toString());
   if (to.byteSize()) std::memcpy(to.rawData(), from.rawData(), to.byteSize());
 }
 
@@ -555,11 +560,13 @@ ReducePlan planReduction(const KernelContext &ctx) {
     for (int64_t a = 0; a < rank; ++a) axes.push_back(a);
   }
   plan.kept = in;
+  std::vector<bool> seen(in.size(), false);
   for (int64_t axis : axes) {
     if (axis < -rank || axis >= rank)
       ctx.fail("axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
     int64_t a = axis < 0 ? axis + rank : axis;
-    if (plan.kept[a] == 1 && in[a] != 1) ctx.fail("axis " + std::to_string(axis) + " appears more than once");
+    if (seen[a]) ctx.fail("axis " + std::to_string(axis) + " appears more than once");
+    seen[a] = true;
     plan.kept[a] = 1;
     plan.count *= in[a];
   }
@@ -573,7 +580,7 @@ void reduce(KernelContext &ctx, Acc init, Step step, Finish finish) {
   Tensor &out = ctx.output(0);
   ReducePlan plan = planReduction(ctx);
   if (ir::numElements(plan.kept) != out.numElements())
-    ctx.fail("internal error: reduction output " + out.type().toString() + " does not match " +
+    internalError(ctx, "reduction output " + out.type().toString() + " does not match " +
              ir::shapeToString(plan.kept));
   if (plan.noop) return copyBytes(ctx, in, out);
   std::vector<Acc> acc(static_cast<size_t>(out.numElements()), init);
@@ -702,7 +709,7 @@ template <bool IsMax> void argKernel(KernelContext &ctx) {
   for (int64_t d = axis + 1; d < rank; ++d) inner *= in.shape()[d];
   int64_t outer = n == 0 || inner == 0 ? 0 : in.numElements() / (n * inner);
   if (n == 0 && ctx.output(0).numElements() != 0) ctx.fail("cannot take the index over an empty axis");
-  if (ctx.output(0).numElements() != outer * inner) ctx.fail("internal error: unexpected output size");
+  if (ctx.output(0).numElements() != outer * inner) internalError(ctx, "unexpected output size");
   int64_t *po = ctx.output(0).data<int64_t>();
   visitNumeric(ctx, in.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -764,12 +771,10 @@ QuantLayout quantLayout(const KernelContext &ctx) {
   return q;
 }
 
-/// Calls fn(index, channel) for every element of x in order.
-template <typename Fn> void forEachQuantElement(const QuantLayout &q, Fn &&fn) {
-  int64_t index = 0;
+/// Calls fn(offset, count, channel) for every run of x's elements that share one channel.
+template <typename Fn> void forEachQuantRun(const QuantLayout &q, Fn &&fn) {
   for (int64_t o = 0; o < q.outer; ++o)
-    for (int64_t c = 0; c < q.channels; ++c)
-      for (int64_t i = 0; i < q.inner; ++i) fn(index++, c);
+    for (int64_t c = 0; c < q.channels; ++c) fn((o * q.channels + c) * q.inner, q.inner, c);
 }
 
 void quantizeKernel(KernelContext &ctx) {
@@ -785,10 +790,14 @@ void quantizeKernel(KernelContext &ctx) {
       auto lo = static_cast<float>(std::numeric_limits<Q>::lowest());
       auto hi = static_cast<float>(std::numeric_limits<Q>::max());
       Q *py = y.data<Q>();
-      forEachQuantElement(q, [&](int64_t i, int64_t c) {
-        // Round half to even (the default FP rounding mode), add the zero point, saturate.
-        float v = std::nearbyint(values[i] / q.scales[c]) + static_cast<float>(q.zeroPoints[c]);
-        py[i] = static_cast<Q>(std::fmin(std::fmax(v, lo), hi)); // fmax maps NaN to lo
+      forEachQuantRun(q, [&](int64_t offset, int64_t count, int64_t c) {
+        const float scale = q.scales[c];
+        const auto zeroPoint = static_cast<float>(q.zeroPoints[c]);
+        for (int64_t i = offset; i < offset + count; ++i) {
+          // Round half to even (rint in the default rounding mode), add the zero point, saturate.
+          float v = std::rint(values[i] / scale) + zeroPoint;
+          py[i] = static_cast<Q>(std::fmin(std::fmax(v, lo), hi)); // fmax maps NaN to lo
+        }
       });
     } else {
       ctx.fail("QuantizeLinear output must be u8 or i8, got " + y.type().toString());
@@ -806,8 +815,11 @@ void dequantizeKernel(KernelContext &ctx) {
     using Q = typename decltype(tag)::type;
     if constexpr (std::is_integral_v<Q> && sizeof(Q) <= 4) {
       const Q *px = x.data<Q>();
-      forEachQuantElement(q, [&](int64_t i, int64_t c) {
-        py[i] = static_cast<float>(static_cast<int64_t>(px[i]) - q.zeroPoints[c]) * q.scales[c];
+      forEachQuantRun(q, [&](int64_t offset, int64_t count, int64_t c) {
+        const float scale = q.scales[c];
+        const int64_t zeroPoint = q.zeroPoints[c];
+        for (int64_t i = offset; i < offset + count; ++i)
+          py[i] = static_cast<float>(static_cast<int64_t>(px[i]) - zeroPoint) * scale;
       });
     } else {
       ctx.fail("DequantizeLinear input must be u8, i8 or i32, got " + x.type().toString());
@@ -852,8 +864,8 @@ void registerElementwiseKernels(KernelTable &table) {
   table["Erf"] = viaF32<floatUnary<[](float x) { return std::erf(x); }>>;
   table["Floor"] = viaF32<floatUnary<[](float x) { return std::floor(x); }>>;
   table["Ceil"] = viaF32<floatUnary<[](float x) { return std::ceil(x); }>>;
-  // nearbyint rounds half to even in the default rounding mode.
-  table["Round"] = viaF32<floatUnary<[](float x) { return std::nearbyint(x); }>>;
+  // rint rounds half to even in the default rounding mode.
+  table["Round"] = viaF32<floatUnary<[](float x) { return std::rint(x); }>>;
   table["Reciprocal"] = viaF32<floatUnary<[](float x) { return 1.0f / x; }>>;
   table["Sin"] = viaF32<floatUnary<[](float x) { return std::sin(x); }>>;
   table["Cos"] = viaF32<floatUnary<[](float x) { return std::cos(x); }>>;

@@ -54,8 +54,10 @@ AutoPad autoPadAttr(const Node &node) {
 int64_t ceilDiv(int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); }
 
 /// Strides, dilations, pads and output size of a forward window (Conv and pools) given the
-/// input's spatial dims and the kernel.
-WindowGeometry forwardWindow(const Node &node, const Shape &in, const std::vector<int64_t> &kernel, bool ceilMode) {
+/// input's spatial dims and the kernel. Pools also require pads smaller than the window, so
+/// that no window lies entirely in padding (as ONNX Runtime and PyTorch require).
+WindowGeometry forwardWindow(const Node &node, const Shape &in, const std::vector<int64_t> &kernel, bool ceilMode,
+                             bool isPool) {
   size_t r = in.size();
   WindowGeometry g;
   g.input = in;
@@ -74,6 +76,9 @@ WindowGeometry forwardWindow(const Node &node, const Shape &in, const std::vecto
     case AutoPad::NotSet: {
       g.padBegin[i] = pads[i];
       g.padEnd[i] = pads[i + r];
+      if (isPool && std::max(pads[i], pads[i + r]) >= extent)
+        failNode(node, "attribute 'pads' " + listToString(pads) + ": pads of spatial dim " + std::to_string(i) +
+                           " must be smaller than the window (" + std::to_string(extent) + ")");
       int64_t span = in[i] + pads[i] + pads[i + r] - extent;
       if (span < 0)
         failNode(node, "spatial dim " + std::to_string(i) + ": the window (kernel " + std::to_string(kernel[i]) +
@@ -144,7 +149,7 @@ WindowGeometry convGeometry(const Node &node, const Shape &x, const Shape &w) {
   if (w[0] % group != 0)
     failNode(node, "W's output channels (" + std::to_string(w[0]) + ") must be divisible by group (" +
                        std::to_string(group) + ")");
-  return forwardWindow(node, spatialOf(x), kernelFromWeights(node, w), false);
+  return forwardWindow(node, spatialOf(x), kernelFromWeights(node, w), false, false);
 }
 
 WindowGeometry convTransposeGeometry(const Node &node, const Shape &x, const Shape &w) {
@@ -207,7 +212,7 @@ WindowGeometry poolGeometry(const Node &node, const Shape &x) {
   if (!node.attrs().has("kernel_shape")) failNode(node, "attribute 'kernel_shape' is required");
   std::vector<int64_t> kernel = intsAttr(node, "kernel_shape", r, 1, 1);
   int64_t ceilMode = node.attrs().getInt("ceil_mode", 0);
-  return forwardWindow(node, spatialOf(x), kernel, ceilMode != 0);
+  return forwardWindow(node, spatialOf(x), kernel, ceilMode != 0, true);
 }
 
 ResizeGeometry resizeGeometry(const Node &node, const Shape &x, const Tensor *roi, const Tensor *scales,

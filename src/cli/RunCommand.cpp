@@ -71,6 +71,18 @@ std::map<std::string, std::string> assignInputs(const std::vector<std::string> &
   return byName;
 }
 
+/// The .npy must fit the model's declared input: same rank, same size on every static dim
+/// (dynamic dims take the file's size).
+void checkAgainstDeclared(const ir::Tensor &tensor, const ir::Value &input, const std::string &path) {
+  const ir::Shape &want = input.type().shape;
+  const ir::Shape &got = tensor.shape();
+  bool fits = got.size() == want.size();
+  for (size_t i = 0; fits && i < want.size(); ++i) fits = want[i] == ir::kDynamicDim || want[i] == got[i];
+  if (!fits)
+    throw BadInputError(path + ": input '" + input.name() + "' has shape " + ir::shapeToString(got) +
+                        ", the model expects " + ir::shapeToString(want) + " ('?' takes any size)");
+}
+
 void runRun(const RunOptions &options) {
   frontend::ImportOptions importOptions;
   importOptions.inputShapes = frontend::parseInputShapes(options.inputShapes);
@@ -83,9 +95,12 @@ void runRun(const RunOptions &options) {
     names.push_back(in->name());
   std::map<std::string, std::string> files = assignInputs(options.inputs, names);
   std::map<std::string, ir::Tensor> tensors;
-  for (const auto &[name, path] : files) {
-    tensors[name] = data::readNpy(path);
-    if (options.inputShapes.empty()) importOptions.inputShapes.byName[name] = tensors[name].shape();
+  for (const ir::Value *in : declared->inputs()) {
+    const std::string &path = files.at(in->name());
+    ir::Tensor tensor = data::readNpy(path);
+    checkAgainstDeclared(tensor, *in, path);
+    if (options.inputShapes.empty()) importOptions.inputShapes.byName[in->name()] = tensor.shape();
+    tensors[in->name()] = std::move(tensor);
   }
 
   std::unique_ptr<ir::Graph> graph = frontend::loadModel(options.inputPath, importOptions);

@@ -860,7 +860,7 @@ void resizeKernel(KernelContext &ctx) {
   for (size_t d = 0; d < inShape.size(); ++d)
     axes.push_back(axisTaps(p, inShape[d], g.output[d], g.scales[d], g.roiStart[d], g.roiEnd[d]));
   if (p.mode == "nearest") return resizeNearest(ctx, axes, p);
-  f32Input(ctx, 0);
+  f32Input(ctx, 0); // linear and cubic interpolate in f32 only
   resizeInterpolate(ctx, axes, p, g.output);
 }
 

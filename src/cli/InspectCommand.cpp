@@ -24,7 +24,11 @@ struct InspectOptions {
 
 nlohmann::json valueJson(const ir::Value &value, const ir::Value *declared) {
   nlohmann::json j{{"name", value.name()}, {"dtype", ir::dtypeName(value.type().dtype)}, {"shape", value.type().shape}};
-  if (declared) j["declared_shape"] = ir::shapeToString(declared->type().shape);
+  if (declared) { // dynamic dims as null
+    nlohmann::json dims = nlohmann::json::array();
+    for (int64_t dim : declared->type().shape) dims.push_back(dim == ir::kDynamicDim ? nlohmann::json() : nlohmann::json(dim));
+    j["declared_shape"] = dims;
+  }
   return j;
 }
 

@@ -71,6 +71,20 @@ std::map<std::string, std::string> assignInputs(const std::vector<std::string> &
   return byName;
 }
 
+/// Index of the largest value along the last axis, for each row: the predicted class per
+/// batch item of a classifier's [N, classes] output.
+std::vector<int64_t> argmaxPerRow(const ir::Tensor &t) {
+  int64_t width = t.rank() ? t.shape().back() : 1;
+  std::vector<int64_t> result;
+  for (int64_t row = 0; width > 0 && row < t.numElements() / width; ++row) {
+    int64_t best = 0;
+    for (int64_t k = 1; k < width; ++k)
+      if (t.getAsDouble(row * width + k) > t.getAsDouble(row * width + best)) best = k;
+    result.push_back(best);
+  }
+  return result;
+}
+
 /// The .npy must fit the model's declared input: same rank, same size on every static dim
 /// (dynamic dims take the file's size).
 void checkAgainstDeclared(const ir::Tensor &tensor, const ir::Value &input, const std::string &path) {
@@ -146,10 +160,8 @@ void runRun(const RunOptions &options) {
                          {"path", renames[i].second.string()}};
     if (t.numElements() > 0) {
       double lo = t.getAsDouble(0), hi = lo, sum = 0;
-      int64_t argmax = 0;
       for (int64_t k = 0; k < t.numElements(); ++k) {
         double v = t.getAsDouble(k);
-        if (v > hi) argmax = k;
         lo = std::min(lo, v);
         hi = std::max(hi, v);
         sum += v;
@@ -157,7 +169,7 @@ void runRun(const RunOptions &options) {
       entry["min"] = lo;
       entry["max"] = hi;
       entry["mean"] = sum / static_cast<double>(t.numElements());
-      entry["argmax"] = argmax;
+      entry["argmax"] = argmaxPerRow(t);
     }
     summary.push_back(entry);
   }
@@ -170,10 +182,12 @@ void runRun(const RunOptions &options) {
     std::string type = entry["dtype"].get<std::string>() + ir::shapeToString(entry["shape"].get<ir::Shape>());
     std::printf("  %-20s %-16s -> %s", entry["name"].get<std::string>().c_str(), type.c_str(),
                 entry["path"].get<std::string>().c_str());
-    if (entry.contains("min"))
-      std::printf("  (min %.4g, max %.4g, mean %.4g, argmax %lld)", entry["min"].get<double>(),
-                  entry["max"].get<double>(), entry["mean"].get<double>(),
-                  static_cast<long long>(entry["argmax"].get<int64_t>()));
+    if (entry.contains("min")) {
+      const auto &argmax = entry["argmax"];
+      std::string shown = argmax.size() > 8 ? "[" + std::to_string(argmax.size()) + " rows]" : argmax.dump();
+      std::printf("  (min %.4g, max %.4g, mean %.4g, argmax %s)", entry["min"].get<double>(),
+                  entry["max"].get<double>(), entry["mean"].get<double>(), shown.c_str());
+    }
     std::printf("\n");
   }
 }

@@ -145,7 +145,7 @@ class RunJsonTest(unittest.TestCase):
         self.assertEqual(entry["dtype"], "f32")
         logits = np.load(entry["path"])
         self.assertEqual(os.path.abspath(entry["path"]), os.path.abspath(os.path.join(out, "logits.npy")))
-        self.assertEqual(entry["argmax"], int(np.argmax(logits)))
+        self.assertEqual(entry["argmax"], np.argmax(logits, axis=-1).tolist())
         self.assertAlmostEqual(entry["min"], float(np.min(logits)), places=4)
         self.assertAlmostEqual(entry["max"], float(np.max(logits)), places=4)
         self.assertAlmostEqual(entry["mean"], float(np.mean(logits)), places=4)

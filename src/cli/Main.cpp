@@ -19,6 +19,7 @@ int main(int argc, char **argv) {
   app.require_subcommand(1);
   leip::cli::addInspectCommand(app);
   leip::cli::addRunCommand(app);
+  leip::cli::addCompileCommand(app);
 
   try {
     app.parse(argc, argv);

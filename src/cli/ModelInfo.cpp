@@ -4,6 +4,20 @@
 
 namespace leip::cli {
 
+namespace {
+/// Divides by `base` until below it and appends the matching unit: (1.82e9, 1000) -> "1.82 G".
+std::string scaled(double value, double base, const char *const units[5], const char *smallFormat) {
+  int unit = 0;
+  while (value >= base && unit < 4) {
+    value /= base;
+    ++unit;
+  }
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, unit ? "%.2f %s" : smallFormat, value, units[unit]);
+  return buffer;
+}
+} // namespace
+
 std::string groupDigits(int64_t value) {
   std::string digits = std::to_string(value < 0 ? -value : value);
   std::string out;
@@ -15,28 +29,13 @@ std::string groupDigits(int64_t value) {
 }
 
 std::string humanCount(double value) {
-  const char *units[] = {"", " K", " M", " G", " T"};
-  int unit = 0;
-  while (value >= 1000 && unit < 4) {
-    value /= 1000;
-    ++unit;
-  }
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, unit ? "%.2f%s" : "%.0f%s", value, units[unit]);
-  return buffer;
+  static const char *const units[] = {"", "K", "M", "G", "T"};
+  return scaled(value, 1000, units, "%.0f%s");
 }
 
 std::string humanBytes(double bytes) {
-  const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int unit = 0;
-  while (bytes >= 1024 && unit < 4) {
-    bytes /= 1024;
-    ++unit;
-  }
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, unit ? "%.1f %s" : "%.0f %s", bytes, units[unit]);
-  return buffer;
+  static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  return scaled(bytes, 1024, units, "%.0f %s");
 }
-
 
 } // namespace leip::cli

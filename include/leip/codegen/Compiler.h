@@ -1,0 +1,31 @@
+// `leip compile`: lowers a shape-inferred graph to a self-contained modelLibrary.so.
+// See docs/codegen-design.md.
+#pragma once
+
+#include "leip/codegen/Target.h"
+#include "leip/ir/Graph.h"
+
+#include <cstdint>
+#include <string>
+
+namespace leip::codegen {
+
+struct CompileOptions {
+  Target target;
+  /// The ONNX file the graph came from (its sha256 goes into model_schema.json).
+  std::string sourcePath;
+  /// The artifact directory; written to a temporary sibling and renamed into place.
+  std::string outputDir;
+};
+
+struct CompileResult {
+  std::string libraryPath; // outputDir/modelLibrary.so
+  std::string schemaPath;  // outputDir/model_schema.json
+  int64_t peakActivationBytes = 0;
+};
+
+/// Throws BadInputError naming the first node whose op cannot be compiled yet (before any
+/// work is done), InternalError when LLVM or lld fail.
+CompileResult compileGraph(const ir::Graph &graph, const CompileOptions &options);
+
+} // namespace leip::codegen

@@ -1,0 +1,96 @@
+/* The C ABI of a leip artifact (modelLibrary.so).
+ *
+ * Every library that `leip compile` writes exports these functions. A program loads the
+ * library (dlopen or link), gets the model with leip_model_get(), queries its inputs and
+ * outputs, creates one context per concurrent caller and runs it with raw buffers.
+ * include/leip/runtime.hpp wraps this in a small C++ class.
+ *
+ * Versioning: LEIP_RUNTIME_ABI_VERSION grows whenever a function or struct here changes
+ * incompatibly; leip_runtime_abi_version() returns the version the library was built with.
+ */
+#ifndef LEIP_RUNTIME_H
+#define LEIP_RUNTIME_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LEIP_RUNTIME_ABI_VERSION 1
+
+/* The compiled model (one per library, immutable, shared by all contexts). */
+typedef struct leip_model leip_model;
+/* Working memory for one inference at a time; use one context per thread. */
+typedef struct leip_context leip_context;
+
+typedef enum leip_status {
+  LEIP_OK = 0,
+  LEIP_ERROR_INVALID_ARGUMENT = 1, /* null pointer, index out of range */
+  LEIP_ERROR_SHAPE = 2,            /* buffer size or shape does not match the model */
+  LEIP_ERROR_DTYPE = 3,            /* element type does not match the model */
+  LEIP_ERROR_OUT_OF_MEMORY = 4,
+  LEIP_ERROR_INTERNAL = 5
+} leip_status;
+
+/* Element types; the numbering is part of the ABI. */
+typedef enum leip_dtype {
+  LEIP_DTYPE_FLOAT32 = 0,
+  LEIP_DTYPE_FLOAT16 = 1,
+  LEIP_DTYPE_INT8 = 2,
+  LEIP_DTYPE_UINT8 = 3,
+  LEIP_DTYPE_INT32 = 4,
+  LEIP_DTYPE_INT64 = 5,
+  LEIP_DTYPE_BOOL = 6
+} leip_dtype;
+
+/* The ABI version this library implements (LEIP_RUNTIME_ABI_VERSION when it was built). */
+int32_t leip_runtime_abi_version(void);
+
+/* The model compiled into this library. Never null. */
+const leip_model *leip_model_get(void);
+
+int32_t leip_model_num_inputs(const leip_model *model);
+int32_t leip_model_num_outputs(const leip_model *model);
+/* Name, element type, rank and dims of input/output `index`; null / -1 when out of range.
+ * The returned pointers live as long as the library is loaded. */
+const char *leip_model_input_name(const leip_model *model, int32_t index);
+int32_t leip_model_input_dtype(const leip_model *model, int32_t index);
+int32_t leip_model_input_rank(const leip_model *model, int32_t index);
+const int64_t *leip_model_input_dims(const leip_model *model, int32_t index);
+int64_t leip_model_input_bytes(const leip_model *model, int32_t index);
+const char *leip_model_output_name(const leip_model *model, int32_t index);
+int32_t leip_model_output_dtype(const leip_model *model, int32_t index);
+int32_t leip_model_output_rank(const leip_model *model, int32_t index);
+const int64_t *leip_model_output_dims(const leip_model *model, int32_t index);
+int64_t leip_model_output_bytes(const leip_model *model, int32_t index);
+
+/* Checks a caller's tensor description against input `index`: LEIP_ERROR_DTYPE or
+ * LEIP_ERROR_SHAPE when it does not match (the message is in leip_last_error()). */
+leip_status leip_model_check_input(const leip_model *model, int32_t index, int32_t dtype, int32_t rank,
+                                   const int64_t *dims);
+
+/* Creates a context (its activation memory is allocated here, once). */
+leip_status leip_context_create(const leip_model *model, leip_context **context);
+void leip_context_destroy(leip_context *context);
+/* Number of threads a run may use (>= 1). This version runs on the calling thread; the
+ * setting is kept for the thread pool. */
+leip_status leip_context_set_threads(leip_context *context, int32_t threads);
+int32_t leip_context_threads(const leip_context *context);
+
+/* Runs the model. `inputs[i]` points at input i's data (row-major, `input_bytes[i]` bytes,
+ * which must equal leip_model_input_bytes); likewise `outputs` receive the outputs. */
+leip_status leip_context_run(leip_context *context, const void *const *inputs, const int64_t *input_bytes,
+                             void *const *outputs, const int64_t *output_bytes);
+
+/* The message of the last failed call on this context (empty when none). */
+const char *leip_context_last_error(const leip_context *context);
+/* The message of the last failed call that had no context (create, check_input). Not
+ * thread-safe: for diagnostics. */
+const char *leip_last_error(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LEIP_RUNTIME_H */

@@ -1,0 +1,200 @@
+// Compiled artifacts against the reference interpreter, through the C++ runtime wrapper
+// (dlopen): outputs within 1e-4 relative, bad inputs rejected with codes, two compiles in
+// one process, and a clear error for ops without a kernel.
+#include "leip/codegen/Compiler.h"
+#include "leip/frontend/OnnxImporter.h"
+#include "leip/interp/Interpreter.h"
+#include "leip/runtime.hpp"
+#include "leip/support/Error.h"
+
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <random>
+
+namespace fs = std::filesystem;
+using namespace leip;
+
+namespace {
+
+fs::path workRoot() { return fs::temp_directory_path() / ("leip_codegen_test_" + std::to_string(::getpid())); }
+
+/// Removes every artifact the tests wrote when the test program ends.
+class CleanUp : public ::testing::Environment {
+public:
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(workRoot(), ec);
+  }
+};
+const auto *const cleanUp = ::testing::AddGlobalTestEnvironment(new CleanUp);
+
+fs::path workDir(const std::string &name) {
+  fs::path dir = workRoot() / name;
+  fs::remove_all(dir);
+  fs::create_directories(dir.parent_path());
+  return dir;
+}
+
+/// The first `count` Fashion-MNIST test images as float [count,1,28,28] in [0,1]; random
+/// values when the dataset package is absent (the comparison is what matters).
+std::vector<float> fashionImages(int count) {
+  std::vector<float> pixels(static_cast<size_t>(count) * 28 * 28);
+  gzFile f = gzopen("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", "rb");
+  std::vector<unsigned char> raw(16 + pixels.size());
+  if (f && gzread(f, raw.data(), static_cast<unsigned>(raw.size())) == static_cast<int>(raw.size())) {
+    for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = raw[16 + i] / 255.0f;
+  } else {
+    std::mt19937 rng(1);
+    std::uniform_real_distribution<float> u(0.0f, 1.0f);
+    for (float &p : pixels) p = u(rng);
+  }
+  if (f) gzclose(f);
+  return pixels;
+}
+
+double relativeError(const std::vector<float> &got, const ir::Tensor &want) {
+  double diff = 0, scale = 0;
+  auto w = want.values<float>();
+  if (got.size() != w.size()) return INFINITY;
+  for (size_t i = 0; i < w.size(); ++i) {
+    diff = std::max(diff, std::fabs(static_cast<double>(got[i]) - w[i]));
+    scale = std::max(scale, std::fabs(static_cast<double>(w[i])));
+  }
+  return scale > 0 ? diff / scale : diff;
+}
+
+std::unique_ptr<ir::Graph> loadExample(const std::string &name, const std::string &shapes = "") {
+  frontend::ImportOptions options;
+  options.inputShapes = frontend::parseInputShapes(shapes);
+  return frontend::loadModel(std::string(LEIP_SOURCE_DIR) + "/models/" + name + ".onnx", options);
+}
+
+codegen::CompileResult compile(const ir::Graph &graph, const fs::path &dir, const std::string &model) {
+  codegen::CompileOptions options;
+  options.target = codegen::hostTarget();
+  options.sourcePath = std::string(LEIP_SOURCE_DIR) + "/models/" + model + ".onnx";
+  options.outputDir = dir.string();
+  return codegen::compileGraph(graph, options);
+}
+
+/// Compiles an example model at batch `batch`, runs it on Fashion-MNIST images and
+/// compares with the interpreter.
+void checkAgainstInterpreter(const std::string &model, int batch) {
+  auto graph = loadExample(model, std::to_string(batch) + ",1,28,28");
+  fs::path dir = workDir(model + "_b" + std::to_string(batch));
+  codegen::CompileResult result = compile(*graph, dir, model);
+  ASSERT_TRUE(fs::exists(result.libraryPath));
+  ASSERT_TRUE(fs::exists(result.schemaPath));
+
+  runtime::Model compiled(dir.string());
+  ASSERT_EQ(compiled.inputs().size(), 1u);
+  EXPECT_EQ(compiled.inputs()[0].shape, (std::vector<int64_t>{batch, 1, 28, 28}));
+  compiled.setThreads(2);
+  compiled.warmUp();
+
+  std::vector<float> images = fashionImages(batch);
+  ir::Tensor input = ir::Tensor::fromVector(ir::DType::F32, {batch, 1, 28, 28}, images);
+  std::vector<ir::Tensor> want = interp::Interpreter(*graph).run({input});
+  std::vector<std::vector<float>> got = compiled.infer({images.data()});
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_LE(relativeError(got[i], want[i]), 1e-4) << model << " output " << i;
+}
+
+} // namespace
+
+TEST(Codegen, FmnistCnnMatchesInterpreter) { checkAgainstInterpreter("fmnist_cnn", 1); }
+
+TEST(Codegen, FmnistCnnBatch4MatchesInterpreter) { checkAgainstInterpreter("fmnist_cnn", 4); }
+
+TEST(Codegen, ArtifactNeedsOnlyLibcLibmLibpthread) {
+  auto graph = loadExample("fmnist_cnn");
+  fs::path dir = workDir("needed");
+  compile(*graph, dir, "fmnist_cnn");
+  std::string command = "readelf -d '" + (dir / "modelLibrary.so").string() + "'";
+  FILE *pipe = ::popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string text;
+  char line[512];
+  while (std::fgets(line, sizeof line, pipe)) text += line;
+  ASSERT_EQ(::pclose(pipe), 0) << "readelf failed";
+  int needed = 0;
+  for (size_t pos = 0; (pos = text.find("(NEEDED)", pos)) != std::string::npos; ++pos) {
+    size_t open = text.find('[', pos), close = text.find(']', pos);
+    std::string lib = text.substr(open + 1, close - open - 1);
+    EXPECT_TRUE(lib == "libc.so.6" || lib == "libm.so.6" || lib == "libpthread.so.0") << lib;
+    ++needed;
+  }
+  EXPECT_GE(needed, 1);
+}
+
+TEST(Codegen, TwoCompilesInOneProcess) {
+  auto graph = loadExample("fmnist_cnn");
+  fs::path first = workDir("first"), second = workDir("second");
+  compile(*graph, first, "fmnist_cnn");
+  compile(*graph, second, "fmnist_cnn");
+  // Compiling again into the same directory replaces the artifact.
+  compile(*graph, second, "fmnist_cnn");
+  runtime::Model a(first.string()), b(second.string());
+  std::vector<float> image = fashionImages(1);
+  EXPECT_EQ(a.infer({image.data()}), b.infer({image.data()}));
+}
+
+TEST(Codegen, BadInputsAreRejectedWithCodes) {
+  auto graph = loadExample("fmnist_cnn");
+  fs::path dir = workDir("bad_inputs");
+  compile(*graph, dir, "fmnist_cnn");
+  runtime::Model model(dir.string());
+  std::vector<float> image(28 * 28), logits(10);
+  const void *in[] = {image.data()};
+  void *out[] = {logits.data()};
+  int64_t inBytes[] = {28 * 28 * 4}, outBytes[] = {40};
+  int64_t wrongBytes[] = {28 * 28};
+  // Through dlsym: the test does not link the artifact.
+  auto leip_context_run = model.symbol<decltype(&::leip_context_run)>("leip_context_run");
+  auto leip_context_set_threads = model.symbol<decltype(&::leip_context_set_threads)>("leip_context_set_threads");
+  auto leip_model_check_input = model.symbol<decltype(&::leip_model_check_input)>("leip_model_check_input");
+  EXPECT_EQ(leip_context_run(model.context(), in, wrongBytes, out, outBytes), LEIP_ERROR_SHAPE);
+  EXPECT_NE(model.lastError().find("input"), std::string::npos);
+  const void *nullIn[] = {nullptr};
+  EXPECT_EQ(leip_context_run(model.context(), nullIn, inBytes, out, outBytes), LEIP_ERROR_INVALID_ARGUMENT);
+  EXPECT_EQ(leip_context_run(model.context(), in, inBytes, out, outBytes), LEIP_OK);
+  EXPECT_EQ(leip_context_set_threads(model.context(), 0), LEIP_ERROR_INVALID_ARGUMENT);
+  int64_t dims[] = {1, 1, 28, 28}, wrongDims[] = {1, 1, 28, 27};
+  EXPECT_EQ(leip_model_check_input(model.model(), 0, LEIP_DTYPE_FLOAT32, 4, dims), LEIP_OK);
+  EXPECT_EQ(leip_model_check_input(model.model(), 0, LEIP_DTYPE_INT64, 4, dims), LEIP_ERROR_DTYPE);
+  EXPECT_EQ(leip_model_check_input(model.model(), 0, LEIP_DTYPE_FLOAT32, 4, wrongDims), LEIP_ERROR_SHAPE);
+  EXPECT_EQ(leip_model_check_input(model.model(), 3, LEIP_DTYPE_FLOAT32, 4, dims), LEIP_ERROR_INVALID_ARGUMENT);
+}
+
+TEST(Codegen, OpWithoutKernelIsABadInputErrorNamingIt) {
+  ir::Graph graph;
+  ir::Value *x = graph.addInput("x", ir::TensorType{ir::DType::F32, {2, 3}, {}});
+  ir::Node *node = graph.addNode("Sigmoid", "squash", {x}, {"y"});
+  node->outputs()[0]->setType(ir::TensorType{ir::DType::F32, {2, 3}, {}});
+  graph.addOutput(node->outputs()[0]);
+  fs::path dir = workDir("unsupported");
+  try {
+    compile(graph, dir, "none");
+    FAIL() << "compiling Sigmoid should fail";
+  } catch (const BadInputError &e) {
+    EXPECT_NE(std::string(e.what()).find("squash"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("op Sigmoid cannot be compiled yet"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(dir));
+}
+
+TEST(Codegen, TargetParsing) {
+  EXPECT_EQ(codegen::parseTarget("aarch64").triple, "aarch64-linux-gnu");
+  codegen::Target t = codegen::parseTarget("llvm -mcpu=skylake-avx512");
+  EXPECT_EQ(t.arch, "x86_64");
+  EXPECT_EQ(t.cpu, "skylake-avx512");
+  EXPECT_EQ(t.features, "");
+  EXPECT_EQ(codegen::parseTarget("x86_64 -mcpu=haswell -mattr=+avx2,+fma").features, "+avx2,+fma");
+  EXPECT_THROW(codegen::parseTarget("riscv"), UsageError);
+  EXPECT_THROW(codegen::parseTarget("x86_64 -O3"), UsageError);
+}

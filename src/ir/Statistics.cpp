@@ -25,9 +25,9 @@ int64_t nodeFlops(const Node &node) {
     Value *v = node.input(i);
     return v && v->type().isStatic() ? &v->type() : nullptr;
   };
-  if (op == "Conv") {
+  if (op == "Conv" || op == "ConvInteger" || op == "QLinearConv") {
     // Each output element is a dot product over (Cin/group) * kernel taps.
-    const TensorType *w = inputType(1);
+    const TensorType *w = inputType(op == "QLinearConv" ? 3 : 1);
     if (!w || w->rank() < 2) return 0;
     int64_t perOutput = 1;
     for (size_t i = 1; i < w->shape.size(); ++i) perOutput *= w->shape[i];
@@ -41,7 +41,7 @@ int64_t nodeFlops(const Node &node) {
     for (size_t i = 1; i < w->shape.size(); ++i) perInput *= w->shape[i];
     return 2 * x->numElements() * perInput;
   }
-  if (op == "Gemm" || op == "MatMul") {
+  if (op == "Gemm" || op == "MatMul" || op == "MatMulInteger" || op == "QLinearMatMul") {
     const TensorType *a = inputType(0);
     if (!a || a->rank() == 0) return 0;
     int64_t k = op == "Gemm" && node.attrs().getInt("transA", 0) ? a->shape.front() : a->shape.back();

@@ -516,6 +516,87 @@ TEST(ElementwiseOps, DequantizeLinearPerAxis) {
                  "zero point");
 }
 
+TEST(ElementwiseOps, DynamicQuantizeLinearMatchesOnnxExample) {
+  // onnx/backend/test/case/node/dynamicquantizelinear.py
+  Tensor x = f32({6}, {0, 2, -3, -2.5f, 1.34f, 0.5f});
+  std::vector<Tensor> out = run("DynamicQuantizeLinear", {&x}, {}, 3);
+  EXPECT_EQ(out[0].type().toString(), "u8[6]");
+  std::vector<uint8_t> y(out[0].values<uint8_t>().begin(), out[0].values<uint8_t>().end());
+  EXPECT_EQ(y, (std::vector<uint8_t>{153, 255, 0, 26, 221, 179}));
+  EXPECT_FLOAT_EQ(out[1].values<float>()[0], 0.019607844f);
+  EXPECT_EQ(out[2].values<uint8_t>()[0], 153);
+}
+
+TEST(ElementwiseOps, DynamicQuantizeLinearEdgeRanges) {
+  // Only positive values: the range still includes 0, so the zero point is 0.
+  Tensor positive = f32({3}, {1, 2, 5.1f});
+  std::vector<Tensor> out = run("DynamicQuantizeLinear", {&positive}, {}, 3);
+  EXPECT_EQ(out[2].values<uint8_t>()[0], 0);
+  EXPECT_EQ(out[0].values<uint8_t>()[2], 255);
+  // All zeros: scale 1 (as ONNX Runtime) instead of a division by zero.
+  Tensor zeros = f32({4}, {0, 0, 0, 0});
+  out = run("DynamicQuantizeLinear", {&zeros}, {}, 3);
+  EXPECT_EQ(out[1].values<float>()[0], 1.0f);
+  EXPECT_EQ(out[2].values<uint8_t>()[0], 0);
+  for (uint8_t v : out[0].values<uint8_t>()) EXPECT_EQ(v, 0);
+  // NaNs are ignored for the range and quantize like QuantizeLinear does (to the lowest value).
+  Tensor withNaN = f32({3}, {std::nanf(""), -1, 1});
+  out = run("DynamicQuantizeLinear", {&withNaN}, {}, 3);
+  EXPECT_FLOAT_EQ(out[1].values<float>()[0], 2.0f / 255.0f);
+  EXPECT_EQ(out[0].values<uint8_t>()[0], 0);
+  Tensor ints = i32({2}, {1, 2});
+  expectBadInput([&] { run("DynamicQuantizeLinear", {&ints}, {}, 3); }, "must be f32");
+}
+
+// --- BitShift ----------------------------------------------------------------------------
+
+TEST(ElementwiseOps, BitShiftBroadcastsAndClearsOnWideShifts) {
+  Tensor x = u8({4}, {16, 4, 1, 255});
+  Tensor n = u8({4}, {1, 2, 3, 1});
+  EXPECT_EQ(run1("BitShift", {&x, &n}, attrs({{"direction", std::string("RIGHT")}})).toInt64Vector(),
+            (std::vector<int64_t>{8, 1, 0, 127}));
+  EXPECT_EQ(run1("BitShift", {&x, &n}, attrs({{"direction", std::string("LEFT")}})).toInt64Vector(),
+            (std::vector<int64_t>{32, 16, 8, 254}));
+  Tensor wide = u8({1}, {8});
+  EXPECT_EQ(run1("BitShift", {&x, &wide}, attrs({{"direction", std::string("LEFT")}})).toInt64Vector(),
+            (std::vector<int64_t>{0, 0, 0, 0}));
+  Tensor signedX = i8({1}, {1});
+  expectBadInput([&] { run1("BitShift", {&signedX, &signedX}, attrs({{"direction", std::string("LEFT")}})); },
+                 "must be u8");
+  expectBadInput([&] { run1("BitShift", {&x, &n}); }, "direction");
+}
+
+// --- CumSum ------------------------------------------------------------------------------
+
+TEST(ElementwiseOps, CumSumExclusiveReverseAndNegativeAxis) {
+  // onnx/backend/test/case/node/cumsum.py, in f32.
+  Tensor x = f32({5}, {1, 2, 3, 4, 5});
+  Tensor axis0 = i32({}, {0});
+  expectFloats(run1("CumSum", {&x, &axis0}), {1, 3, 6, 10, 15});
+  expectFloats(run1("CumSum", {&x, &axis0}, attrs({{"exclusive", int64_t{1}}})), {0, 1, 3, 6, 10});
+  expectFloats(run1("CumSum", {&x, &axis0}, attrs({{"reverse", int64_t{1}}})), {15, 14, 12, 9, 5});
+  expectFloats(run1("CumSum", {&x, &axis0}, attrs({{"exclusive", int64_t{1}}, {"reverse", int64_t{1}}})),
+               {14, 12, 9, 5, 0});
+  Tensor m = f32({2, 3}, {1, 2, 3, 4, 5, 6});
+  Tensor axisNeg = i64({1}, {-1});
+  expectFloats(run1("CumSum", {&m, &axisNeg}), {1, 3, 6, 4, 9, 15});
+  expectFloats(run1("CumSum", {&m, &axis0}), {1, 2, 3, 5, 7, 9});
+  Tensor ints = i64({2, 2}, {std::numeric_limits<int64_t>::max(), 1, 1, 1});
+  Tensor wrapped = run1("CumSum", {&ints, &axis0});
+  EXPECT_EQ(wrapped.toInt64Vector()[2], std::numeric_limits<int64_t>::min()); // wraps, no UB
+}
+
+TEST(ElementwiseOps, CumSumValidatesAxis) {
+  Tensor m = f32({2, 3}, {1, 2, 3, 4, 5, 6});
+  Tensor far = i64({}, {2});
+  expectBadInput([&] { run1("CumSum", {&m, &far}); }, "out of range");
+  Tensor twoAxes = i64({2}, {0, 1});
+  expectBadInput([&] { run1("CumSum", {&m, &twoAxes}); }, "scalar");
+  Tensor bytes = u8({2}, {1, 2});
+  Tensor axis0 = i64({}, {0});
+  expectBadInput([&] { run1("CumSum", {&bytes, &axis0}); }, "f32, f16, i32 or i64");
+}
+
 // --- Registration ------------------------------------------------------------------------
 
 TEST(ElementwiseOps, EveryRegisteredOpHasAKernel) {

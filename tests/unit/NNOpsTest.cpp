@@ -618,3 +618,398 @@ TEST(NNResize, ScalesMustBeConstantInShapeRules) {
   std::vector<const TensorType *> types = {&x->type(), nullptr, &scales->type()};
   EXPECT_THROW(inferNodeTypes(*node, types, {nullptr, nullptr, nullptr}), BadInputError);
 }
+
+// ---------------------------------------------------------------------------------------
+// LayerNormalization, MeanVarianceNormalization
+
+namespace {
+
+/// Naive LayerNormalization in double: rows over the dims from `axis` on; scale/bias given
+/// per element of those dims (already broadcast).
+std::vector<double> naiveLayerNorm(const Tensor &x, int64_t axis, const std::vector<float> &scale,
+                                   const std::vector<float> &bias, double eps, std::vector<double> *means = nullptr,
+                                   std::vector<double> *invStd = nullptr) {
+  int64_t len = 1;
+  for (size_t d = static_cast<size_t>(axis); d < x.shape().size(); ++d) len *= x.shape()[d];
+  int64_t rows = x.numElements() / len;
+  std::vector<double> y(static_cast<size_t>(x.numElements()));
+  for (int64_t r = 0; r < rows; ++r) {
+    double mean = 0, var = 0;
+    for (int64_t j = 0; j < len; ++j) mean += x.values<float>()[r * len + j];
+    mean /= static_cast<double>(len);
+    for (int64_t j = 0; j < len; ++j) var += std::pow(x.values<float>()[r * len + j] - mean, 2);
+    var /= static_cast<double>(len);
+    double inv = 1 / std::sqrt(var + eps);
+    for (int64_t j = 0; j < len; ++j)
+      y[r * len + j] = (x.values<float>()[r * len + j] - mean) * inv * scale[j] + (bias.empty() ? 0 : bias[j]);
+    if (means) means->push_back(mean);
+    if (invStd) invStd->push_back(inv);
+  }
+  return y;
+}
+
+void expectDoubles(const Tensor &got, const std::vector<double> &want, double tol = 1e-5) {
+  ASSERT_EQ(got.numElements(), static_cast<int64_t>(want.size()));
+  for (size_t i = 0; i < want.size(); ++i)
+    ASSERT_NEAR(got.values<float>()[i], want[i], tol * std::max(1.0, std::fabs(want[i]))) << "at flat index " << i;
+}
+
+} // namespace
+
+TEST(NNNorm, LayerNormalizationAxesAndStatistics) {
+  Tensor x = randomTensor({2, 3, 4}, 31);
+  for (int64_t axis : {-1, 1, 0}) {
+    Shape normalized(x.shape().begin() + (axis < 0 ? axis + 3 : axis), x.shape().end());
+    Tensor scale = randomTensor(normalized, 32), bias = randomTensor(normalized, 33);
+    auto out = runOp("LayerNormalization", {&x, &scale, &bias}, {{"axis", axis}, {"epsilon", 1e-3f}}, 3);
+    std::vector<double> means, invStd;
+    expectDoubles(out[0], naiveLayerNorm(x, axis < 0 ? axis + 3 : axis, scale.toFloatVector(), bias.toFloatVector(),
+                                         1e-3, &means, &invStd));
+    Shape reduced = x.shape();
+    for (size_t d = static_cast<size_t>(axis < 0 ? axis + 3 : axis); d < 3; ++d) reduced[d] = 1;
+    EXPECT_EQ(out[1].type().toString(), TensorType({DType::F32, reduced, {}}).toString());
+    expectDoubles(out[1], means);
+    expectDoubles(out[2], invStd);
+  }
+}
+
+TEST(NNNorm, LayerNormalizationBroadcastsScaleAndIsStableForLargeMeans) {
+  // Rows around 1000 with a spread of ~1: a one-pass E[x^2] - E[x]^2 in f32 loses the variance.
+  Tensor x = randomTensor({3, 4, 5}, 34);
+  for (float &v : x.values<float>()) v += 1000.f;
+  Tensor scale = f32({1, 5}, {1, 2, 3, 4, 5}); // broadcasts to the normalized shape [4, 5]
+  Tensor y = runOne("LayerNormalization", {&x, &scale}, {{"axis", int64_t{1}}});
+  std::vector<float> fullScale;
+  for (int i = 0; i < 4; ++i)
+    for (float s : scale.toFloatVector()) fullScale.push_back(s);
+  expectDoubles(y, naiveLayerNorm(x, 1, fullScale, {}, 1e-5), 1e-4);
+}
+
+TEST(NNNorm, LayerNormalizationRejectsBadModels) {
+  Tensor x = randomTensor({2, 3}, 35), s3 = randomTensor({3}, 36), s2 = randomTensor({2}, 37);
+  EXPECT_THROW(runOp("LayerNormalization", {&x, &s2}), BadInputError);                         // not [3]
+  EXPECT_THROW(runOp("LayerNormalization", {&x, &s3}, {{"axis", int64_t{2}}}), BadInputError);   // axis range
+  EXPECT_THROW(runOp("LayerNormalization", {&x, &s3}, {{"stash_type", int64_t{11}}}), BadInputError);
+  EXPECT_THROW(runOp("LayerNormalization", {&x, &s3, &s3}, {}, 4), BadInputError);               // outputs
+  Tensor ints = Tensor::fromVector<int32_t>(DType::I32, {3}, {1, 2, 3});
+  EXPECT_THROW(runOp("LayerNormalization", {&x, &ints}), BadInputError);
+}
+
+TEST(NNNorm, MeanVarianceNormalizationOverAxes) {
+  Tensor x = randomTensor({2, 3, 2, 2}, 38);
+  // Default axes [0, 2, 3]: one mean/variance per channel.
+  Tensor y = runOne("MeanVarianceNormalization", {&x});
+  for (int64_t c = 0; c < 3; ++c) {
+    double mean = 0, var = 0;
+    std::vector<int64_t> at;
+    for (int64_t n = 0; n < 2; ++n)
+      for (int64_t i = 0; i < 4; ++i) at.push_back((n * 3 + c) * 4 + i);
+    for (int64_t i : at) mean += x.values<float>()[i] / 8.0;
+    for (int64_t i : at) var += std::pow(x.values<float>()[i] - mean, 2) / 8.0;
+    for (int64_t i : at) EXPECT_NEAR(y.values<float>()[i], (x.values<float>()[i] - mean) / std::sqrt(var), 1e-5);
+  }
+  // axes [1]: each (n, h, w) column over the channels.
+  Tensor z = runOne("MeanVarianceNormalization", {&x}, {{"axes", ints({-3})}});
+  for (int64_t n = 0; n < 2; ++n)
+    for (int64_t i = 0; i < 4; ++i) {
+      double sum = 0, sq = 0;
+      for (int64_t c = 0; c < 3; ++c) {
+        double v = z.values<float>()[(n * 3 + c) * 4 + i];
+        sum += v;
+        sq += v * v;
+      }
+      EXPECT_NEAR(sum / 3, 0, 1e-5);
+      EXPECT_NEAR(sq / 3, 1, 1e-4);
+    }
+  EXPECT_THROW(runOp("MeanVarianceNormalization", {&x}, {{"axes", ints({1, -3})}}), BadInputError);
+  Tensor x3 = randomTensor({2, 3, 4}, 39);
+  EXPECT_THROW(runOp("MeanVarianceNormalization", {&x3}), BadInputError); // default axis 3 is out of range
+}
+
+// ---------------------------------------------------------------------------------------
+// GridSample
+
+TEST(NNGridSample, OnnxReferenceValues) {
+  // onnx/backend/test/case/node/gridsample.py: X = arange(6) as [1, 1, 3, 2].
+  Tensor x = f32({1, 1, 3, 2}, {0, 1, 2, 3, 4, 5});
+  Tensor grid = f32({1, 2, 4, 2}, {-1, -1, -0.5f, -0.5f, -0.2f, -0.2f, 0, 0, 0, 0, -0.2f, -0.2f, 0.5f, 0.5f, 1, 1});
+  Tensor far = f32({1, 2, 4, 2}, {-10, -10, -5, -5, -0.2f, -0.2f, 10, 10, 10, 10, -0.2f, -0.2f, 5, 5, 10, 10});
+  auto sample = [&](const Tensor &g, const std::string &mode, const std::string &padding, int64_t align) {
+    return runOne("GridSample", {&x, &g},
+                  {{"mode", mode}, {"padding_mode", padding}, {"align_corners", align}});
+  };
+  expectValues(sample(grid, "bilinear", "zeros", 0), {1, 1, 2, 4}, {0, 0.5f, 1.7f, 2.5f, 2.5f, 1.7f, 4.5f, 1.25f});
+  expectValues(sample(grid, "nearest", "zeros", 0), {1, 1, 2, 4}, {0, 0, 2, 2, 2, 2, 5, 0});
+  expectValues(sample(grid, "bicubic", "zeros", 0), {1, 1, 2, 4},
+               {-0.1406f, 0.3828f, 1.7556f, 2.9688f, 2.9688f, 1.7556f, 5.1445f, 1.3906f});
+  expectValues(sample(grid, "bilinear", "zeros", 1), {1, 1, 2, 4}, {0, 1.25f, 2, 2.5f, 2.5f, 2, 3.75f, 5});
+  expectValues(sample(far, "bilinear", "zeros", 0), {1, 1, 2, 4}, {0, 0, 1.7f, 0, 0, 1.7f, 0, 0});
+  expectValues(sample(far, "bilinear", "border", 0), {1, 1, 2, 4}, {0, 0, 1.7f, 5, 5, 1.7f, 5, 5});
+  expectValues(sample(far, "bilinear", "reflection", 0), {1, 1, 2, 4}, {2.5f, 0, 1.7f, 2.5f, 2.5f, 1.7f, 5, 2.5f});
+}
+
+TEST(NNGridSample, IdentityGridReproducesTheInput) {
+  // With align_corners=1, the grid of pixel centres samples every pixel exactly, whatever
+  // the mode.
+  Tensor x = randomTensor({2, 3, 4, 5}, 40);
+  Tensor grid(DType::F32, {2, 4, 5, 2});
+  for (int64_t n = 0; n < 2; ++n)
+    for (int64_t h = 0; h < 4; ++h)
+      for (int64_t w = 0; w < 5; ++w) {
+        float *g = grid.data<float>() + ((n * 4 + h) * 5 + w) * 2;
+        g[0] = -1 + 2 * static_cast<float>(w) / 4;
+        g[1] = -1 + 2 * static_cast<float>(h) / 3;
+      }
+  for (const char *mode : {"bilinear", "nearest", "bicubic"})
+    expectNear(runOne("GridSample", {&x, &grid}, {{"mode", std::string(mode)}, {"align_corners", int64_t{1}}}), x, 1e-5f);
+}
+
+TEST(NNGridSample, RejectsBadInputsAndSurvivesWildCoordinates) {
+  Tensor x = randomTensor({1, 2, 3, 3}, 41);
+  Tensor g3 = randomTensor({1, 2, 2, 3}, 42), gBatch = randomTensor({2, 2, 2, 2}, 43);
+  EXPECT_THROW(runOp("GridSample", {&x, &g3}), BadInputError);
+  EXPECT_THROW(runOp("GridSample", {&x, &gBatch}), BadInputError);
+  Tensor g = randomTensor({1, 2, 2, 2}, 44);
+  EXPECT_THROW(runOp("GridSample", {&x, &g}, {{"mode", std::string("linear")}}), BadInputError);
+  EXPECT_THROW(runOp("GridSample", {&x, &g}, {{"padding_mode", std::string("wrap")}}), BadInputError);
+  // NaN, infinities and huge values sample padding (or a valid pixel), never outside X.
+  Tensor wild = f32({1, 2, 2, 2}, {std::nanf(""), 0, INFINITY, -INFINITY, 1e30f, -1e30f, 3e9f, 0.5f});
+  for (const char *padding : {"zeros", "border", "reflection"})
+    for (const char *mode : {"bilinear", "nearest", "bicubic"}) {
+      Tensor y = runOne("GridSample", {&x, &wild}, {{"mode", std::string(mode)}, {"padding_mode", std::string(padding)}});
+      EXPECT_EQ(y.shape(), (Shape{1, 2, 2, 2}));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Einsum
+
+TEST(NNEinsum, MatchesMatMulTransposeAndReductions) {
+  Tensor a = randomTensor({3, 4}, 50), b = randomTensor({4, 5}, 51);
+  auto eq = [](const char *e) { return Attrs{{"equation", std::string(e)}}; };
+  Tensor mm = runOne("MatMul", {&a, &b});
+  expectNear(runOne("Einsum", {&a, &b}, eq("ij,jk->ik")), mm);
+  expectNear(runOne("Einsum", {&a, &b}, eq("ij, jk")), mm); // implicit output, spaces
+  Tensor t = runOne("Einsum", {&a}, eq("ij->ji"));
+  expectNear(t, runOne("Transpose", {&a}));
+  // Row sums and the total.
+  Tensor rows = runOne("Einsum", {&a}, eq("ij->i"));
+  Tensor total = runOne("Einsum", {&a}, eq("ij->"));
+  ASSERT_EQ(rows.shape(), (Shape{3}));
+  ASSERT_EQ(total.shape(), (Shape{}));
+  double all = 0;
+  for (int64_t i = 0; i < 3; ++i) {
+    double s = 0;
+    for (int64_t j = 0; j < 4; ++j) s += a.values<float>()[i * 4 + j];
+    EXPECT_NEAR(rows.values<float>()[i], s, 1e-5);
+    all += s;
+  }
+  EXPECT_NEAR(total.values<float>()[0], all, 1e-5);
+  // Batched, broadcasting ellipsis (numpy: [2,1,3,4] x [5,4,2] -> [2,5,3,2]).
+  Tensor x = randomTensor({2, 1, 3, 4}, 52), y = randomTensor({5, 4, 2}, 53);
+  expectNear(runOne("Einsum", {&x, &y}, eq("...ij,...jk->...ik")), runOne("MatMul", {&x, &y}));
+  // Attention scores: q k^T per batch and head.
+  Tensor q = randomTensor({2, 3, 4, 5}, 54), k = randomTensor({2, 3, 6, 5}, 55);
+  Tensor kt = runOne("Transpose", {&k}, {{"perm", ints({0, 1, 3, 2})}});
+  expectNear(runOne("Einsum", {&q, &k}, eq("bhqd,bhkd->bhqk")), runOne("MatMul", {&q, &kt}));
+  // Three operands: a chain of matmuls.
+  Tensor c = randomTensor({5, 2}, 56);
+  Tensor ab = runOne("MatMul", {&a, &b});
+  expectNear(runOne("Einsum", {&a, &b, &c}, eq("ij,jk,kl->il")), runOne("MatMul", {&ab, &c}));
+}
+
+TEST(NNEinsum, DiagonalsTracesAndIntegers) {
+  // numpy.einsum('...ii->...i', arange(12).reshape(3,2,2)) and 'ii' (trace).
+  std::vector<float> ramp(12);
+  for (int i = 0; i < 12; ++i) ramp[i] = static_cast<float>(i);
+  Tensor x = f32({3, 2, 2}, ramp);
+  expectValues(runOne("Einsum", {&x}, {{"equation", std::string("...ii ->...i")}}), {3, 2}, {0, 3, 4, 7, 8, 11});
+  Tensor m = f32({3, 3}, {0, 1, 2, 3, 4, 5, 6, 7, 8});
+  expectValues(runOne("Einsum", {&m}, {{"equation", std::string("ii")}}), {}, {12});
+  expectValues(runOne("Einsum", {&m}, {{"equation", std::string("ii->i")}}), {3}, {0, 4, 8});
+  // Implicit output orders letters by ASCII (upper case first), as numpy does.
+  Tensor r = randomTensor({2, 3}, 57);
+  EXPECT_EQ(runOne("Einsum", {&r}, {{"equation", std::string("bA")}}).shape(), (Shape{3, 2}));
+  Tensor ia = Tensor::fromVector<int64_t>(DType::I64, {2, 2}, {1, 2, 3, 4});
+  EXPECT_EQ(runOne("Einsum", {&ia, &ia}, {{"equation", std::string("ij,jk->ik")}}).toInt64Vector(),
+            (std::vector<int64_t>{7, 10, 15, 22}));
+}
+
+TEST(NNEinsum, RejectsMalformedEquations) {
+  Tensor a = randomTensor({3, 4}, 58), b = randomTensor({4, 5}, 59), v = randomTensor({3}, 60);
+  auto fails = [&](const std::vector<const Tensor *> &inputs, const std::string &equation) {
+    EXPECT_THROW(runOp("Einsum", inputs, {{"equation", equation}}), BadInputError) << equation;
+  };
+  fails({&a, &b}, "ij->ik");        // k not in any operand... and j,k mismatch
+  fails({&a, &b}, "ij,kj->ik");     // j is 4 and 5
+  fails({&a}, "ij,jk->ik");         // two terms, one input
+  fails({&a}, "ijk->i");            // three labels for a 2-D input
+  fails({&a}, "i1->i");             // not a letter
+  fails({&a}, "ij->ii");            // repeated output label
+  fails({&a}, "ij->->i");           // two arrows
+  fails({&a}, "......ij");          // two ellipses
+  fails({&a}, "");                  // an empty term for a 2-D input
+  EXPECT_THROW(runOp("Einsum", {&a}), BadInputError); // no equation
+  Tensor scalar = f32({}, {2.5f});
+  expectValues(runOne("Einsum", {&scalar}, {{"equation", std::string("")}}), {}, {2.5f});
+  Tensor x3 = randomTensor({2, 3, 4}, 61);
+  fails({&x3}, "...ij->ij");        // the ellipsis dims must stay in an explicit output
+  Tensor bytes = Tensor::fromVector<uint8_t>(DType::U8, {3}, {1, 2, 3});
+  fails({&bytes}, "i->i");
+  Tensor i32v = Tensor::fromVector<int32_t>(DType::I32, {3}, {1, 2, 3});
+  EXPECT_THROW(runOp("Einsum", {&v, &i32v}, {{"equation", std::string("i,i")}}), BadInputError); // mixed dtypes
+}
+
+// ---------------------------------------------------------------------------------------
+// Quantized operators (QOperator format)
+
+namespace {
+
+Tensor u8t(Shape shape, std::vector<uint8_t> v) { return Tensor::fromVector<uint8_t>(DType::U8, std::move(shape), v); }
+Tensor i8t(Shape shape, std::vector<int8_t> v) { return Tensor::fromVector<int8_t>(DType::I8, std::move(shape), v); }
+Tensor i32t(Shape shape, std::vector<int32_t> v) { return Tensor::fromVector<int32_t>(DType::I32, std::move(shape), v); }
+
+/// Deterministic integers in [lo, hi] as a u8 or i8 tensor.
+Tensor randomQuant(DType dtype, Shape shape, int lo, int hi, uint32_t seed) {
+  Tensor t(dtype, std::move(shape));
+  uint32_t s = seed * 2654435761u + 7u;
+  for (int64_t i = 0; i < t.numElements(); ++i) {
+    s = s * 1664525u + 1013904223u;
+    t.setFromDouble(i, lo + static_cast<int>((s >> 8) % static_cast<uint32_t>(hi - lo + 1)));
+  }
+  return t;
+}
+
+/// q - zeroPoint[channel] as f32 (small integers, exact), channel = (i / inner) % count.
+Tensor centeredF32(const Tensor &q, const std::vector<int64_t> &zeroPoints, int64_t inner) {
+  Tensor out(DType::F32, q.shape());
+  auto count = static_cast<int64_t>(zeroPoints.size());
+  for (int64_t i = 0; i < q.numElements(); ++i)
+    out.data<float>()[i] = static_cast<float>(q.getAsInt64(i) - zeroPoints[static_cast<size_t>((i / inner) % count)]);
+  return out;
+}
+
+} // namespace
+
+TEST(NNQuant, OnnxExamples) {
+  // onnx/backend/test/case/node/{convinteger,matmulinteger,qlinearmatmul}.py
+  Tensor x = u8t({1, 1, 3, 3}, {2, 3, 4, 5, 6, 7, 8, 9, 10}), w = u8t({1, 1, 2, 2}, {1, 1, 1, 1});
+  Tensor xz = u8t({}, {1});
+  Tensor conv = runOne("ConvInteger", {&x, &w, &xz}, {{"pads", ints({1, 1, 1, 1})}});
+  EXPECT_EQ(conv.dtype(), DType::I32);
+  EXPECT_EQ(conv.toInt64Vector(), (std::vector<int64_t>{1, 3, 5, 3, 5, 12, 16, 9, 11, 24, 28, 15, 7, 15, 17, 9}));
+
+  Tensor a = u8t({4, 3}, {11, 7, 3, 10, 6, 2, 9, 5, 1, 8, 4, 0}), b = u8t({3, 2}, {1, 4, 2, 5, 3, 6});
+  Tensor az = u8t({1}, {12}), bz = u8t({1}, {0});
+  EXPECT_EQ(runOne("MatMulInteger", {&a, &b, &az, &bz}).toInt64Vector(),
+            (std::vector<int64_t>{-38, -83, -44, -98, -50, -113, -56, -128}));
+
+  Tensor qa = u8t({2, 4}, {208, 236, 0, 238, 3, 214, 255, 29});
+  Tensor qb = u8t({4, 3}, {152, 51, 244, 60, 26, 255, 0, 127, 246, 127, 254, 247});
+  Tensor as = f32({1}, {0.0066f}), bs = f32({1}, {0.00705f}), ys = f32({1}, {0.0107f});
+  Tensor qaz = u8t({1}, {113}), qbz = u8t({1}, {114}), yz = u8t({1}, {118});
+  Tensor y = runOne("QLinearMatMul", {&qa, &as, &qaz, &qb, &bs, &qbz, &ys, &yz});
+  EXPECT_EQ(y.dtype(), DType::U8);
+  EXPECT_EQ(y.toInt64Vector(), (std::vector<int64_t>{168, 115, 255, 1, 66, 151}));
+}
+
+TEST(NNQuant, QLinearConvPerChannelMatchesIntegerReference) {
+  // Grouped, strided, dilated, padded; per-channel weight scales and zero points and an i32
+  // bias. Reference: the naive float convolution of the centred integers (exact, small
+  // integers) requantized with ONNX Runtime's formula.
+  Tensor x = randomQuant(DType::U8, {2, 4, 7, 6}, 0, 255, 1);
+  Tensor w = randomQuant(DType::I8, {6, 2, 3, 2}, -128, 127, 2);
+  std::vector<int64_t> wzp = {0, 3, -2, 1, 0, -5};
+  Tensor xScale = f32({}, {0.02f}), xZero = u8t({}, {121});
+  Tensor wScale = f32({6}, {0.002f, 0.003f, 0.004f, 0.005f, 0.006f, 0.007f});
+  Tensor wZero = i8t({6}, {0, 3, -2, 1, 0, -5});
+  Tensor yScale = f32({}, {0.3f}), yZero = u8t({}, {100});
+  Tensor bias = i32t({6}, {-1000, 0, 2500, 7, -3, 100000});
+  ConvSpec spec{{2, 1}, {1, 2}, {1, 0, 0, 2}, 2};
+  Attrs attrs = convAttrs(spec);
+  Tensor y = runOne("QLinearConv", {&x, &xScale, &xZero, &w, &wScale, &wZero, &yScale, &yZero, &bias}, attrs);
+  Tensor acc = naiveConv(centeredF32(x, {121}, 1), centeredF32(w, wzp, 12), nullptr, spec);
+  ASSERT_EQ(y.shape(), acc.shape());
+  ASSERT_EQ(y.dtype(), DType::U8);
+  int64_t plane = acc.shape()[2] * acc.shape()[3];
+  int saturated = 0;
+  for (int64_t i = 0; i < acc.numElements(); ++i) {
+    int64_t m = (i / plane) % 6;
+    float real = (acc.values<float>()[i] + static_cast<float>(bias.values<int32_t>()[m])) *
+                 (0.02f * wScale.values<float>()[m] / 0.3f);
+    float want = std::min(255.f, std::max(0.f, std::rint(real) + 100));
+    saturated += want == 0 || want == 255;
+    ASSERT_EQ(static_cast<float>(y.values<uint8_t>()[i]), want) << "at " << i;
+  }
+  EXPECT_LT(saturated, acc.numElements() / 2); // the case exercises rounding, not just clamping
+  // ConvInteger on the same data gives the raw accumulators.
+  Tensor wU8 = randomQuant(DType::U8, {6, 2, 3, 2}, 0, 255, 3);
+  Tensor wU8Zero = u8t({}, {128});
+  Tensor raw = runOne("ConvInteger", {&x, &wU8, &xZero, &wU8Zero}, attrs);
+  Tensor rawWant = naiveConv(centeredF32(x, {121}, 1), centeredF32(wU8, {128}, 1), nullptr, spec);
+  for (int64_t i = 0; i < raw.numElements(); ++i)
+    ASSERT_EQ(raw.values<int32_t>()[i], static_cast<int32_t>(rawWant.values<float>()[i])) << "at " << i;
+}
+
+TEST(NNQuant, MatMulIntegerPerColumnAndQLinearMatMulPerRow) {
+  Tensor a = randomQuant(DType::U8, {2, 3, 5}, 0, 255, 4), b = randomQuant(DType::I8, {5, 4}, -128, 127, 5);
+  Tensor az = u8t({3}, {10, 128, 250}), bz = i8t({4}, {0, -1, 7, 100});
+  Tensor y = runOne("MatMulInteger", {&a, &b, &az, &bz});
+  ASSERT_EQ(y.shape(), (Shape{2, 3, 4}));
+  Tensor ac = centeredF32(a, {10, 128, 250}, 5), bc = centeredF32(b, {0, -1, 7, 100}, 1);
+  Tensor want = runOne("MatMul", {&ac, &bc});
+  for (int64_t i = 0; i < y.numElements(); ++i)
+    ASSERT_EQ(y.values<int32_t>()[i], static_cast<int32_t>(want.values<float>()[i])) << "at " << i;
+
+  // QLinearMatMul with per-row a and y parameters and per-column b parameters.
+  Tensor as = f32({3}, {0.01f, 0.02f, 0.03f}), bs = f32({4}, {0.05f, 0.04f, 0.03f, 0.02f});
+  Tensor ys = f32({3}, {0.5f, 0.6f, 0.7f}), yz = i8t({3}, {-3, 0, 5});
+  Tensor q = runOne("QLinearMatMul", {&a, &as, &az, &b, &bs, &bz, &ys, &yz});
+  ASSERT_EQ(q.dtype(), DType::I8);
+  for (int64_t i = 0; i < q.numElements(); ++i) {
+    int64_t row = (i / 4) % 3, col = i % 4;
+    float real = want.values<float>()[i] * (as.values<float>()[row] * bs.values<float>()[col] / ys.values<float>()[row]);
+    float expected = std::min(127.f, std::max(-128.f, std::rint(real) + yz.values<int8_t>()[row]));
+    ASSERT_EQ(static_cast<float>(q.values<int8_t>()[i]), expected) << "at " << i;
+  }
+}
+
+TEST(NNQuant, RejectsBadParameters) {
+  Tensor x = randomQuant(DType::U8, {1, 2, 4, 4}, 0, 255, 6), w = randomQuant(DType::U8, {3, 2, 3, 3}, 0, 255, 7);
+  Tensor s = f32({}, {0.1f}), z = u8t({}, {0}), s2 = f32({2}, {0.1f, 0.2f}), z3 = u8t({3}, {0, 0, 0});
+  Tensor zi8 = i8t({}, {0});
+  // w_scale must be per tensor or per output channel (3), not 2 values.
+  EXPECT_THROW(runOp("QLinearConv", {&x, &s, &z, &w, &s2, &z, &s, &z}), BadInputError);
+  // x_scale must be a scalar; x_zero_point must have x's type.
+  EXPECT_THROW(runOp("QLinearConv", {&x, &s2, &z, &w, &s, &z, &s, &z}), BadInputError);
+  EXPECT_THROW(runOp("QLinearConv", {&x, &s, &zi8, &w, &s, &z, &s, &z}), BadInputError);
+  // A bias must be i32 [M].
+  Tensor fbias = f32({3}, {0, 0, 0});
+  EXPECT_THROW(runOp("QLinearConv", {&x, &s, &z, &w, &s, &z3, &s, &z, &fbias}), BadInputError);
+  Tensor xf = randomTensor({1, 2, 4, 4}, 8);
+  EXPECT_THROW(runOp("ConvInteger", {&xf, &w}), BadInputError);
+  Tensor wBad = randomQuant(DType::U8, {3, 1, 3, 3}, 0, 255, 9); // channels mismatch
+  EXPECT_THROW(runOp("ConvInteger", {&x, &wBad}), BadInputError);
+  Tensor a = randomQuant(DType::U8, {2, 3}, 0, 255, 10), b = randomQuant(DType::U8, {4, 2}, 0, 255, 11);
+  EXPECT_THROW(runOp("MatMulInteger", {&a, &b}), BadInputError); // inner dims 3 vs 4
+  Tensor b2 = randomQuant(DType::U8, {3, 2}, 0, 255, 12);
+  EXPECT_THROW(runOp("MatMulInteger", {&a, &b2, &z3}), BadInputError); // a_zero_point per row needs 2
+  EXPECT_THROW(runOp("QLinearMatMul", {&a, &s, &z, &b2, &s, &z, &s, &zi8, &z}), BadInputError); // 9 inputs
+}
+
+TEST(NNQuant, EmptyTensorsDoNotCrash) {
+  // Zero-sized dims flow through every new kernel without dividing by zero.
+  Tensor a = Tensor(DType::F32, {3, 0}), b = Tensor(DType::F32, {0, 4});
+  Tensor e = runOne("Einsum", {&a, &b}, {{"equation", std::string("ij,jk->ik")}});
+  EXPECT_EQ(e.shape(), (Shape{3, 4}));
+  for (float v : e.values<float>()) EXPECT_EQ(v, 0.f);
+  Tensor x = Tensor(DType::U8, {1, 2, 3, 3}), w = Tensor(DType::U8, {0, 2, 1, 1});
+  EXPECT_EQ(runOne("ConvInteger", {&x, &w}).shape(), (Shape{1, 0, 3, 3}));
+  Tensor qa = Tensor(DType::U8, {2, 0}), qb = Tensor(DType::U8, {0, 3});
+  EXPECT_EQ(runOne("MatMulInteger", {&qa, &qb}).toInt64Vector(), (std::vector<int64_t>(6, 0)));
+  Tensor ln = Tensor(DType::F32, {0, 4}), scale = randomTensor({4}, 70);
+  EXPECT_EQ(runOp("LayerNormalization", {&ln, &scale}, {}, 3)[1].shape(), (Shape{0, 1}));
+  Tensor img = Tensor(DType::F32, {1, 1, 0, 2}), grid = randomTensor({1, 2, 2, 2}, 71);
+  Tensor sampled = runOne("GridSample", {&img, &grid}, {{"padding_mode", std::string("border")}});
+  for (float v : sampled.values<float>()) EXPECT_EQ(v, 0.f);
+}

@@ -330,6 +330,103 @@ TEST(TensorOps, GatherElementsAndND) {
   EXPECT_EQ(valuesOf(s2), (std::vector<double>{0, 1, 7, 8}));
 }
 
+TEST(TensorOps, ScatterElementsOnnxExamples) {
+  // onnx/backend/test/case/node/scatterelements.py
+  Tensor y = OpRunner("ScatterElements")
+                 .in(f32({3, 3}, std::vector<float>(9, 0.f)))
+                 .in(i64({2, 3}, {1, 0, 2, 0, 2, 1}))
+                 .in(f32({2, 3}, {1.0f, 1.1f, 1.2f, 2.0f, 2.1f, 2.2f}))
+                 .run1();
+  EXPECT_EQ(y.toFloatVector(), (std::vector<float>{2.0f, 1.1f, 0, 1.0f, 0, 2.2f, 0, 2.1f, 1.2f}));
+  Tensor data = f32({1, 5}, {1, 2, 3, 4, 5});
+  Tensor updates = f32({1, 2}, {1.1f, 2.1f});
+  auto scatter = [&](std::vector<int64_t> indices, const std::string &reduction) {
+    return OpRunner("ScatterElements")
+        .in(data)
+        .in(i64({1, 2}, std::move(indices)))
+        .in(updates)
+        .attr("axis", int64_t{1})
+        .attr("reduction", reduction)
+        .run1()
+        .toFloatVector();
+  };
+  EXPECT_EQ(scatter({1, 3}, "none"), (std::vector<float>{1, 1.1f, 3, 2.1f, 5}));
+  EXPECT_EQ(scatter({1, -3}, "none"), (std::vector<float>{1, 1.1f, 2.1f, 4, 5}));
+  EXPECT_EQ(scatter({1, 1}, "add"), (std::vector<float>{1, 2 + 1.1f + 2.1f, 3, 4, 5}));
+  Tensor m = OpRunner("ScatterElements")
+                 .in(i64({4}, {1, 2, 3, 4}))
+                 .in(i32({3}, {1, 1, 3}))
+                 .in(i64({3}, {2, 3, 10}))
+                 .attr("reduction", std::string("mul"))
+                 .run1();
+  EXPECT_EQ(m.toInt64Vector(), (std::vector<int64_t>{1, 12, 3, 40}));
+}
+
+TEST(TensorOps, ScatterElementsRejectsBadInputs) {
+  auto run = [](Tensor indices, Tensor updates, const std::string &reduction = "none") {
+    return errorOf([&] {
+      OpRunner("ScatterElements").in(arange({2, 3})).in(indices).in(updates).attr("reduction", reduction).run();
+    });
+  };
+  EXPECT_NE(run(i64({1, 1}, {2}), arange({1, 1})).find("out of range"), std::string::npos);
+  EXPECT_NE(run(i64({1, 2}, {0, 1}), arange({1, 1})).find("shape of indices"), std::string::npos);
+  EXPECT_NE(run(i64({1, 4}, {0, 0, 0, 0}), arange({1, 4})).find("larger than data"), std::string::npos);
+  EXPECT_NE(run(i64({1, 1}, {0}), arange({1, 1}), "avg").find("reduction"), std::string::npos);
+  EXPECT_NE(run(f32({1, 1}, {0}), arange({1, 1})).find("int64 or int32"), std::string::npos);
+}
+
+TEST(TensorOps, EyeLikeDiagonalsAndDtypes) {
+  Tensor y = OpRunner("EyeLike").in(arange({3, 4})).attr("k", int64_t{1}).run1();
+  EXPECT_EQ(y.dtype(), DType::F32);
+  EXPECT_EQ(valuesOf(y), (std::vector<double>{0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1}));
+  Tensor low = OpRunner("EyeLike").in(arange({4, 3}, DType::I32)).attr("k", int64_t{-1}).run1();
+  EXPECT_EQ(low.dtype(), DType::I32);
+  EXPECT_EQ(valuesOf(low), (std::vector<double>{0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1}));
+  Tensor typed = OpRunner("EyeLike").in(arange({2, 2}, DType::I32)).attr("dtype", int64_t{9}).run1(); // BOOL
+  EXPECT_EQ(typed.dtype(), DType::Bool);
+  EXPECT_EQ(typed.toInt64Vector(), (std::vector<int64_t>{1, 0, 0, 1}));
+  Tensor none = OpRunner("EyeLike").in(arange({2, 3})).attr("k", kI64Max).run1();
+  EXPECT_EQ(valuesOf(none), (std::vector<double>(6, 0.0)));
+  EXPECT_NE(errorOf([] { OpRunner("EyeLike").in(arange({2, 2, 2})).run(); }).find("2-D"), std::string::npos);
+  EXPECT_NE(errorOf([] { OpRunner("EyeLike").in(arange({2, 2})).attr("dtype", int64_t{11}).run(); }).find("DOUBLE"),
+            std::string::npos);
+}
+
+TEST(TensorOps, ReverseSequenceOnnxExamples) {
+  // onnx/backend/test/case/node/reversesequence.py
+  Tensor time = OpRunner("ReverseSequence")
+                    .in(f32({4, 4}, {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15}))
+                    .in(i64s({4, 3, 2, 1}))
+                    .attr("time_axis", int64_t{0})
+                    .attr("batch_axis", int64_t{1})
+                    .run1();
+  EXPECT_EQ(valuesOf(time), (std::vector<double>{3, 6, 9, 12, 2, 5, 8, 13, 1, 4, 10, 14, 0, 7, 11, 15}));
+  Tensor batch = OpRunner("ReverseSequence")
+                     .in(arange({4, 4}))
+                     .in(i64s({1, 2, 3, 4}))
+                     .attr("time_axis", int64_t{1})
+                     .attr("batch_axis", int64_t{0})
+                     .run1();
+  EXPECT_EQ(valuesOf(batch), (std::vector<double>{0, 1, 2, 3, 5, 4, 6, 7, 10, 9, 8, 11, 15, 14, 13, 12}));
+  // Rank 3: whole rows of the trailing dim move together; length 0 leaves a sequence alone.
+  Tensor r3 = OpRunner("ReverseSequence").in(arange({3, 2, 2})).in(i64s({0, 2})).run1();
+  EXPECT_EQ(valuesOf(r3), (std::vector<double>{0, 1, 6, 7, 4, 5, 2, 3, 8, 9, 10, 11}));
+}
+
+TEST(TensorOps, ReverseSequenceRejectsBadInputs) {
+  EXPECT_NE(errorOf([] { OpRunner("ReverseSequence").in(arange({3, 2})).in(i64s({4, 1})).run(); }).find("out of range"),
+            std::string::npos);
+  EXPECT_NE(errorOf([] { OpRunner("ReverseSequence").in(arange({3, 2})).in(i64s({-1, 1})).run(); }).find("out of range"),
+            std::string::npos);
+  EXPECT_NE(errorOf([] { OpRunner("ReverseSequence").in(arange({3, 2})).in(i64s({1, 1, 1})).run(); }).find("sequence_lens"),
+            std::string::npos);
+  EXPECT_NE(errorOf([] {
+              OpRunner("ReverseSequence").in(arange({3, 2})).in(i64s({1, 1})).attr("batch_axis", int64_t{0}).run();
+            }).find("batch_axis"),
+            std::string::npos);
+  EXPECT_NE(errorOf([] { OpRunner("ReverseSequence").in(arange({3})).in(i64s({1})).run(); }), "");
+}
+
 // --- Broadcasting, generators -------------------------------------------------------------
 
 TEST(TensorOps, ExpandAndTile) {

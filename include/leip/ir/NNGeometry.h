@@ -1,12 +1,14 @@
 // Window and resize geometry of the neural-network ops (Conv, ConvTranspose, pooling,
-// Resize). The shape rules, the reference kernels and code generation all resolve padding,
-// auto_pad and output sizes through these functions, so they cannot disagree.
+// Resize) and Einsum's parsed equation. The shape rules, the reference kernels and code
+// generation all resolve padding, auto_pad, output sizes and labels through these
+// functions, so they cannot disagree.
 // Defined in src/ir/ops/NN.cpp.
 #pragma once
 
 #include "leip/ir/Graph.h"
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -49,5 +51,25 @@ struct ResizeGeometry {
 };
 ResizeGeometry resizeGeometry(const Node &node, const Shape &x, const Tensor *roi, const Tensor *scales,
                               const Tensor *sizes);
+
+/// Einsum's equation resolved against its operands' shapes. Letters label dims (a label is
+/// the letter's character code); the dims an ellipsis stands for get the labels
+/// kEinsumEllipsisLabel + i, i counting the broadcast ellipsis dims from the left (an
+/// operand with fewer ellipsis dims aligns them to the right, as numpy does).
+inline constexpr int kEinsumEllipsisLabel = 256;
+struct EinsumSpec {
+  /// One label per dim of each operand; a label repeated within an operand takes its
+  /// diagonal.
+  std::vector<std::vector<int>> inputLabels;
+  /// One distinct label per output dim (explicit "->" form, or numpy's implicit order:
+  /// the ellipsis dims, then the letters used exactly once, sorted).
+  std::vector<int> outputLabels;
+  /// Extent of every label; an operand's dim of size 1 broadcasts to it.
+  std::map<int, int64_t> sizes;
+  Shape output;
+};
+/// Parses the node's 'equation' (spaces ignored) against the operands' shapes; throws
+/// BadInputError "<node>: <what was expected>" for anything malformed or mismatched.
+EinsumSpec einsumSpec(const Node &node, const std::vector<Shape> &inputs);
 
 } // namespace leip::ir

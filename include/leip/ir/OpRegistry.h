@@ -75,5 +75,8 @@ void registerTensorOps(OpTable &table);
 std::optional<Shape> broadcastShapes(const Shape &a, const Shape &b);
 /// Normalizes a possibly negative axis against `rank`; fails via ctx when out of range.
 int64_t normalizeAxis(const ShapeContext &ctx, int64_t axis, int64_t rank);
+/// The leip dtype of an ONNX TensorProto data type number (Cast's 'to', EyeLike's 'dtype');
+/// fails via ctx, naming the ONNX type, for types the IR lacks. Defined in ops/Elementwise.cpp.
+DType dtypeFromOnnx(const ShapeContext &ctx, int64_t code);
 
 } // namespace leip::ir

@@ -1,13 +1,14 @@
-// Reference kernels of the elementwise family: broadcasting binary ops, unary activations
-// and math, logical ops, Cast/Identity/Dropout, reductions, ArgMax/ArgMin and
-// QuantizeLinear/DequantizeLinear. Shape rules (src/ir/ops/Elementwise.cpp) have checked
-// dtypes and shapes before a kernel runs; kernels still re-check what could make them
-// read or write out of bounds.
+// Reference kernels of the elementwise family: broadcasting binary ops (BitShift included),
+// unary activations and math, logical ops, Cast/Identity/Dropout, reductions, CumSum,
+// ArgMax/ArgMin and QuantizeLinear/DequantizeLinear/DynamicQuantizeLinear. Shape rules
+// (src/ir/ops/Elementwise.cpp) have checked dtypes and shapes before a kernel runs; kernels
+// still re-check what could make them read or write out of bounds.
 //
 // Float kernels compute in f32; f16 tensors are converted around them (viaF32). Integer
 // paths exist where ONNX shape arithmetic needs them.
 #include "leip/interp/Kernels.h"
 
+#include "KernelUtil.h"
 #include "leip/support/Error.h"
 
 #include <array>
@@ -343,6 +344,19 @@ template <auto Op> void compareKernel(KernelContext &ctx) {
 template <auto Op> void logicalKernel(KernelContext &ctx) {
   binaryMap<uint8_t, uint8_t, uint8_t>(ctx, ctx.input(0), ctx.input(1), ctx.output(0),
                                        [](uint8_t a, uint8_t b) { return Op(a != 0, b != 0); });
+}
+
+/// BitShift on u8 (the rule admits nothing else); shifting by 8 or more clears every bit
+/// (C++ leaves such shifts undefined).
+void bitShiftKernel(KernelContext &ctx) {
+  if (ctx.input(0).dtype() != DType::U8 || ctx.input(1).dtype() != DType::U8)
+    ctx.fail("BitShift supports u8 inputs, got " + ctx.input(0).type().toString() + " and " +
+             ctx.input(1).type().toString());
+  bool left = ctx.attrs().getString("direction", "") == "LEFT";
+  binaryMap<uint8_t, uint8_t, uint8_t>(ctx, ctx.input(0), ctx.input(1), ctx.output(0), [left](uint8_t x, uint8_t n) {
+    if (n >= 8) return uint8_t{0};
+    return static_cast<uint8_t>(left ? x << n : x >> n);
+  });
 }
 
 void whereKernel(KernelContext &ctx) {
@@ -694,6 +708,43 @@ void reduceLogSumExpKernel(KernelContext &ctx) {
 }
 
 // ---------------------------------------------------------------------------------------
+// CumSum: running sums along one axis, accumulated like the reductions (double for floats,
+// wrapping int64 for integers).
+
+void cumSumKernel(KernelContext &ctx) {
+  const Tensor &x = ctx.input(0);
+  const Tensor &axisTensor = ctx.input(1);
+  int64_t rank = x.rank();
+  if (axisTensor.numElements() != 1 || !ir::isInteger(axisTensor.dtype()))
+    ctx.fail("input 1 (axis) must be an integer scalar, got " + axisTensor.type().toString());
+  int64_t axis = axisTensor.getAsInt64(0);
+  if (axis < -rank || axis >= rank)
+    ctx.fail("axis " + std::to_string(axis) + " is out of range for " + x.type().toString());
+  if (axis < 0) axis += rank;
+  bool exclusive = ctx.attrs().getInt("exclusive", 0) != 0;
+  bool reverse = ctx.attrs().getInt("reverse", 0) != 0;
+  int64_t len = x.shape()[axis], inner = 1;
+  for (int64_t d = axis + 1; d < rank; ++d) inner *= x.shape()[d];
+  int64_t outer = len * inner == 0 ? 0 : x.numElements() / (len * inner);
+  visitNumeric(ctx, x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    using W = Wide<T>;
+    const T *px = x.data<T>();
+    T *py = ctx.output(0).data<T>();
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i = 0; i < inner; ++i) {
+        W acc = 0;
+        for (int64_t j = 0; j < len; ++j) {
+          int64_t at = (o * len + (reverse ? len - 1 - j : j)) * inner + i;
+          if (exclusive) py[at] = toElement<T>(acc); // the sum of the elements before this one
+          acc = kAdd(acc, static_cast<W>(px[at]));
+          if (!exclusive) py[at] = toElement<T>(acc);
+        }
+      }
+  });
+}
+
+// ---------------------------------------------------------------------------------------
 // ArgMax / ArgMin
 
 template <bool IsMax> void argKernel(KernelContext &ctx) {
@@ -787,17 +838,12 @@ void quantizeKernel(KernelContext &ctx) {
   visitNumeric(ctx, y.dtype(), [&](auto tag) {
     using Q = typename decltype(tag)::type;
     if constexpr (std::is_integral_v<Q> && sizeof(Q) == 1) {
-      auto lo = static_cast<float>(std::numeric_limits<Q>::lowest());
-      auto hi = static_cast<float>(std::numeric_limits<Q>::max());
       Q *py = y.data<Q>();
       forEachQuantRun(q, [&](int64_t offset, int64_t count, int64_t c) {
         const float scale = q.scales[c];
         const auto zeroPoint = static_cast<float>(q.zeroPoints[c]);
-        for (int64_t i = offset; i < offset + count; ++i) {
-          // Round half to even (rint in the default rounding mode), add the zero point, saturate.
-          float v = std::rint(values[i] / scale) + zeroPoint;
-          py[i] = static_cast<Q>(std::fmin(std::fmax(v, lo), hi)); // fmax maps NaN to lo
-        }
+        for (int64_t i = offset; i < offset + count; ++i)
+          py[i] = detail::quantizeScaled<Q>(values[i] / scale, zeroPoint);
       });
     } else {
       ctx.fail("QuantizeLinear output must be u8 or i8, got " + y.type().toString());
@@ -827,6 +873,27 @@ void dequantizeKernel(KernelContext &ctx) {
   });
 }
 
+/// DynamicQuantizeLinear: u8 quantization whose range [min(0, min x), max(0, max x)] maps
+/// onto [0, 255]. As ONNX Runtime, an all-zero input gets scale 1 (not 0, which would divide
+/// by zero); NaNs are ignored when taking the range.
+void dynamicQuantizeKernel(KernelContext &ctx) {
+  const Tensor &x = ctx.input(0);
+  if (x.dtype() != DType::F32) ctx.fail("input must be f32, got " + x.type().toString());
+  float lo = 0, hi = 0;
+  for (float v : x.values<float>()) {
+    lo = std::fmin(lo, v);
+    hi = std::fmax(hi, v);
+  }
+  float scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
+  uint8_t zeroPoint = detail::quantizeScaled<uint8_t>((0.0f - lo) / scale, 0.0f);
+  const float *px = x.data<float>();
+  uint8_t *py = ctx.output(0).data<uint8_t>();
+  for (int64_t i = 0, n = x.numElements(); i < n; ++i)
+    py[i] = detail::quantizeScaled<uint8_t>(px[i] / scale, static_cast<float>(zeroPoint));
+  if (ctx.numOutputs() > 1) ctx.output(1).data<float>()[0] = scale;
+  if (ctx.numOutputs() > 2) ctx.output(2).data<uint8_t>()[0] = zeroPoint;
+}
+
 } // namespace
 
 void registerElementwiseKernels(KernelTable &table) {
@@ -850,6 +917,7 @@ void registerElementwiseKernels(KernelTable &table) {
   table["Or"] = logicalKernel<std::logical_or<>{}>;
   table["Xor"] = logicalKernel<std::not_equal_to<>{}>;
   table["Where"] = viaF32<whereKernel>;
+  table["BitShift"] = bitShiftKernel;
   table["PRelu"] = viaF32<preluKernel>;
 
   // Unary float ops.
@@ -919,10 +987,12 @@ void registerElementwiseKernels(KernelTable &table) {
   table["ReduceProd"] = viaF32<reduceProdKernel>;
   table["ArgMax"] = viaF32<argKernel<true>>;
   table["ArgMin"] = viaF32<argKernel<false>>;
+  table["CumSum"] = viaF32<cumSumKernel>;
 
   // Quantization.
   table["QuantizeLinear"] = quantizeKernel;
   table["DequantizeLinear"] = dequantizeKernel;
+  table["DynamicQuantizeLinear"] = dynamicQuantizeKernel;
 }
 
 } // namespace leip::interp

@@ -1,9 +1,15 @@
 // Reference kernels of the neural-network family: Conv (im2col + GEMM, direct depthwise),
-// ConvTranspose (GEMM + col2im), Gemm, MatMul, BatchNormalization, pools, Softmax family,
-// Resize, InstanceNormalization and LRN. fp32 throughout (MaxPool also i8/u8, MatMul also
-// i32/i64, Resize nearest any dtype). Geometry (pads, auto_pad, output sizes) comes from
-// leip/ir/NNGeometry.h, the same code the shape rules use.
+// ConvTranspose (GEMM + col2im), Gemm, MatMul, Einsum (pairwise contractions on the GEMM),
+// BatchNormalization, InstanceNormalization, LayerNormalization, MeanVarianceNormalization,
+// LRN, pools, Softmax family, Resize, GridSample, and the quantized QLinearConv,
+// QLinearMatMul, ConvInteger and MatMulInteger (exact int64 products through the same
+// convolution / matmul code). fp32 throughout (MaxPool also i8/u8, MatMul and Einsum also
+// i32/i64, Resize nearest any dtype). Geometry (pads, auto_pad, output sizes) and Einsum's
+// labels come from leip/ir/NNGeometry.h, the same code the shape rules use.
 #include "leip/interp/Kernels.h"
+
+#include "KernelUtil.h"
+#include "leip/ir/FusedActivation.h"
 #include "leip/ir/NNGeometry.h"
 #include "leip/support/Error.h"
 
@@ -11,8 +17,11 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <numeric>
+#include <set>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace leip::interp {
@@ -37,6 +46,14 @@ const float *f32Input(KernelContext &ctx, size_t i) {
     ctx.fail("input " + std::to_string(i) + " has dtype " + std::string(ir::dtypeName(t.dtype())) +
              "; the reference kernel computes in f32 only");
   return t.data<float>();
+}
+
+/// Applies the activation a fusion pass recorded on the node ('activation',
+/// 'activation_params'; see leip/ir/FusedActivation.h) to output 0.
+void applyFusedActivation(KernelContext &ctx) {
+  ir::FusedActivation act = ir::fusedActivation(ctx.node());
+  if (act.kind == ir::ActivationKind::None) return;
+  for (float &v : ctx.output(0).values<float>()) v = act.apply(v);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -163,21 +180,22 @@ int64_t rowsPerChunk(const ColumnMap &map, int64_t colRows) {
 }
 
 /// cols[c*kernelSize + kk][row - row0][j] = image channel c at the run's position (0 in padding).
-void im2col(const ColumnMap &map, const float *image, int64_t channels, int64_t row0, int64_t row1, float *cols) {
+template <typename T>
+void im2col(const ColumnMap &map, const T *image, int64_t channels, int64_t row0, int64_t row1, T *cols) {
   int64_t width = (row1 - row0) * map.rowLen, s = map.lastStride();
   for (int64_t c = 0; c < channels; ++c) {
-    const float *img = image + c * map.imageSize;
+    const T *img = image + c * map.imageSize;
     for (int64_t kk = 0; kk < map.kernelSize; ++kk) {
-      float *dst = cols + (c * map.kernelSize + kk) * width;
+      T *dst = cols + (c * map.kernelSize + kk) * width;
       for (int64_t row = row0; row < row1; ++row, dst += map.rowLen) {
         const Run &run = map.run(kk, row);
-        std::fill(dst, dst + run.lo, 0.f);
+        std::fill(dst, dst + run.lo, T(0));
         if (s == 1) {
           for (int64_t j = run.lo; j < run.hi; ++j) dst[j] = img[run.base + j];
         } else {
           for (int64_t j = run.lo; j < run.hi; ++j) dst[j] = img[run.base + j * s];
         }
-        std::fill(dst + std::max(run.lo, run.hi), dst + map.rowLen, 0.f);
+        std::fill(dst + std::max(run.lo, run.hi), dst + map.rowLen, T(0));
       }
     }
   }
@@ -207,16 +225,14 @@ void addChannelBias(const float *bias, int64_t batch, int64_t channels, int64_t 
     }
 }
 
-void convKernel(KernelContext &ctx) {
-  const float *x = f32Input(ctx, 0);
-  const float *w = f32Input(ctx, 1);
-  const Shape &xs = ctx.input(0).shape();
-  const Shape &ws = ctx.input(1).shape();
-  WindowGeometry g = ir::convGeometry(ctx.node(), xs, ws);
-  Tensor &out = ctx.output(0);
-  float *y = out.data<float>();
+/// y [N, M, out...] (zero on entry) = x [N, C, D...] convolved with w [M, C/group, k...],
+/// without bias. T is float for Conv and int64_t for the integer convolutions, whose
+/// inputs arrive with their zero points already subtracted.
+template <typename T>
+void convolve(const ir::Node &node, const Shape &xs, const Shape &ws, const T *x, const T *w, T *y) {
+  WindowGeometry g = ir::convGeometry(node, xs, ws);
   int64_t batch = xs[0], inC = xs[1], outC = ws[0];
-  int64_t group = ctx.attrs().getInt("group", 1);
+  int64_t group = node.attrs().getInt("group", 1);
   int64_t inCg = inC / group, outCg = outC / group;
   ColumnMap map(g.input, g.output, g);
   int64_t plane = product(g.output), k = inCg * map.kernelSize;
@@ -227,14 +243,14 @@ void convKernel(KernelContext &ctx) {
     int64_t s = map.lastStride();
     for (int64_t n = 0; n < batch; ++n)
       for (int64_t oc = 0; oc < outC; ++oc) {
-        const float *img = x + (n * inC + oc / outCg) * map.imageSize;
-        const float *wk = w + oc * map.kernelSize;
-        float *dst = y + (n * outC + oc) * plane;
+        const T *img = x + (n * inC + oc / outCg) * map.imageSize;
+        const T *wk = w + oc * map.kernelSize;
+        T *dst = y + (n * outC + oc) * plane;
         for (int64_t row = 0; row < map.gridRows; ++row) {
-          float *d = dst + row * map.rowLen;
+          T *d = dst + row * map.rowLen;
           for (int64_t kk = 0; kk < map.kernelSize; ++kk) {
             const Run &run = map.run(kk, row);
-            float wv = wk[kk];
+            T wv = wk[kk];
             if (s == 1) {
               for (int64_t j = run.lo; j < run.hi; ++j) d[j] += wv * img[run.base + j];
             } else {
@@ -248,27 +264,36 @@ void convKernel(KernelContext &ctx) {
     bool pointwise = map.kernelSize == 1 && g.input == g.output &&
                      std::all_of(g.padBegin.begin(), g.padBegin.end(), [](int64_t p) { return p == 0; });
     int64_t chunkRows = pointwise ? map.gridRows : rowsPerChunk(map, k);
-    std::vector<float> cols(pointwise ? 0 : static_cast<size_t>(k * chunkRows * map.rowLen));
+    std::vector<T> cols(pointwise ? 0 : static_cast<size_t>(k * chunkRows * map.rowLen));
     for (int64_t n = 0; n < batch; ++n)
       for (int64_t gi = 0; gi < group; ++gi) {
-        const float *img = x + (n * inC + gi * inCg) * map.imageSize;
-        const float *a = w + gi * outCg * k;
-        float *dst = y + (n * outC + gi * outCg) * plane;
+        const T *img = x + (n * inC + gi * inCg) * map.imageSize;
+        const T *a = w + gi * outCg * k;
+        T *dst = y + (n * outC + gi * outCg) * plane;
         for (int64_t row0 = 0; row0 < map.gridRows; row0 += chunkRows) {
           int64_t row1 = std::min(map.gridRows, row0 + chunkRows);
           int64_t width = (row1 - row0) * map.rowLen;
-          const float *b = img + row0 * map.rowLen;
+          const T *b = img + row0 * map.rowLen;
           int64_t ldb = plane;
           if (!pointwise) {
             im2col(map, img, inCg, row0, row1, cols.data());
             b = cols.data();
             ldb = width;
           }
-          gemm<float>(outCg, width, k, a, k, b, ldb, dst + row0 * map.rowLen, plane, false);
+          gemm<T>(outCg, width, k, a, k, b, ldb, dst + row0 * map.rowLen, plane, false);
         }
       }
   }
-  if (ctx.hasInput(2)) addChannelBias(f32Input(ctx, 2), batch, outC, plane, y);
+}
+
+void convKernel(KernelContext &ctx) {
+  const Shape &xs = ctx.input(0).shape();
+  const Shape &ws = ctx.input(1).shape();
+  float *y = ctx.output(0).data<float>();
+  convolve<float>(ctx.node(), xs, ws, f32Input(ctx, 0), f32Input(ctx, 1), y);
+  if (ctx.hasInput(2)) addChannelBias(f32Input(ctx, 2), xs[0], ws[0], product(ctx.output(0).shape(), 2), y);
+
+  applyFusedActivation(ctx);
 }
 
 void convTransposeKernel(KernelContext &ctx) {
@@ -303,6 +328,8 @@ void convTransposeKernel(KernelContext &ctx) {
     }
   }
   if (ctx.hasInput(2)) addChannelBias(f32Input(ctx, 2), batch, outC, outPlane, y);
+
+  applyFusedActivation(ctx);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -342,13 +369,13 @@ void gemmKernel(KernelContext &ctx) {
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < n; ++j) y[i * n + j] += beta * c[(cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j)];
   }
+  applyFusedActivation(ctx);
 }
 
-template <typename T> void matMulTyped(KernelContext &ctx) {
-  const Tensor &ta = ctx.input(0);
-  const Tensor &tb = ctx.input(1);
-  Shape as = ta.rank() == 1 ? Shape{1, ta.shape()[0]} : ta.shape();
-  Shape bs = tb.rank() == 1 ? Shape{tb.shape()[0], 1} : tb.shape();
+/// numpy.matmul of a (shape aShape) and b (bShape) into y, whose shape the rule computed.
+template <typename T> void batchedMatMul(const T *a, const Shape &aShape, const T *b, const Shape &bShape, T *y) {
+  Shape as = aShape.size() == 1 ? Shape{1, aShape[0]} : aShape;
+  Shape bs = bShape.size() == 1 ? Shape{bShape[0], 1} : bShape;
   int64_t m = as[as.size() - 2], k = as.back(), n = bs.back();
   // Batch dims, right-aligned to the broadcast rank; a dim of 1 gets stride 0.
   size_t ra = as.size() - 2, rb = bs.size() - 2, rank = std::max(ra, rb);
@@ -364,9 +391,6 @@ template <typename T> void matMulTyped(KernelContext &ctx) {
     sa *= da;
     sb *= db;
   }
-  const T *a = ta.data<T>();
-  const T *b = tb.data<T>();
-  T *y = ctx.output(0).data<T>();
   int64_t count = product(batch);
   std::vector<int64_t> idx(rank, 0);
   for (int64_t bi = 0; bi < count; ++bi) {
@@ -383,12 +407,119 @@ template <typename T> void matMulTyped(KernelContext &ctx) {
   }
 }
 
+template <typename T> void matMulTyped(KernelContext &ctx) {
+  const Tensor &a = ctx.input(0), &b = ctx.input(1);
+  batchedMatMul<T>(a.data<T>(), a.shape(), b.data<T>(), b.shape(), ctx.output(0).data<T>());
+}
+
 void matMulKernel(KernelContext &ctx) {
   switch (ctx.input(0).dtype()) {
   case DType::F32: return matMulTyped<float>(ctx);
   case DType::I32: return matMulTyped<int32_t>(ctx);
   case DType::I64: return matMulTyped<int64_t>(ctx);
   default: ctx.fail("MatMul supports f32, i32 and i64, got " + ctx.input(0).type().toString());
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Einsum: the operands are folded left to right by pairwise contractions. Each contraction
+// gathers its two operands (transposing, taking diagonals of repeated labels, broadcasting)
+// into [batch, free, summed] and [batch, summed, free] matrices and multiplies them with
+// the GEMM above. A label that only one operand has but the result does not keep is summed
+// as a contraction against the other operand broadcast along it, so reductions need no
+// separate code; a single operand is contracted with the scalar 1.
+
+struct EinsumOperand {
+  Tensor data;
+  std::vector<int> labels; // one per dim of data; repeats allowed
+};
+
+/// Offsets into `op` for walking `labels` (each of extent sizes[label]) in row-major order:
+/// a label's stride sums op's strides of the dims carrying it (a diagonal when repeated);
+/// labels op lacks or has as a size-1 dim get stride 0 (broadcast).
+detail::AxisOffsets labelOffsets(const EinsumOperand &op, const std::vector<int> &labels,
+                                 const std::map<int, int64_t> &sizes) {
+  std::vector<int64_t> strides = ir::stridesOf(op.data.shape());
+  detail::AxisOffsets axes;
+  for (int label : labels) {
+    int64_t stride = 0;
+    for (size_t d = 0; d < op.labels.size(); ++d)
+      if (op.labels[d] == label && op.data.shape()[d] != 1) stride += strides[d];
+    std::vector<int64_t> offsets(static_cast<size_t>(sizes.at(label)));
+    for (size_t i = 0; i < offsets.size(); ++i) offsets[i] = static_cast<int64_t>(i) * stride;
+    axes.push_back(std::move(offsets));
+  }
+  return axes;
+}
+
+/// a x b summed over every label not in `keep`; the result's labels are the kept ones, in
+/// the order [shared by a and b, a only, b only].
+template <typename T>
+EinsumOperand contract(const EinsumOperand &a, const EinsumOperand &b, const std::set<int> &keep,
+                       const std::map<int, int64_t> &sizes) {
+  auto has = [](const EinsumOperand &op, int label) {
+    return std::find(op.labels.begin(), op.labels.end(), label) != op.labels.end();
+  };
+  std::vector<int> batch, freeA, freeB, summed, seen;
+  for (const EinsumOperand *op : {&a, &b})
+    for (int label : op->labels) {
+      if (std::find(seen.begin(), seen.end(), label) != seen.end()) continue;
+      seen.push_back(label);
+      bool inA = has(a, label), inB = has(b, label);
+      (!keep.count(label) ? summed : inA && inB ? batch : inA ? freeA : freeB).push_back(label);
+    }
+  auto extent = [&](const std::vector<int> &labels) {
+    int64_t n = 1;
+    for (int label : labels) n *= sizes.at(label);
+    return n;
+  };
+  auto concat = [](std::vector<int> x, const std::vector<int> &y, const std::vector<int> &z) {
+    x.insert(x.end(), y.begin(), y.end());
+    x.insert(x.end(), z.begin(), z.end());
+    return x;
+  };
+  int64_t nb = extent(batch), m = extent(freeA), n = extent(freeB), k = extent(summed);
+  DType dtype = a.data.dtype();
+  Tensor ga(dtype, {nb * m * k}), gb(dtype, {nb * k * n});
+  detail::gatherAxes(a.data, ga, labelOffsets(a, concat(batch, freeA, summed), sizes));
+  detail::gatherAxes(b.data, gb, labelOffsets(b, concat(batch, summed, freeB), sizes));
+  EinsumOperand result;
+  result.labels = concat(batch, freeA, freeB);
+  Shape shape;
+  for (int label : result.labels) shape.push_back(sizes.at(label));
+  result.data = Tensor(dtype, shape);
+  for (int64_t i = 0; i < nb; ++i)
+    gemm<T>(m, n, k, ga.data<T>() + i * m * k, k, gb.data<T>() + i * k * n, n, result.data.data<T>() + i * m * n, n,
+            false);
+  return result;
+}
+
+template <typename T> void einsumTyped(KernelContext &ctx, const ir::EinsumSpec &spec) {
+  std::set<int> outputLabels(spec.outputLabels.begin(), spec.outputLabels.end());
+  EinsumOperand acc{ctx.input(0), spec.inputLabels[0]};
+  if (ctx.numInputs() == 1) {
+    EinsumOperand one{Tensor(acc.data.dtype(), {}), {}};
+    one.data.setFromDouble(0, 1.0);
+    acc = contract<T>(acc, one, outputLabels, spec.sizes);
+  }
+  for (size_t i = 1; i < ctx.numInputs(); ++i) {
+    std::set<int> keep = outputLabels; // labels the output or a later operand still needs
+    for (size_t j = i + 1; j < ctx.numInputs(); ++j)
+      keep.insert(spec.inputLabels[j].begin(), spec.inputLabels[j].end());
+    acc = contract<T>(acc, EinsumOperand{ctx.input(i), spec.inputLabels[i]}, keep, spec.sizes);
+  }
+  detail::gatherAxes(acc.data, ctx.output(0), labelOffsets(acc, spec.outputLabels, spec.sizes));
+}
+
+void einsumKernel(KernelContext &ctx) {
+  std::vector<Shape> shapes;
+  for (size_t i = 0; i < ctx.numInputs(); ++i) shapes.push_back(ctx.input(i).shape());
+  ir::EinsumSpec spec = ir::einsumSpec(ctx.node(), shapes);
+  switch (ctx.input(0).dtype()) {
+  case DType::F32: return einsumTyped<float>(ctx, spec);
+  case DType::I32: return einsumTyped<int32_t>(ctx, spec);
+  case DType::I64: return einsumTyped<int64_t>(ctx, spec);
+  default: ctx.fail("Einsum supports f32, i32 and i64, got " + ctx.input(0).type().toString());
   }
 }
 
@@ -415,24 +546,118 @@ void batchNormKernel(KernelContext &ctx) {
   }
 }
 
+/// Mean and biased variance of groups of elements: element i of x[0, n) belongs to group
+/// groupOf(i). Two passes in double, so that a large mean does not cancel the variance.
+struct Moments {
+  std::vector<double> mean, variance;
+};
+
+template <typename GroupOf> Moments groupMoments(const float *x, int64_t n, int64_t groups, GroupOf groupOf) {
+  Moments m;
+  m.mean.assign(static_cast<size_t>(groups), 0.0);
+  m.variance.assign(static_cast<size_t>(groups), 0.0);
+  std::vector<int64_t> counts(static_cast<size_t>(groups), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    auto g = static_cast<size_t>(groupOf(i));
+    m.mean[g] += x[i];
+    ++counts[g];
+  }
+  for (size_t g = 0; g < m.mean.size(); ++g) m.mean[g] /= static_cast<double>(counts[g]);
+  for (int64_t i = 0; i < n; ++i) {
+    auto g = static_cast<size_t>(groupOf(i));
+    double d = x[i] - m.mean[g];
+    m.variance[g] += d * d;
+  }
+  for (size_t g = 0; g < m.variance.size(); ++g) m.variance[g] /= static_cast<double>(counts[g]);
+  return m;
+}
+
+/// For each element of `to` (row-major), its offset in a tensor of shape `from` that
+/// broadcasts to `to` (numpy rules: right-aligned, size-1 dims repeat).
+std::vector<int64_t> broadcastIndex(const Shape &from, const Shape &to) {
+  std::vector<int64_t> fromStrides = ir::stridesOf(from), strides(to.size(), 0);
+  size_t lead = to.size() - from.size();
+  for (size_t d = 0; d < from.size(); ++d) strides[lead + d] = from[d] == 1 ? 0 : fromStrides[d];
+  std::vector<int64_t> index(static_cast<size_t>(ir::numElements(to)));
+  std::vector<int64_t> coord(to.size(), 0);
+  int64_t offset = 0;
+  for (int64_t &out : index) {
+    out = offset;
+    for (size_t d = to.size(); d-- > 0;) { // odometer step, keeping the offset in sync
+      offset += strides[d];
+      if (++coord[d] < to[d]) break;
+      offset -= strides[d] * to[d];
+      coord[d] = 0;
+    }
+  }
+  return index;
+}
+
 void instanceNormKernel(KernelContext &ctx) {
   const float *x = f32Input(ctx, 0);
   const float *scale = f32Input(ctx, 1), *bias = f32Input(ctx, 2);
   double eps = ctx.attrs().getFloat("epsilon", 1e-5f);
   const Shape &xs = ctx.input(0).shape();
-  int64_t batch = xs[0], channels = xs[1], plane = product(xs, 2);
+  int64_t channels = xs[1], plane = product(xs, 2), planes = xs[0] * channels;
+  Moments m = groupMoments(x, planes * plane, planes, [plane](int64_t i) { return i / plane; });
   float *y = ctx.output(0).data<float>();
-  for (int64_t n = 0; n < batch; ++n)
-    for (int64_t c = 0; c < channels; ++c) {
-      const float *src = x + (n * channels + c) * plane;
-      float *dst = y + (n * channels + c) * plane;
-      double sum = 0, sq = 0;
-      for (int64_t i = 0; i < plane; ++i) sum += src[i];
-      double mean = sum / static_cast<double>(plane);
-      for (int64_t i = 0; i < plane; ++i) sq += (src[i] - mean) * (src[i] - mean);
-      double mul = scale[c] / std::sqrt(sq / static_cast<double>(plane) + eps);
-      for (int64_t i = 0; i < plane; ++i) dst[i] = static_cast<float>((src[i] - mean) * mul + bias[c]);
+  for (int64_t p = 0; p < planes; ++p) {
+    int64_t c = p % channels;
+    double mul = scale[c] / std::sqrt(m.variance[p] + eps);
+    for (int64_t i = p * plane; i < (p + 1) * plane; ++i)
+      y[i] = static_cast<float>((x[i] - m.mean[p]) * mul + bias[c]);
+  }
+}
+
+/// LayerNormalization (opset 17): each row of the trailing dims from `axis` on is
+/// normalized to zero mean and unit variance, then scaled and shifted (Scale and B
+/// broadcast to those dims). Mean and InvStdDev are f32 (stash_type 1).
+void layerNormKernel(KernelContext &ctx) {
+  const float *x = f32Input(ctx, 0);
+  const Shape &xs = ctx.input(0).shape();
+  auto rank = static_cast<int64_t>(xs.size());
+  int64_t axis = ctx.attrs().getInt("axis", -1);
+  if (axis < 0) axis += rank;
+  double eps = ctx.attrs().getFloat("epsilon", 1e-5f);
+  Shape normalized(xs.begin() + axis, xs.end());
+  int64_t rows = product(Shape(xs.begin(), xs.begin() + axis)), len = product(normalized);
+  Moments m = groupMoments(x, rows * len, rows, [len](int64_t i) { return i / len; });
+  const float *scale = f32Input(ctx, 1);
+  const float *bias = ctx.hasInput(2) ? f32Input(ctx, 2) : nullptr;
+  std::vector<int64_t> scaleAt = broadcastIndex(ctx.input(1).shape(), normalized);
+  std::vector<int64_t> biasAt = bias ? broadcastIndex(ctx.input(2).shape(), normalized) : std::vector<int64_t>{};
+  float *y = ctx.output(0).data<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    double invStdDev = 1.0 / std::sqrt(m.variance[r] + eps);
+    for (int64_t j = 0; j < len; ++j) {
+      int64_t i = r * len + j;
+      double v = (x[i] - m.mean[r]) * invStdDev * scale[scaleAt[j]];
+      y[i] = static_cast<float>(bias ? v + bias[biasAt[j]] : v);
     }
+    if (ctx.numOutputs() > 1) ctx.output(1).data<float>()[r] = static_cast<float>(m.mean[r]);
+    if (ctx.numOutputs() > 2) ctx.output(2).data<float>()[r] = static_cast<float>(invStdDev);
+  }
+}
+
+/// MeanVarianceNormalization: (X - mean) / (std + 1e-9) over `axes` (default [0, 2, 3]), the
+/// epsilon placed as in ONNX's function definition.
+void mvnKernel(KernelContext &ctx) {
+  const float *x = f32Input(ctx, 0);
+  const Shape &xs = ctx.input(0).shape();
+  auto rank = static_cast<int64_t>(xs.size());
+  Shape kept = xs; // the statistics' shape: reduced axes become 1
+  for (int64_t axis : ctx.attrs().getInts("axes", {0, 2, 3})) {
+    if (axis < -rank || axis >= rank) ctx.fail("axis " + std::to_string(axis) + " is out of range");
+    kept[static_cast<size_t>(axis < 0 ? axis + rank : axis)] = 1;
+  }
+  std::vector<int64_t> groupOf = broadcastIndex(kept, xs);
+  Moments m = groupMoments(x, ctx.input(0).numElements(), product(kept),
+                           [&groupOf](int64_t i) { return groupOf[static_cast<size_t>(i)]; });
+  float *y = ctx.output(0).data<float>();
+  for (size_t i = 0; i < groupOf.size(); ++i) {
+    auto g = static_cast<size_t>(groupOf[i]);
+    y[i] = static_cast<float>((x[i] - m.mean[g]) / (std::sqrt(m.variance[g]) + 1e-9));
+  }
 }
 
 void lrnKernel(KernelContext &ctx) {
@@ -864,6 +1089,249 @@ void resizeKernel(KernelContext &ctx) {
   resizeInterpolate(ctx, axes, p, g.output);
 }
 
+// ---------------------------------------------------------------------------------------
+// GridSample (opset 16), as ONNX Runtime and PyTorch compute it: the grid's normalized
+// (x, y) becomes an input coordinate, and each interpolation tap outside the input reads 0
+// (zeros), the nearest edge pixel (border) or its mirror image (reflection).
+
+class GridSampler {
+public:
+  enum class Mode { Bilinear, Nearest, Bicubic };
+  enum class Padding { Zeros, Border, Reflection };
+
+  GridSampler(const ir::AttributeMap &attrs) {
+    std::string mode = attrs.getString("mode", "bilinear");
+    std::string padding = attrs.getString("padding_mode", "zeros");
+    mode_ = mode == "nearest" ? Mode::Nearest : mode == "bicubic" ? Mode::Bicubic : Mode::Bilinear;
+    padding_ = padding == "border" ? Padding::Border : padding == "reflection" ? Padding::Reflection : Padding::Zeros;
+    alignCorners_ = attrs.getInt("align_corners", 0) != 0;
+  }
+
+  /// Interpolation taps along one axis of length `len` for the normalized coordinate v.
+  struct Taps {
+    int64_t index[4]; // -1: a zero from padding
+    float weight[4];
+    int count = 0;
+  };
+
+  Taps taps(float v, int64_t len) const {
+    float x = coordinate(v, len);
+    Taps t;
+    auto add = [&](int64_t i, double w) {
+      t.index[t.count] = tap(i, len);
+      t.weight[t.count++] = static_cast<float>(w);
+    };
+    if (mode_ == Mode::Nearest) {
+      add(static_cast<int64_t>(x), 1.0); // x is integral already
+      return t;
+    }
+    double base = std::floor(x), ratio = x - base;
+    auto i0 = static_cast<int64_t>(base);
+    if (mode_ == Mode::Bilinear) {
+      add(i0, 1.0 - ratio);
+      add(i0 + 1, ratio);
+    } else {
+      std::vector<double> c = cubicCoefficients(ratio, -0.75);
+      for (int j = 0; j < 4; ++j) add(i0 - 1 + j, c[static_cast<size_t>(j)]);
+    }
+    return t;
+  }
+
+private:
+  // The range padding keeps coordinates in: pixel centres with align_corners, edges without.
+  float lo(int64_t) const { return alignCorners_ ? 0.0f : -0.5f; }
+  float hi(int64_t len) const { return alignCorners_ ? static_cast<float>(len - 1) : static_cast<float>(len) - 0.5f; }
+
+  /// Mirrors x into [lo, hi] (repeatedly, for coordinates far outside).
+  static float reflect(float x, float lo, float hi) {
+    float range = hi - lo;
+    if (!(range > 0)) return lo;
+    if (x < lo) {
+      float d = lo - x;
+      auto n = static_cast<int64_t>(d / range);
+      float r = d - static_cast<float>(n) * range;
+      return n % 2 == 0 ? lo + r : hi - r;
+    }
+    if (x > hi) {
+      float d = x - hi;
+      auto n = static_cast<int64_t>(d / range);
+      float r = d - static_cast<float>(n) * range;
+      return n % 2 == 0 ? hi - r : lo + r;
+    }
+    return x;
+  }
+
+  /// The input coordinate of normalized v (rounded half to even in nearest mode).
+  float coordinate(float v, int64_t len) const {
+    auto n = static_cast<float>(len);
+    float x = alignCorners_ ? (v + 1) / 2 * (n - 1) : ((v + 1) * n - 1) / 2;
+    // Bounded (NaN included) so that integer conversions stay defined; float coordinates
+    // this large have no fractional precision left anyway.
+    constexpr float kFar = 1e12f;
+    x = std::isnan(x) ? -kFar : std::clamp(x, -kFar, kFar);
+    return mode_ == Mode::Nearest ? std::nearbyint(x) : x;
+  }
+
+  /// The input index read for tap position i, or -1 for a zero.
+  int64_t tap(int64_t i, int64_t len) const {
+    if (i >= 0 && i < len) return i;
+    if (padding_ == Padding::Zeros || len == 0) return -1;
+    if (padding_ == Padding::Reflection)
+      i = static_cast<int64_t>(reflect(static_cast<float>(i), lo(len), hi(len)));
+    return std::clamp<int64_t>(i, 0, len - 1);
+  }
+
+  Mode mode_;
+  Padding padding_;
+  bool alignCorners_;
+};
+
+void gridSampleKernel(KernelContext &ctx) {
+  const float *x = f32Input(ctx, 0);
+  const float *grid = f32Input(ctx, 1);
+  const Shape &xs = ctx.input(0).shape();
+  const Shape &ys = ctx.output(0).shape();
+  int64_t batch = xs[0], channels = xs[1], height = xs[2], width = xs[3];
+  int64_t outPlane = ys[2] * ys[3], inPlane = height * width;
+  GridSampler sampler(ctx.attrs());
+  float *y = ctx.output(0).data<float>();
+  for (int64_t n = 0; n < batch; ++n)
+    for (int64_t p = 0; p < outPlane; ++p) {
+      const float *g = grid + (n * outPlane + p) * 2; // (x, y) normalized to [-1, 1]
+      GridSampler::Taps tx = sampler.taps(g[0], width), ty = sampler.taps(g[1], height);
+      for (int64_t c = 0; c < channels; ++c) {
+        const float *plane = x + (n * channels + c) * inPlane;
+        double sum = 0;
+        for (int j = 0; j < ty.count; ++j) {
+          if (ty.index[j] < 0) continue;
+          for (int i = 0; i < tx.count; ++i)
+            if (tx.index[i] >= 0) sum += ty.weight[j] * tx.weight[i] * plane[ty.index[j] * width + tx.index[i]];
+        }
+        y[(n * channels + c) * outPlane + p] = static_cast<float>(sum);
+      }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Quantized operators (QOperator format). The integer products are exact: inputs minus
+// their zero points become int64, go through the same convolution / matmul code as the
+// float ops, and QLinear* requantize each accumulator as ONNX Runtime does:
+// saturate(round_half_even(acc * (in_scale * w_scale / y_scale)) + y_zero_point), in f32.
+
+/// Input i's values as int64 (its zero points), or {0} when the optional input is absent.
+std::vector<int64_t> zeroPointsOf(const KernelContext &ctx, size_t i) {
+  if (!ctx.hasInput(i) || ctx.input(i).numElements() == 0) return {0};
+  return ctx.input(i).toInt64Vector();
+}
+
+/// The elements of an i8/u8 tensor as int64 minus their zero point. Element i uses
+/// zeroPoints[(i / inner) % count]: one zero point for the tensor, or one per index of the
+/// axis whose consecutive indices lie `inner` elements apart.
+std::vector<int64_t> centered(const KernelContext &ctx, const Tensor &q, const std::vector<int64_t> &zeroPoints,
+                              int64_t inner) {
+  std::vector<int64_t> out(static_cast<size_t>(q.numElements()));
+  auto count = static_cast<int64_t>(zeroPoints.size());
+  auto fill = [&](const auto *data) {
+    for (int64_t i = 0; i < static_cast<int64_t>(out.size()); ++i)
+      out[i] = static_cast<int64_t>(data[i]) - zeroPoints[static_cast<size_t>(count == 1 ? 0 : (i / inner) % count)];
+  };
+  if (q.dtype() == DType::U8) fill(q.data<uint8_t>());
+  else if (q.dtype() == DType::I8) fill(q.data<int8_t>());
+  else ctx.fail("expected a u8 or i8 tensor, got " + q.type().toString());
+  return out;
+}
+
+/// Writes saturate(round(acc[i] * multiplier(i)) + zeroPoint(i)) into the u8/i8 output.
+template <typename Multiplier, typename ZeroPoint>
+void requantize(KernelContext &ctx, const std::vector<int64_t> &acc, Multiplier multiplier, ZeroPoint zeroPoint) {
+  Tensor &out = ctx.output(0);
+  auto write = [&](auto *dst) {
+    using Q = std::remove_pointer_t<decltype(dst)>;
+    for (size_t i = 0; i < acc.size(); ++i) {
+      auto at = static_cast<int64_t>(i);
+      dst[i] = detail::quantizeScaled<Q>(static_cast<float>(acc[i]) * multiplier(at), zeroPoint(at));
+    }
+  };
+  if (out.dtype() == DType::U8) write(out.data<uint8_t>());
+  else if (out.dtype() == DType::I8) write(out.data<int8_t>());
+  else ctx.fail("output must be u8 or i8, got " + out.type().toString());
+}
+
+/// A scale or zero point with one value per tensor or one per channel (the rules checked
+/// the count), read as f32 at channel c.
+class PerChannel {
+public:
+  explicit PerChannel(const Tensor &t) : values_(t.toFloatVector()) {}
+  float at(int64_t c) const { return values_[values_.size() == 1 ? 0 : static_cast<size_t>(c) % values_.size()]; }
+
+private:
+  std::vector<float> values_;
+};
+
+/// ConvInteger and QLinearConv: the int64 convolution of x - x_zero_point with
+/// w - w_zero_point (per output channel).
+std::vector<int64_t> integerConv(KernelContext &ctx, size_t xIndex, size_t xZeroIndex, size_t wIndex,
+                                 size_t wZeroIndex) {
+  const Tensor &x = ctx.input(xIndex), &w = ctx.input(wIndex);
+  std::vector<int64_t> xc = centered(ctx, x, zeroPointsOf(ctx, xZeroIndex), 1);
+  int64_t perChannel = w.shape()[0] > 0 ? w.numElements() / w.shape()[0] : 1; // W is [M, C/group, k...]
+  std::vector<int64_t> wc = centered(ctx, w, zeroPointsOf(ctx, wZeroIndex), perChannel);
+  std::vector<int64_t> acc(static_cast<size_t>(ctx.output(0).numElements()), 0);
+  convolve<int64_t>(ctx.node(), x.shape(), w.shape(), xc.data(), wc.data(), acc.data());
+  return acc;
+}
+
+void convIntegerKernel(KernelContext &ctx) {
+  std::vector<int64_t> acc = integerConv(ctx, 0, 2, 1, 3);
+  int32_t *y = ctx.output(0).data<int32_t>();
+  for (size_t i = 0; i < acc.size(); ++i) y[i] = static_cast<int32_t>(acc[i]); // int32 accumulation wraps
+}
+
+void qLinearConvKernel(KernelContext &ctx) {
+  std::vector<int64_t> acc = integerConv(ctx, 0, 2, 3, 5);
+  const Shape &ys = ctx.output(0).shape();
+  int64_t channels = ys[1], plane = product(ys, 2);
+  if (ctx.hasInput(8)) { // bias, quantized with scale x_scale * w_scale and zero point 0
+    const int32_t *bias = ctx.input(8).data<int32_t>();
+    for (size_t i = 0; i < acc.size(); ++i) acc[i] += bias[(static_cast<int64_t>(i) / plane) % channels];
+  }
+  PerChannel xScale(ctx.input(1)), wScale(ctx.input(4)), yScale(ctx.input(6)), yZeroPoint(ctx.input(7));
+  requantize(
+      ctx, acc, [&](int64_t i) { return xScale.at(0) * wScale.at((i / plane) % channels) / yScale.at(0); },
+      [&](int64_t) { return yZeroPoint.at(0); });
+}
+
+/// MatMulInteger and QLinearMatMul: numpy.matmul of a - a_zero_point (per row) and
+/// b - b_zero_point (per column) in int64.
+std::vector<int64_t> integerMatMul(KernelContext &ctx, size_t aIndex, size_t aZeroIndex, size_t bIndex,
+                                   size_t bZeroIndex) {
+  const Tensor &a = ctx.input(aIndex), &b = ctx.input(bIndex);
+  std::vector<int64_t> ac = centered(ctx, a, zeroPointsOf(ctx, aZeroIndex), a.shape().back());
+  std::vector<int64_t> bc = centered(ctx, b, zeroPointsOf(ctx, bZeroIndex), 1);
+  std::vector<int64_t> acc(static_cast<size_t>(ctx.output(0).numElements()), 0);
+  batchedMatMul<int64_t>(ac.data(), a.shape(), bc.data(), b.shape(), acc.data());
+  return acc;
+}
+
+void matMulIntegerKernel(KernelContext &ctx) {
+  std::vector<int64_t> acc = integerMatMul(ctx, 0, 2, 1, 3);
+  int32_t *y = ctx.output(0).data<int32_t>();
+  for (size_t i = 0; i < acc.size(); ++i) y[i] = static_cast<int32_t>(acc[i]); // int32 accumulation wraps
+}
+
+void qLinearMatMulKernel(KernelContext &ctx) {
+  std::vector<int64_t> acc = integerMatMul(ctx, 0, 2, 3, 5);
+  const Tensor &a = ctx.input(0), &b = ctx.input(3);
+  // Output element i sits in row (i / columns) % rows and column i % columns.
+  int64_t rows = a.rank() == 1 ? 1 : a.shape()[a.shape().size() - 2];
+  int64_t columns = b.rank() == 1 ? 1 : b.shape().back();
+  PerChannel aScale(ctx.input(1)), bScale(ctx.input(4)), yScale(ctx.input(6)), yZeroPoint(ctx.input(7));
+  auto row = [&](int64_t i) { return (i / columns) % rows; };
+  requantize(
+      ctx, acc, [&](int64_t i) { return aScale.at(row(i)) * bScale.at(i % columns) / yScale.at(row(i)); },
+      [&](int64_t i) { return yZeroPoint.at(row(i)); });
+}
+
 } // namespace
 
 void registerNNKernels(KernelTable &table) {
@@ -884,6 +1352,14 @@ void registerNNKernels(KernelTable &table) {
   table["LogSoftmax"] = softmaxKernel<SoftmaxKind::LogSoftmax>;
   table["Hardmax"] = softmaxKernel<SoftmaxKind::Hardmax>;
   table["Resize"] = resizeKernel;
+  table["GridSample"] = gridSampleKernel;
+  table["Einsum"] = einsumKernel;
+  table["LayerNormalization"] = layerNormKernel;
+  table["MeanVarianceNormalization"] = mvnKernel;
+  table["QLinearConv"] = qLinearConvKernel;
+  table["ConvInteger"] = convIntegerKernel;
+  table["QLinearMatMul"] = qLinearMatMulKernel;
+  table["MatMulInteger"] = matMulIntegerKernel;
 }
 
 } // namespace leip::interp

@@ -1,6 +1,6 @@
 // Reference kernels for the tensor / data-movement ops. They move elements as opaque bytes
 // of dtypeSize(dtype), so every dtype of the IR works the same way; only TopK (ordering)
-// and ScatterND's reductions (arithmetic) look at the values.
+// and the reductions of ScatterND / ScatterElements (arithmetic) look at the values.
 //
 // evaluateNode runs the op's shape rule (src/ir/ops/TensorOps.cpp) before the kernel, so
 // attributes, axes and shapes are already validated and the outputs are allocated with
@@ -13,6 +13,7 @@
 
 #include "leip/interp/Kernels.h"
 
+#include "KernelUtil.h"
 #include "leip/ir/OpRegistry.h"
 
 #include <algorithm>
@@ -56,12 +57,9 @@ int64_t checkedIndex(const KernelContext &ctx, int64_t index, int64_t dim, const
 
 // --- The shared N-d walker ------------------------------------------------------------------
 
-/// Marks an output coordinate that takes the fill value instead of an input element.
-constexpr int64_t kFill = std::numeric_limits<int64_t>::min();
-
-/// For each output axis (possibly a finer view of the output than its declared shape), the
-/// input element offset contributed by each coordinate along that axis, or kFill.
-using AxisOffsets = std::vector<std::vector<int64_t>>;
+using detail::AxisOffsets;
+using detail::gatherAxes;
+using detail::kFill;
 
 std::vector<int64_t> linearOffsets(int64_t count, int64_t stride) {
   std::vector<int64_t> offs(static_cast<size_t>(count));
@@ -127,11 +125,6 @@ private:
   const std::byte *fill_;
   bool innerContiguous_ = false;
 };
-
-/// Fills `out` (in row-major order of the view that `axes` describes) from `in`.
-void gatherAxes(const Tensor &in, Tensor &out, const AxisOffsets &axes, const std::byte *fill = nullptr) {
-  AxisGatherer(bytesOf(in), bytesOf(out), elemSize(out), axes, fill).run();
-}
 
 // --- Reshape family: the bytes do not change ----------------------------------------------
 
@@ -507,17 +500,22 @@ void reduceElements(DType dtype, std::byte *dst, const std::byte *src, int64_t n
   }
 }
 
+/// The 'reduction' attribute of ScatterND / ScatterElements (the rules validated it).
+Reduction reductionOf(const KernelContext &ctx) {
+  std::string name = ctx.attrs().getString("reduction", "none");
+  return name == "add"   ? Reduction::Add
+         : name == "mul" ? Reduction::Mul
+         : name == "max" ? Reduction::Max
+         : name == "min" ? Reduction::Min
+                         : Reduction::None;
+}
+
 void scatterNDKernel(KernelContext &ctx) {
   const Tensor &data = ctx.input(0);
   const Tensor &indicesTensor = ctx.input(1);
   const Tensor &updates = ctx.input(2);
   Tensor &out = ctx.output(0);
-  std::string name = ctx.attrs().getString("reduction", "none");
-  Reduction r = name == "add" ? Reduction::Add
-                : name == "mul" ? Reduction::Mul
-                : name == "max" ? Reduction::Max
-                : name == "min" ? Reduction::Min
-                                : Reduction::None;
+  Reduction r = reductionOf(ctx);
   if (data.byteSize()) std::memcpy(out.rawData(), data.rawData(), data.byteSize());
   const Shape &ds = data.shape();
   int64_t k = indicesTensor.shape().back();
@@ -535,6 +533,74 @@ void scatterNDKernel(KernelContext &ctx) {
     } else {
       reduceElements(data.dtype(), dst, src, sliceElems, r);
     }
+  }
+}
+
+/// out = data, then out[coord with coord[axis] = indices[coord]] (op)= updates[coord] for
+/// every coord of indices, in row-major order (later duplicates win without a reduction).
+void scatterElementsKernel(KernelContext &ctx) {
+  const Tensor &data = ctx.input(0);
+  const Tensor &indicesTensor = ctx.input(1);
+  const Tensor &updates = ctx.input(2);
+  Tensor &out = ctx.output(0);
+  Reduction r = reductionOf(ctx);
+  if (data.byteSize()) std::memcpy(out.rawData(), data.rawData(), data.byteSize());
+  int64_t rank = data.rank();
+  int64_t axis = axisFor(ctx.attrs().getInt("axis", 0), rank);
+  std::vector<int64_t> indices = indicesTensor.toInt64Vector();
+  std::vector<int64_t> strides = ir::stridesOf(data.shape());
+  const Shape &shape = indicesTensor.shape();
+  size_t size = elemSize(data);
+  std::vector<int64_t> coord(rank, 0);
+  for (size_t i = 0; i < indices.size(); ++i) {
+    int64_t offset = 0;
+    for (int64_t d = 0; d < rank; ++d)
+      offset += (d == axis ? checkedIndex(ctx, indices[i], data.shape()[axis], "index") : coord[d]) * strides[d];
+    std::byte *dst = bytesOf(out) + offset * static_cast<int64_t>(size);
+    const std::byte *src = bytesOf(updates) + i * size;
+    if (r == Reduction::None)
+      std::memcpy(dst, src, size);
+    else
+      reduceElements(data.dtype(), dst, src, 1, r);
+    for (int64_t d = rank - 1; d >= 0 && ++coord[d] == shape[d]; --d) coord[d] = 0; // row-major odometer
+  }
+}
+
+// --- EyeLike, ReverseSequence -------------------------------------------------------------
+
+void eyeLikeKernel(KernelContext &ctx) {
+  Tensor &out = ctx.output(0);
+  int64_t rows = out.shape()[0], cols = out.shape()[1];
+  // Ones on the k-th diagonal (k > 0 above the main one); beyond [-rows, cols] none remain.
+  int64_t k = std::clamp<int64_t>(ctx.attrs().getInt("k", 0), -rows, cols);
+  Tensor one = Tensor::scalar(1.0f).castTo(out.dtype());
+  size_t size = elemSize(out);
+  for (int64_t i = 0; i < rows; ++i) {
+    int64_t j = i + k;
+    if (j >= 0 && j < cols)
+      std::memcpy(bytesOf(out) + (i * cols + j) * static_cast<int64_t>(size), one.rawData(), size);
+  }
+}
+
+/// Reverses the first sequence_lens[b] time steps of every batch element b; the rest is copied.
+void reverseSequenceKernel(KernelContext &ctx) {
+  const Tensor &in = ctx.input(0);
+  Tensor &out = ctx.output(0);
+  bool batchFirst = ctx.attrs().getInt("batch_axis", 1) == 0;
+  const Shape &s = in.shape();
+  int64_t batch = batchFirst ? s[0] : s[1], steps = batchFirst ? s[1] : s[0];
+  size_t inner = static_cast<size_t>(product(s, 2, s.size())) * elemSize(in);
+  if (in.byteSize()) std::memcpy(out.rawData(), in.rawData(), in.byteSize());
+  auto at = [&](int64_t b, int64_t t) { // byte offset of (batch b, time t)
+    return static_cast<size_t>(batchFirst ? b * steps + t : t * batch + b) * inner;
+  };
+  std::vector<int64_t> lens = ctx.input(1).toInt64Vector();
+  for (int64_t b = 0; b < batch; ++b) {
+    int64_t len = lens[b];
+    if (len < 0 || len > steps)
+      ctx.fail("sequence_lens[" + str(b) + "] = " + str(len) + " is out of range [0, " + str(steps) + "]");
+    for (int64_t t = 0; t < len && inner; ++t)
+      std::memcpy(bytesOf(out) + at(b, t), bytesOf(in) + at(b, len - 1 - t), inner);
   }
 }
 
@@ -646,6 +712,10 @@ void topKKernel(KernelContext &ctx) {
 
 } // namespace
 
+void detail::gatherAxes(const Tensor &in, Tensor &out, const AxisOffsets &axes, const std::byte *fill) {
+  AxisGatherer(bytesOf(in), bytesOf(out), elemSize(out), axes, fill).run();
+}
+
 void registerTensorKernels(KernelTable &table) {
   table["Flatten"] = copyBytes;
   table["Reshape"] = copyBytes;
@@ -666,11 +736,14 @@ void registerTensorKernels(KernelTable &table) {
   table["GatherElements"] = gatherElementsKernel;
   table["GatherND"] = gatherNDKernel;
   table["ScatterND"] = scatterNDKernel;
+  table["ScatterElements"] = scatterElementsKernel;
   table["DepthToSpace"] = depthToSpaceKernel;
   table["SpaceToDepth"] = spaceToDepthKernel;
   table["Trilu"] = triluKernel;
   table["OneHot"] = oneHotKernel;
   table["TopK"] = topKKernel;
+  table["EyeLike"] = eyeLikeKernel;
+  table["ReverseSequence"] = reverseSequenceKernel;
 }
 
 } // namespace leip::interp

@@ -1,6 +1,7 @@
-// Shape rules of the elementwise family: broadcasting binary ops, unary activations and
-// math, logical ops, Cast/Identity/Dropout, reductions, ArgMax/ArgMin and
-// QuantizeLinear/DequantizeLinear (ONNX opset-17 semantics).
+// Shape rules of the elementwise family: broadcasting binary ops (BitShift included), unary
+// activations and math, logical ops, Cast/Identity/Dropout, reductions, CumSum,
+// ArgMax/ArgMin and QuantizeLinear/DequantizeLinear/DynamicQuantizeLinear (ONNX opset-17
+// semantics).
 #include "leip/ir/OpRegistry.h"
 
 #include <algorithm>
@@ -135,28 +136,8 @@ std::vector<TensorType> dropoutRule(const ShapeContext &ctx) {
   return {TensorType{x.dtype, x.shape, {}}, TensorType{DType::Bool, x.shape, {}}};
 }
 
-/// Maps an ONNX TensorProto data type number to a leip dtype, failing with its name.
-DType onnxDType(const ShapeContext &ctx, int64_t code) {
-  switch (code) {
-  case 1: return DType::F32;
-  case 2: return DType::U8;
-  case 3: return DType::I8;
-  case 6: return DType::I32;
-  case 7: return DType::I64;
-  case 9: return DType::Bool;
-  case 10: return DType::F16;
-  default: break;
-  }
-  static const char *const names[] = {"UNDEFINED", "FLOAT",  "UINT8",     "INT8",       "UINT16",  "INT16",
-                                      "INT32",     "INT64",  "STRING",    "BOOL",       "FLOAT16", "DOUBLE",
-                                      "UINT32",    "UINT64", "COMPLEX64", "COMPLEX128", "BFLOAT16"};
-  std::string name = code >= 0 && code < static_cast<int64_t>(std::size(names)) ? names[code] : "unknown";
-  ctx.fail("cast to ONNX type " + std::to_string(code) + " (" + name +
-           ") is not supported (leip supports FLOAT, FLOAT16, INT8, UINT8, INT32, INT64, BOOL)");
-}
-
 std::vector<TensorType> castRule(const ShapeContext &ctx) {
-  DType to = onnxDType(ctx, ctx.attrs().getInt("to", ctx.node().describe()));
+  DType to = dtypeFromOnnx(ctx, ctx.attrs().getInt("to", ctx.node().describe()));
   return {TensorType{to, ctx.input(0).shape, {}}};
 }
 
@@ -258,7 +239,63 @@ std::vector<TensorType> dequantizeRule(const ShapeContext &ctx) {
   return {TensorType{DType::F32, x.shape, {}}};
 }
 
+/// BitShift: unsigned integers only (ONNX's uint8..uint64; u8 is the IR's only unsigned type).
+std::vector<TensorType> bitShiftRule(const ShapeContext &ctx) {
+  std::string direction = ctx.attrs().getString("direction", "");
+  if (direction != "LEFT" && direction != "RIGHT")
+    ctx.fail("attribute 'direction' must be LEFT or RIGHT, got '" + direction + "'");
+  for (size_t i = 0; i < 2; ++i)
+    if (ctx.input(i).dtype != DType::U8)
+      ctx.fail("input " + std::to_string(i) + " must be u8 (BitShift takes unsigned integers), got " +
+               ctx.input(i).toString());
+  return broadcastRule<kInt, false>(ctx);
+}
+
+/// CumSum(x, axis): the axis is a scalar input; its value is checked here when constant and
+/// by the kernel otherwise.
+std::vector<TensorType> cumSumRule(const ShapeContext &ctx) {
+  const TensorType &x = ctx.input(0);
+  if (x.dtype != DType::F32 && x.dtype != DType::F16 && x.dtype != DType::I32 && x.dtype != DType::I64)
+    ctx.fail("input 0 must be f32, f16, i32 or i64, got " + x.toString());
+  if (x.rank() < 1) ctx.fail("input 0 must have rank >= 1, got " + x.toString());
+  const TensorType &axis = ctx.input(1);
+  if ((axis.dtype != DType::I32 && axis.dtype != DType::I64) || axis.rank() > 1 || axis.numElements() != 1)
+    ctx.fail("input 1 (axis) must be an i32 or i64 scalar, got " + axis.toString());
+  if (const Tensor *value = ctx.value(1)) normalizeAxis(ctx, value->getAsInt64(0), x.rank());
+  for (const char *flag : {"exclusive", "reverse"}) {
+    int64_t v = ctx.attrs().getInt(flag, 0);
+    if (v != 0 && v != 1) ctx.fail(std::string("attribute '") + flag + "' must be 0 or 1, got " + std::to_string(v));
+  }
+  return {TensorType{x.dtype, x.shape, {}}};
+}
+
+/// DynamicQuantizeLinear(x) -> y (u8), y_scale (f32 scalar), y_zero_point (u8 scalar).
+std::vector<TensorType> dynamicQuantizeRule(const ShapeContext &ctx) {
+  const TensorType &x = ctx.input(0);
+  if (x.dtype != DType::F32) ctx.fail("input 0 must be f32, got " + x.toString());
+  return {TensorType{DType::U8, x.shape, {}}, TensorType{DType::F32, {}, {}}, TensorType{DType::U8, {}, {}}};
+}
+
 } // namespace
+
+DType dtypeFromOnnx(const ShapeContext &ctx, int64_t code) {
+  switch (code) {
+  case 1: return DType::F32;
+  case 2: return DType::U8;
+  case 3: return DType::I8;
+  case 6: return DType::I32;
+  case 7: return DType::I64;
+  case 9: return DType::Bool;
+  case 10: return DType::F16;
+  default: break;
+  }
+  static const char *const names[] = {"UNDEFINED", "FLOAT",  "UINT8",     "INT8",       "UINT16",  "INT16",
+                                      "INT32",     "INT64",  "STRING",    "BOOL",       "FLOAT16", "DOUBLE",
+                                      "UINT32",    "UINT64", "COMPLEX64", "COMPLEX128", "BFLOAT16"};
+  std::string name = code >= 0 && code < static_cast<int64_t>(std::size(names)) ? names[code] : "unknown";
+  ctx.fail("ONNX type " + std::to_string(code) + " (" + name +
+           ") is not supported (leip supports FLOAT, FLOAT16, INT8, UINT8, INT32, INT64, BOOL)");
+}
 
 void registerElementwiseOps(OpTable &table) {
   auto add = [&](const char *name, ShapeRule rule, int minInputs, int maxInputs) {
@@ -276,6 +313,7 @@ void registerElementwiseOps(OpTable &table) {
     add(name, broadcastRule<kNumeric, true>, 2, 2);
   for (const char *name : {"And", "Or", "Xor"}) add(name, broadcastRule<kBool, false>, 2, 2);
   add("Where", whereRule, 3, 3);
+  add("BitShift", bitShiftRule, 2, 2);
   add("PRelu", preluRule, 2, 2);
 
   // Unary ops.
@@ -302,10 +340,12 @@ void registerElementwiseOps(OpTable &table) {
     add(name, reduceRule, 1, 2);
   add("ArgMax", argRule, 1, 1);
   add("ArgMin", argRule, 1, 1);
+  add("CumSum", cumSumRule, 2, 2);
 
   // Quantization.
   add("QuantizeLinear", quantizeRule, 2, 3);
   add("DequantizeLinear", dequantizeRule, 2, 3);
+  add("DynamicQuantizeLinear", dynamicQuantizeRule, 1, 1);
 }
 
 } // namespace leip::ir

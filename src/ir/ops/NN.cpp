@@ -1,12 +1,17 @@
 // Shape rules of the neural-network family (ONNX opset-17 semantics): Conv, ConvTranspose,
-// Gemm, MatMul, BatchNormalization, the pools, Softmax/LogSoftmax/Hardmax, Resize,
-// InstanceNormalization and LRN; plus the window/resize geometry shared with the kernels
+// Gemm, MatMul, Einsum, BatchNormalization, the pools, Softmax/LogSoftmax/Hardmax, Resize,
+// GridSample, InstanceNormalization, LayerNormalization, MeanVarianceNormalization, LRN,
+// and the quantized operators QLinearConv, QLinearMatMul, ConvInteger and MatMulInteger;
+// plus the window/resize geometry and Einsum parsing shared with the kernels
 // (leip/ir/NNGeometry.h).
 #include "leip/ir/NNGeometry.h"
 #include "leip/ir/OpRegistry.h"
 #include "leip/support/Error.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <set>
 #include <string>
 
 namespace leip::ir {
@@ -276,6 +281,120 @@ ResizeGeometry resizeGeometry(const Node &node, const Shape &x, const Tensor *ro
   return g;
 }
 
+EinsumSpec einsumSpec(const Node &node, const std::vector<Shape> &inputs) {
+  const std::string raw = node.attrs().getString("equation", "");
+  std::string eq;
+  for (char c : raw)
+    if (c != ' ' && c != '\t' && c != '\n') eq += c;
+  const std::string quoted = "equation '" + raw + "'";
+  if (!node.attrs().has("equation")) failNode(node, "attribute 'equation' is required");
+  size_t arrow = eq.find("->");
+  bool explicitOutput = arrow != std::string::npos;
+  std::string lhs = explicitOutput ? eq.substr(0, arrow) : eq;
+  std::string rhs = explicitOutput ? eq.substr(arrow + 2) : "";
+  if (rhs.find('-') != std::string::npos || rhs.find('>') != std::string::npos || lhs.find('>') != std::string::npos)
+    failNode(node, quoted + " must contain at most one '->'");
+
+  // A term: letters before and after an optional "...".
+  struct Term {
+    std::vector<int> before, after;
+    bool ellipsis = false;
+  };
+  auto parseTerm = [&](const std::string &text, const std::string &what) {
+    Term term;
+    for (size_t i = 0; i < text.size();) {
+      if (text.compare(i, 3, "...") == 0) {
+        if (term.ellipsis) failNode(node, quoted + ": " + what + " has more than one '...'");
+        term.ellipsis = true;
+        i += 3;
+        continue;
+      }
+      char c = text[i++];
+      if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+        failNode(node, quoted + ": unexpected character '" + std::string(1, c) + "' in " + what +
+                           " (expected letters, '...', ',' and '->')");
+      (term.ellipsis ? term.after : term.before).push_back(c);
+    }
+    return term;
+  };
+
+  std::vector<std::string> texts(1);
+  for (char c : lhs) {
+    if (c == ',') texts.emplace_back();
+    else texts.back() += c;
+  }
+  if (texts.size() != inputs.size())
+    failNode(node, quoted + " has " + std::to_string(texts.size()) + " operand terms but the node has " +
+                       std::to_string(inputs.size()) + " inputs");
+  std::vector<Term> terms;
+  int64_t ellipsisRank = 0; // dims the broadcast ellipsis stands for
+  for (size_t i = 0; i < texts.size(); ++i) {
+    requireStatic(node, inputs[i], "every input");
+    terms.push_back(parseTerm(texts[i], "operand " + std::to_string(i)));
+    const Term &t = terms.back();
+    auto letters = static_cast<int64_t>(t.before.size() + t.after.size());
+    auto rank = static_cast<int64_t>(inputs[i].size());
+    if (t.ellipsis ? letters > rank : letters != rank)
+      failNode(node, quoted + ": operand " + std::to_string(i) + " term '" + texts[i] + "' names " +
+                         std::to_string(letters) + " dims but input " + std::to_string(i) + " has shape " +
+                         shapeToString(inputs[i]));
+    if (t.ellipsis) ellipsisRank = std::max(ellipsisRank, rank - letters);
+  }
+
+  EinsumSpec spec;
+  std::map<int, int> letterCounts;
+  auto labelName = [](int label) {
+    return label >= kEinsumEllipsisLabel ? std::string("...") : std::string(1, static_cast<char>(label));
+  };
+  for (size_t i = 0; i < terms.size(); ++i) {
+    const Term &t = terms[i];
+    std::vector<int> labels = t.before;
+    auto covered = static_cast<int64_t>(inputs[i].size() - t.before.size() - t.after.size());
+    for (int64_t j = ellipsisRank - covered; j < ellipsisRank; ++j) // right-aligned, as numpy
+      labels.push_back(kEinsumEllipsisLabel + static_cast<int>(j));
+    labels.insert(labels.end(), t.after.begin(), t.after.end());
+    for (size_t d = 0; d < labels.size(); ++d) {
+      int64_t dim = inputs[i][d];
+      auto [it, inserted] = spec.sizes.emplace(labels[d], dim);
+      if (!inserted && it->second != dim) {
+        if (it->second == 1) it->second = dim; // numpy broadcasting of size-1 dims
+        else if (dim != 1)
+          failNode(node, quoted + ": label '" + labelName(labels[d]) + "' has size " + std::to_string(it->second) +
+                             " and " + std::to_string(dim) + " (in input " + std::to_string(i) + " " +
+                             shapeToString(inputs[i]) + ")");
+      }
+      if (labels[d] < kEinsumEllipsisLabel) ++letterCounts[labels[d]];
+    }
+    spec.inputLabels.push_back(std::move(labels));
+  }
+
+  std::vector<int> ellipsisLabels;
+  for (int64_t j = 0; j < ellipsisRank; ++j) ellipsisLabels.push_back(kEinsumEllipsisLabel + static_cast<int>(j));
+  if (explicitOutput) {
+    Term out = parseTerm(rhs, "the output term");
+    if (!out.ellipsis && ellipsisRank > 0)
+      failNode(node, quoted + ": the output term must contain '...' for the " + std::to_string(ellipsisRank) +
+                         " dims the inputs' ellipsis stands for");
+    spec.outputLabels = out.before;
+    spec.outputLabels.insert(spec.outputLabels.end(), ellipsisLabels.begin(), ellipsisLabels.end());
+    spec.outputLabels.insert(spec.outputLabels.end(), out.after.begin(), out.after.end());
+    std::set<int> seen;
+    for (int label : spec.outputLabels) {
+      if (!spec.sizes.count(label))
+        failNode(node, quoted + ": output label '" + labelName(label) + "' does not appear in any operand");
+      if (!seen.insert(label).second)
+        failNode(node, quoted + ": output label '" + labelName(label) + "' appears more than once");
+    }
+  } else {
+    // numpy's implicit output: the ellipsis dims, then letters used once, in ASCII order.
+    spec.outputLabels = ellipsisLabels;
+    for (const auto &[label, count] : letterCounts)
+      if (count == 1) spec.outputLabels.push_back(label);
+  }
+  for (int label : spec.outputLabels) spec.output.push_back(spec.sizes.at(label));
+  return spec;
+}
+
 namespace {
 
 // ---- shape rules ----
@@ -302,15 +421,19 @@ void requireVector(const ShapeContext &ctx, size_t i, int64_t count, const char 
   requireSameType(ctx, i, what);
 }
 
+/// [N, M, output spatial dims...] of a convolution of X [N, C, D...] with W [M, C/group, k...].
+Shape convOutputShape(const ShapeContext &ctx, const Shape &x, const Shape &w) {
+  WindowGeometry g = convGeometry(ctx.node(), x, w);
+  Shape out{x[0], w[0]};
+  out.insert(out.end(), g.output.begin(), g.output.end());
+  return out;
+}
+
 std::vector<TensorType> convRule(const ShapeContext &ctx) {
   requireFloat(ctx, 0, "input X");
   requireSameType(ctx, 1, "weight W");
-  const Shape &x = ctx.input(0).shape;
-  const Shape &w = ctx.input(1).shape;
-  WindowGeometry g = convGeometry(ctx.node(), x, w);
-  if (ctx.hasInput(2)) requireVector(ctx, 2, w[0], "bias B");
-  Shape out{x[0], w[0]};
-  out.insert(out.end(), g.output.begin(), g.output.end());
+  Shape out = convOutputShape(ctx, ctx.input(0).shape, ctx.input(1).shape);
+  if (ctx.hasInput(2)) requireVector(ctx, 2, out[1], "bias B");
   return {typed(ctx.input(0).dtype, out)};
 }
 
@@ -359,12 +482,8 @@ std::vector<TensorType> gemmRule(const ShapeContext &ctx) {
   return {typed(a.dtype, {m, n})};
 }
 
-std::vector<TensorType> matMulRule(const ShapeContext &ctx) {
-  const TensorType &a = ctx.input(0);
-  const TensorType &b = ctx.input(1);
-  if (a.dtype == DType::Bool || a.dtype == DType::I8 || a.dtype == DType::U8)
-    ctx.fail("input A must be f32, f16, i32 or i64, got " + a.toString());
-  requireSameType(ctx, 1, "input B");
+/// numpy.matmul's result shape for A and B (their dtypes are checked by the callers).
+Shape matMulOutputShape(const ShapeContext &ctx, const TensorType &a, const TensorType &b) {
   if (a.rank() < 1 || b.rank() < 1)
     ctx.fail("inputs must have rank >= 1, got " + a.toString() + " and " + b.toString());
   // numpy: a 1-D A is a row vector, a 1-D B a column vector; both extra dims are dropped.
@@ -380,8 +499,20 @@ std::vector<TensorType> matMulRule(const ShapeContext &ctx) {
   Shape out = *batch;
   if (a.rank() > 1) out.push_back(m);
   if (b.rank() > 1) out.push_back(n);
-  return {typed(a.dtype, out)};
+  return out;
 }
+
+std::vector<TensorType> matMulRule(const ShapeContext &ctx) {
+  const TensorType &a = ctx.input(0);
+  if (a.dtype == DType::Bool || a.dtype == DType::I8 || a.dtype == DType::U8)
+    ctx.fail("input A must be f32, f16, i32 or i64, got " + a.toString());
+  requireSameType(ctx, 1, "input B");
+  return {typed(a.dtype, matMulOutputShape(ctx, a, ctx.input(1)))};
+}
+
+/// Rows (M) and columns (N) of numpy.matmul's A and B: a 1-D A is one row, a 1-D B one column.
+int64_t matMulRows(const TensorType &a) { return a.rank() == 1 ? 1 : a.shape[a.shape.size() - 2]; }
+int64_t matMulColumns(const TensorType &b) { return b.rank() == 1 ? 1 : b.shape.back(); }
 
 std::vector<TensorType> batchNormRule(const ShapeContext &ctx) {
   if (ctx.attrs().getInt("training_mode", 0) != 0)
@@ -491,6 +622,158 @@ std::vector<TensorType> lrnRule(const ShapeContext &ctx) {
   return {typed(x.dtype, x.shape)};
 }
 
+/// `what` (input i) must broadcast to `target` in one direction (numpy rules).
+void requireBroadcastsTo(const ShapeContext &ctx, size_t i, const Shape &target, const char *what) {
+  const TensorType &t = ctx.input(i);
+  std::optional<Shape> out = broadcastShapes(target, t.shape);
+  if (!out || *out != target)
+    ctx.fail(std::string(what) + " " + t.toString() + " does not broadcast to the normalized shape " +
+             shapeToString(target));
+}
+
+/// LayerNormalization (opset 17): Y, and optionally Mean and InvStdDev (f32, X's shape with
+/// the normalized dims kept as 1).
+std::vector<TensorType> layerNormRule(const ShapeContext &ctx) {
+  requireFloat(ctx, 0, "input X");
+  const TensorType &x = ctx.input(0);
+  if (x.rank() < 1) ctx.fail("input X must have rank >= 1, got " + x.toString());
+  if (ctx.node().numOutputs() > 3)
+    ctx.fail("has " + std::to_string(ctx.node().numOutputs()) + " outputs, expected at most 3 (Y, Mean, InvStdDev)");
+  int64_t axis = normalizeAxis(ctx, ctx.attrs().getInt("axis", -1), x.rank());
+  int64_t stashType = ctx.attrs().getInt("stash_type", 1);
+  if (stashType != 1) ctx.fail("attribute 'stash_type' must be 1 (float), got " + std::to_string(stashType));
+  Shape normalized(x.shape.begin() + axis, x.shape.end());
+  requireSameType(ctx, 1, "Scale");
+  requireBroadcastsTo(ctx, 1, normalized, "Scale");
+  if (ctx.hasInput(2)) {
+    requireSameType(ctx, 2, "B");
+    requireBroadcastsTo(ctx, 2, normalized, "B");
+  }
+  Shape reduced = x.shape;
+  std::fill(reduced.begin() + axis, reduced.end(), 1);
+  return {x, typed(DType::F32, reduced), typed(DType::F32, reduced)};
+}
+
+std::vector<TensorType> mvnRule(const ShapeContext &ctx) {
+  requireFloat(ctx, 0, "input X");
+  const TensorType &x = ctx.input(0);
+  std::vector<int64_t> axes = ctx.attrs().getInts("axes", {0, 2, 3});
+  std::set<int64_t> seen;
+  for (int64_t axis : axes)
+    if (!seen.insert(normalizeAxis(ctx, axis, x.rank())).second)
+      ctx.fail("attribute 'axes' " + listToString(axes) + " names axis " + std::to_string(axis) + " twice");
+  return {typed(x.dtype, x.shape)};
+}
+
+/// GridSample (opset 16): X [N, C, H, W] sampled at grid [N, H_out, W_out, 2] -> [N, C, H_out, W_out].
+std::vector<TensorType> gridSampleRule(const ShapeContext &ctx) {
+  requireFloat(ctx, 0, "input X");
+  requireSameType(ctx, 1, "grid");
+  const TensorType &x = ctx.input(0);
+  const TensorType &grid = ctx.input(1);
+  if (x.rank() != 4) ctx.fail("input X must be 4-D (N, C, H, W), got " + x.toString());
+  if (grid.rank() != 4 || grid.shape[0] != x.shape[0] || grid.shape[3] != 2)
+    ctx.fail("grid must have shape [" + std::to_string(x.shape[0]) + ", H_out, W_out, 2] for X " + x.toString() +
+             ", got " + grid.toString());
+  std::string mode = ctx.attrs().getString("mode", "bilinear");
+  if (mode != "bilinear" && mode != "nearest" && mode != "bicubic")
+    ctx.fail("attribute 'mode' must be bilinear, nearest or bicubic, got '" + mode + "'");
+  std::string padding = ctx.attrs().getString("padding_mode", "zeros");
+  if (padding != "zeros" && padding != "border" && padding != "reflection")
+    ctx.fail("attribute 'padding_mode' must be zeros, border or reflection, got '" + padding + "'");
+  int64_t alignCorners = ctx.attrs().getInt("align_corners", 0);
+  if (alignCorners != 0 && alignCorners != 1)
+    ctx.fail("attribute 'align_corners' must be 0 or 1, got " + std::to_string(alignCorners));
+  return {typed(x.dtype, {x.shape[0], x.shape[1], grid.shape[1], grid.shape[2]})};
+}
+
+std::vector<TensorType> einsumRule(const ShapeContext &ctx) {
+  DType dtype = ctx.input(0).dtype;
+  if (dtype != DType::F32 && dtype != DType::F16 && dtype != DType::I32 && dtype != DType::I64)
+    ctx.fail("inputs must be f32, f16, i32 or i64, got " + ctx.input(0).toString());
+  std::vector<Shape> shapes;
+  for (size_t i = 0; i < ctx.numInputs(); ++i) {
+    requireSameType(ctx, i, ("input " + std::to_string(i)).c_str());
+    shapes.push_back(ctx.input(i).shape);
+  }
+  return {typed(dtype, einsumSpec(ctx.node(), shapes).output)};
+}
+
+// ---- quantized operators (QOperator format: QLinearConv, QLinearMatMul, ConvInteger,
+// MatMulInteger) ----
+
+void requireQuantized(const ShapeContext &ctx, size_t i, const char *what) {
+  DType d = ctx.input(i).dtype;
+  if (d != DType::U8 && d != DType::I8)
+    ctx.fail(std::string(what) + " must be u8 or i8, got " + ctx.input(i).toString());
+}
+
+/// A scale or zero point of `dtype`: one value (per tensor) or, when perChannel > 0, a 1-D
+/// tensor of perChannel values (one per output channel, row or column).
+void requireQuantParam(const ShapeContext &ctx, size_t i, DType dtype, int64_t perChannel, const char *what) {
+  const TensorType &t = ctx.input(i);
+  if (t.dtype != dtype)
+    ctx.fail(std::string(what) + " must be " + std::string(dtypeName(dtype)) + ", got " + t.toString());
+  bool perTensor = t.rank() <= 1 && t.numElements() == 1;
+  bool vector = perChannel > 0 && t.rank() == 1 && t.shape[0] == perChannel;
+  if (!perTensor && !vector)
+    ctx.fail(std::string(what) + " must be a scalar" +
+             (perChannel > 0 ? " or a 1-D tensor of " + std::to_string(perChannel) + " values" : std::string()) +
+             ", got " + t.toString());
+}
+
+std::vector<TensorType> qLinearConvRule(const ShapeContext &ctx) {
+  requireQuantized(ctx, 0, "input x");
+  requireQuantized(ctx, 3, "weight w");
+  requireQuantized(ctx, 7, "y_zero_point");
+  Shape out = convOutputShape(ctx, ctx.input(0).shape, ctx.input(3).shape);
+  int64_t m = out[1];
+  requireQuantParam(ctx, 1, DType::F32, 0, "x_scale");
+  requireQuantParam(ctx, 2, ctx.input(0).dtype, 0, "x_zero_point");
+  requireQuantParam(ctx, 4, DType::F32, m, "w_scale");
+  requireQuantParam(ctx, 5, ctx.input(3).dtype, m, "w_zero_point");
+  requireQuantParam(ctx, 6, DType::F32, 0, "y_scale");
+  requireQuantParam(ctx, 7, ctx.input(7).dtype, 0, "y_zero_point");
+  if (ctx.hasInput(8) && (ctx.input(8).dtype != DType::I32 || ctx.input(8).shape != Shape{m}))
+    ctx.fail("bias B must be i32 with shape [" + std::to_string(m) + "], got " + ctx.input(8).toString());
+  return {typed(ctx.input(7).dtype, out)};
+}
+
+std::vector<TensorType> convIntegerRule(const ShapeContext &ctx) {
+  requireQuantized(ctx, 0, "input x");
+  requireQuantized(ctx, 1, "weight w");
+  Shape out = convOutputShape(ctx, ctx.input(0).shape, ctx.input(1).shape);
+  if (ctx.hasInput(2)) requireQuantParam(ctx, 2, ctx.input(0).dtype, 0, "x_zero_point");
+  if (ctx.hasInput(3)) requireQuantParam(ctx, 3, ctx.input(1).dtype, out[1], "w_zero_point");
+  return {typed(DType::I32, out)};
+}
+
+std::vector<TensorType> matMulIntegerRule(const ShapeContext &ctx) {
+  requireQuantized(ctx, 0, "input A");
+  requireQuantized(ctx, 1, "input B");
+  const TensorType &a = ctx.input(0), &b = ctx.input(1);
+  Shape out = matMulOutputShape(ctx, a, b);
+  if (ctx.hasInput(2)) requireQuantParam(ctx, 2, a.dtype, matMulRows(a), "a_zero_point (per tensor or per row)");
+  if (ctx.hasInput(3)) requireQuantParam(ctx, 3, b.dtype, matMulColumns(b), "b_zero_point (per tensor or per column)");
+  return {typed(DType::I32, out)};
+}
+
+std::vector<TensorType> qLinearMatMulRule(const ShapeContext &ctx) {
+  requireQuantized(ctx, 0, "input a");
+  requireQuantized(ctx, 3, "input b");
+  requireQuantized(ctx, 7, "y_zero_point");
+  const TensorType &a = ctx.input(0), &b = ctx.input(3);
+  Shape out = matMulOutputShape(ctx, a, b);
+  int64_t rows = matMulRows(a), columns = matMulColumns(b);
+  requireQuantParam(ctx, 1, DType::F32, rows, "a_scale (per tensor or per row)");
+  requireQuantParam(ctx, 2, a.dtype, rows, "a_zero_point (per tensor or per row)");
+  requireQuantParam(ctx, 4, DType::F32, columns, "b_scale (per tensor or per column)");
+  requireQuantParam(ctx, 5, b.dtype, columns, "b_zero_point (per tensor or per column)");
+  requireQuantParam(ctx, 6, DType::F32, rows, "y_scale (per tensor or per row)");
+  requireQuantParam(ctx, 7, ctx.input(7).dtype, rows, "y_zero_point (per tensor or per row)");
+  return {typed(ctx.input(7).dtype, out)};
+}
+
 } // namespace
 
 void registerNNOps(OpTable &table) {
@@ -511,6 +794,14 @@ void registerNNOps(OpTable &table) {
   table["Resize"] = {resizeRule, 1, 4};
   table["InstanceNormalization"] = {instanceNormRule, 3, 3};
   table["LRN"] = {lrnRule, 1, 1};
+  table["LayerNormalization"] = {layerNormRule, 2, 3};
+  table["MeanVarianceNormalization"] = {mvnRule, 1, 1};
+  table["GridSample"] = {gridSampleRule, 2, 2};
+  table["Einsum"] = {einsumRule, 1, std::numeric_limits<int>::max()};
+  table["QLinearConv"] = {qLinearConvRule, 8, 9};
+  table["ConvInteger"] = {convIntegerRule, 2, 4};
+  table["QLinearMatMul"] = {qLinearMatMulRule, 8, 8};
+  table["MatMulInteger"] = {matMulIntegerRule, 2, 4};
 }
 
 } // namespace leip::ir

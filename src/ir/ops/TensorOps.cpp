@@ -532,6 +532,29 @@ std::vector<TensorType> inferScatterND(const ShapeContext &ctx) {
   return {typed(data.dtype, data.shape)};
 }
 
+std::vector<TensorType> inferScatterElements(const ShapeContext &ctx) {
+  const TensorType &data = ctx.input(0);
+  requireIndexType(ctx, 1, "indices");
+  const TensorType &indices = ctx.input(1);
+  const TensorType &updates = ctx.input(2);
+  std::string reduction = ctx.attrs().getString("reduction", "none");
+  if (reduction != "none" && reduction != "add" && reduction != "mul" && reduction != "max" && reduction != "min")
+    ctx.fail("reduction '" + reduction + "' is not supported (expected none, add, mul, max or min)");
+  if (reduction != "none" && data.dtype == DType::Bool) ctx.fail("reduction '" + reduction + "' needs numeric data");
+  if (updates.dtype != data.dtype)
+    ctx.fail("updates " + updates.toString() + " must have the dtype of data " + data.toString());
+  int64_t axis = axisOf(ctx, ctx.attrs().getInt("axis", 0), data.rank());
+  if (indices.rank() != data.rank())
+    ctx.fail("indices " + indices.toString() + " must have the rank of data " + data.toString());
+  if (updates.shape != indices.shape)
+    ctx.fail("updates " + updates.toString() + " must have the shape of indices " + indices.toString());
+  // Element (.., i_d, ..) of updates goes to data position i_d on every axis d but `axis`.
+  for (int64_t d = 0; d < data.rank(); ++d)
+    if (d != axis && indices.shape[d] > data.shape[d])
+      ctx.fail("indices " + indices.toString() + " is larger than data " + data.toString() + " on axis " + str(d));
+  return {typed(data.dtype, data.shape)};
+}
+
 // --- DepthToSpace / SpaceToDepth ----------------------------------------------------------
 
 int64_t blockSizeOf(const ShapeContext &ctx) {
@@ -558,6 +581,32 @@ std::vector<TensorType> inferSpaceToDepth(const ShapeContext &ctx) {
   if (in.shape[2] % b != 0 || in.shape[3] % b != 0)
     ctx.fail("height and width of " + in.toString() + " must be divisible by blocksize " + str(b));
   return {typed(in.dtype, {in.shape[0], mulDims(ctx, in.shape[1], mulDims(ctx, b, b)), in.shape[2] / b, in.shape[3] / b})};
+}
+
+// --- EyeLike, ReverseSequence -------------------------------------------------------------
+
+std::vector<TensorType> inferEyeLike(const ShapeContext &ctx) {
+  const TensorType &in = ctx.input(0);
+  if (in.rank() != 2) ctx.fail("input must be 2-D, got " + in.toString());
+  DType dtype = in.dtype;
+  if (ctx.attrs().has("dtype")) dtype = dtypeFromOnnx(ctx, ctx.attrs().getInt("dtype", ctx.node().describe()));
+  ctx.attrs().getInt("k", 0); // an int (a wrong kind fails here)
+  return {typed(dtype, in.shape)};
+}
+
+std::vector<TensorType> inferReverseSequence(const ShapeContext &ctx) {
+  const TensorType &in = ctx.input(0);
+  requireRankAtLeast(ctx, 0, 2);
+  int64_t batchAxis = ctx.attrs().getInt("batch_axis", 1);
+  int64_t timeAxis = ctx.attrs().getInt("time_axis", 0);
+  if ((batchAxis != 0 && batchAxis != 1) || (timeAxis != 0 && timeAxis != 1) || batchAxis == timeAxis)
+    ctx.fail("attributes batch_axis (" + str(batchAxis) + ") and time_axis (" + str(timeAxis) +
+             ") must be 0 and 1 in either order");
+  const TensorType &lens = ctx.input(1);
+  if (lens.dtype != DType::I64 || lens.shape != Shape{in.shape[batchAxis]})
+    ctx.fail("sequence_lens must be i64 with one entry per batch element ([" + str(in.shape[batchAxis]) + "]), got " +
+             lens.toString());
+  return {in};
 }
 
 // --- Trilu, OneHot, TopK ------------------------------------------------------------------
@@ -625,11 +674,14 @@ void registerTensorOps(OpTable &table) {
   table["GatherElements"] = {inferGatherElements, 2, 2};
   table["GatherND"] = {inferGatherND, 2, 2};
   table["ScatterND"] = {inferScatterND, 3, 3};
+  table["ScatterElements"] = {inferScatterElements, 3, 3};
   table["DepthToSpace"] = {inferDepthToSpace, 1, 1};
   table["SpaceToDepth"] = {inferSpaceToDepth, 1, 1};
   table["Trilu"] = {inferTrilu, 1, 2};
   table["OneHot"] = {inferOneHot, 3, 3};
   table["TopK"] = {inferTopK, 2, 2};
+  table["EyeLike"] = {inferEyeLike, 1, 1};
+  table["ReverseSequence"] = {inferReverseSequence, 2, 2};
 }
 
 } // namespace leip::ir

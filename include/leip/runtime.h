@@ -73,8 +73,17 @@ leip_status leip_model_check_input(const leip_model *model, int32_t index, int32
 /* Creates a context (its activation memory is allocated here, once). */
 leip_status leip_context_create(const leip_model *model, leip_context **context);
 void leip_context_destroy(leip_context *context);
-/* Number of threads a run may use (>= 1). This version runs on the calling thread; the
- * setting is kept for the thread pool. */
+/* Most threads one context may use. */
+#define LEIP_MAX_THREADS 256
+
+/* Number of threads a run uses, in [1, LEIP_MAX_THREADS]; the default is 1 (the calling
+ * thread only: an embedding application decides how many cores a model may take).
+ * With T > 1, the context's first run starts T-1 worker threads (pthreads), which then
+ * stay parked (a short spin, then a condition variable) between nodes and between runs and
+ * are joined by leip_context_destroy; each node's tasks are split into T contiguous ranges,
+ * so outputs are bitwise identical for every T. If the system refuses to create threads,
+ * the run uses those it got and leip_context_threads reports that number. Contexts are
+ * independent: several may run at once on different threads. */
 leip_status leip_context_set_threads(leip_context *context, int32_t threads);
 int32_t leip_context_threads(const leip_context *context);
 

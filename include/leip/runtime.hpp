@@ -6,6 +6,13 @@
 //   model.warmUp();
 //   std::vector<std::vector<float>> outputs = model.infer({input.data()});
 //
+// A Model owns one context (its own activation memory and thread pool) for the calls
+// above; for concurrent inference, give each thread its own `Model::Context`:
+//
+//   leip::runtime::Model::Context ctx = model.newContext();   // in the worker thread
+//   ctx.setThreads(1);
+//   auto out = ctx.infer({input.data()});
+//
 // Header-only; link with -ldl (glibc < 2.34). Errors throw std::runtime_error.
 #pragma once
 
@@ -31,6 +38,8 @@ struct TensorInfo {
 
 class Model {
 public:
+  class Context;
+
   /// `path`: the .so, or an artifact directory holding modelLibrary.so.
   explicit Model(std::string path) {
     struct stat st {};
@@ -58,6 +67,7 @@ public:
       load(create_, "leip_context_create");
       load(destroy_, "leip_context_destroy");
       load(setThreads_, "leip_context_set_threads");
+      load(threads_, "leip_context_threads");
       load(run_, "leip_context_run");
       load(contextError_, "leip_context_last_error");
       load(lastError_, "leip_last_error");
@@ -90,6 +100,7 @@ public:
   }
 
   void setThreads(int32_t threads) { check(setThreads_(context_, threads)); }
+  int32_t threads() const { return threads_(context_); }
 
   /// Runs the model once on zeros, so that the first real inference pays no first-touch cost.
   void warmUp() {
@@ -105,34 +116,15 @@ public:
 
   /// Runs on raw input buffers (sizes from the model), returning each output's bytes.
   void inferRaw(const std::vector<const void *> &in, std::vector<std::vector<char>> &out) {
-    if (in.size() != inputs_.size())
-      throw std::runtime_error("infer: " + std::to_string(in.size()) + " inputs given, the model has " +
-                               std::to_string(inputs_.size()));
-    std::vector<int64_t> inBytes, outBytes;
-    for (const auto &t : inputs_) inBytes.push_back(t.bytes);
-    out.resize(outputs_.size());
-    std::vector<void *> outPtrs;
-    for (size_t i = 0; i < outputs_.size(); ++i) {
-      out[i].resize(static_cast<size_t>(outputs_[i].bytes));
-      outPtrs.push_back(out[i].data());
-      outBytes.push_back(outputs_[i].bytes);
-    }
-    check(run_(context_, in.data(), inBytes.data(), outPtrs.data(), outBytes.data()));
+    inferRawOn(context_, in, out);
   }
 
   /// Float32 models: inputs as pointers to their data, outputs as float vectors.
-  std::vector<std::vector<float>> infer(const std::vector<const float *> &in) {
-    std::vector<const void *> raw(in.begin(), in.end());
-    std::vector<std::vector<char>> bytes;
-    inferRaw(raw, bytes);
-    std::vector<std::vector<float>> result;
-    for (const auto &b : bytes) {
-      std::vector<float> v(b.size() / sizeof(float));
-      if (!b.empty()) std::memcpy(v.data(), b.data(), v.size() * sizeof(float));
-      result.push_back(std::move(v));
-    }
-    return result;
-  }
+  std::vector<std::vector<float>> infer(const std::vector<const float *> &in) { return inferOn(context_, in); }
+
+  /// A new context of this model (own activation memory and thread pool, default 1 thread),
+  /// for running from another thread while this one infers. It must not outlive the Model.
+  Context newContext();
 
   /// The raw C handles and symbols, for calls the wrapper does not cover.
   const leip_model *model() const { return model_; }
@@ -147,6 +139,35 @@ public:
   std::string lastError() const { return contextError_(context_); }
 
 private:
+  void inferRawOn(leip_context *context, const std::vector<const void *> &in, std::vector<std::vector<char>> &out) {
+    if (in.size() != inputs_.size())
+      throw std::runtime_error("infer: " + std::to_string(in.size()) + " inputs given, the model has " +
+                               std::to_string(inputs_.size()));
+    std::vector<int64_t> inBytes, outBytes;
+    for (const auto &t : inputs_) inBytes.push_back(t.bytes);
+    out.resize(outputs_.size());
+    std::vector<void *> outPtrs;
+    for (size_t i = 0; i < outputs_.size(); ++i) {
+      out[i].resize(static_cast<size_t>(outputs_[i].bytes));
+      outPtrs.push_back(out[i].data());
+      outBytes.push_back(outputs_[i].bytes);
+    }
+    check(context, run_(context, in.data(), inBytes.data(), outPtrs.data(), outBytes.data()));
+  }
+
+  std::vector<std::vector<float>> inferOn(leip_context *context, const std::vector<const float *> &in) {
+    std::vector<const void *> raw(in.begin(), in.end());
+    std::vector<std::vector<char>> bytes;
+    inferRawOn(context, raw, bytes);
+    std::vector<std::vector<float>> result;
+    for (const auto &b : bytes) {
+      std::vector<float> v(b.size() / sizeof(float));
+      if (!b.empty()) std::memcpy(v.data(), b.data(), v.size() * sizeof(float));
+      result.push_back(std::move(v));
+    }
+    return result;
+  }
+
   template <typename F> void load(F &fn, const char *name) {
     fn = reinterpret_cast<F>(::dlsym(handle_, name));
     if (!fn) throw std::runtime_error(std::string("not a leip artifact: missing symbol ") + name);
@@ -159,9 +180,10 @@ private:
     t.bytes = bytes;
     return t;
   }
-  void check(leip_status status) {
+  void check(leip_status status) { check(context_, status); }
+  void check(leip_context *context, leip_status status) {
     if (status != LEIP_OK)
-      throw std::runtime_error("leip runtime error " + std::to_string(status) + ": " + contextError_(context_));
+      throw std::runtime_error("leip runtime error " + std::to_string(status) + ": " + contextError_(context));
   }
 
   void *handle_ = nullptr;
@@ -185,9 +207,41 @@ private:
   leip_status (*create_)(const leip_model *, leip_context **) = nullptr;
   void (*destroy_)(leip_context *) = nullptr;
   leip_status (*setThreads_)(leip_context *, int32_t) = nullptr;
+  int32_t (*threads_)(const leip_context *) = nullptr;
   leip_status (*run_)(leip_context *, const void *const *, const int64_t *, void *const *, const int64_t *) = nullptr;
   const char *(*contextError_)(const leip_context *) = nullptr;
   const char *(*lastError_)() = nullptr;
 };
+
+/// One more context of a Model: use it from one thread at a time; contexts run concurrently.
+class Model::Context {
+public:
+  Context(Context &&other) noexcept : model_(other.model_), context_(other.context_) { other.context_ = nullptr; }
+  Context &operator=(Context &&) = delete;
+  Context(const Context &) = delete;
+  ~Context() {
+    if (context_) model_->destroy_(context_);
+  }
+  void setThreads(int32_t threads) { model_->check(context_, model_->setThreads_(context_, threads)); }
+  int32_t threads() const { return model_->threads_(context_); }
+  void inferRaw(const std::vector<const void *> &in, std::vector<std::vector<char>> &out) {
+    model_->inferRawOn(context_, in, out);
+  }
+  std::vector<std::vector<float>> infer(const std::vector<const float *> &in) { return model_->inferOn(context_, in); }
+  leip_context *context() const { return context_; }
+  std::string lastError() const { return model_->contextError_(context_); }
+
+private:
+  friend class Model;
+  Context(Model *model, leip_context *context) : model_(model), context_(context) {}
+  Model *model_;
+  leip_context *context_;
+};
+
+inline Model::Context Model::newContext() {
+  leip_context *context = nullptr;
+  if (create_(model_, &context) != LEIP_OK) throw std::runtime_error(lastError_());
+  return Context(this, context);
+}
 
 } // namespace leip::runtime

@@ -11,6 +11,7 @@ namespace leip::cli {
 void addInspectCommand(CLI::App &app);
 void addRunCommand(CLI::App &app);
 void addCompileCommand(CLI::App &app);
+void addBenchmarkCommand(CLI::App &app);
 
 /// Adds --input_shapes to a subcommand, parsed into `shapes` after parsing.
 void addInputShapesOption(CLI::App &command, std::string &text);

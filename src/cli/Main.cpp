@@ -20,6 +20,7 @@ int main(int argc, char **argv) {
   leip::cli::addInspectCommand(app);
   leip::cli::addRunCommand(app);
   leip::cli::addCompileCommand(app);
+  leip::cli::addBenchmarkCommand(app);
 
   try {
     app.parse(argc, argv);

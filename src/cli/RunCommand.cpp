@@ -1,4 +1,6 @@
-// `leip run`: run a model on .npy inputs and write each output as .npy.
+// `leip run`: run a model (ONNX on the reference interpreter, or a compiled artifact
+// directory through its C ABI) on .npy inputs and write each output as .npy.
+#include "Artifact.h"
 #include "Commands.h"
 
 #include "leip/data/Npy.h"
@@ -26,7 +28,16 @@ struct RunOptions {
   std::vector<std::string> inputs;
   std::string outputPath = ".";
   std::string inputShapes;
+  int threads = 1;
   bool json = false;
+};
+
+/// What a run produced, whichever engine ran it.
+struct RunResult {
+  std::vector<std::string> outputNames;
+  std::vector<ir::Tensor> outputs;
+  double ms = 0;
+  std::string engine; // "interpreter" or "compiled"
 };
 
 /// Output names may hold characters that are not safe in file names ("/", ":").
@@ -36,39 +47,6 @@ std::string fileNameFor(const std::string &tensorName) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-')) c = '_';
   if (out.empty() || out[0] == '.') out = "_" + out;
   return out;
-}
-
-/// Maps each graph input name to the .npy that feeds it, from "NAME=path" or plain "path"
-/// arguments (plain paths fill the inputs in order).
-std::map<std::string, std::string> assignInputs(const std::vector<std::string> &args,
-                                                const std::vector<std::string> &names) {
-  std::map<std::string, std::string> byName;
-  std::vector<std::string> positional;
-  for (const std::string &arg : args) {
-    auto eq = arg.find('=');
-    if (eq != std::string::npos && std::find(names.begin(), names.end(), arg.substr(0, eq)) != names.end()) {
-      byName[arg.substr(0, eq)] = arg.substr(eq + 1);
-    } else if (eq != std::string::npos && !fs::exists(arg)) {
-      std::string known;
-      for (const auto &n : names) known += (known.empty() ? "" : ", ") + n;
-      throw BadInputError("--input " + arg + ": the model has no input '" + arg.substr(0, eq) +
-                          "' (its inputs: " + known + ")");
-    } else {
-      positional.push_back(arg);
-    }
-  }
-  size_t next = 0;
-  for (const std::string &path : positional) {
-    while (next < names.size() && byName.count(names[next])) ++next;
-    if (next == names.size())
-      throw BadInputError("--input " + path + ": more inputs given than the model has (" +
-                          std::to_string(names.size()) + ")");
-    byName[names[next++]] = path;
-  }
-  for (const std::string &name : names)
-    if (!byName.count(name))
-      throw BadInputError("missing input '" + name + "': give it with --input " + name + "=FILE.npy");
-  return byName;
 }
 
 /// Index of the largest value along the last axis, for each row: the predicted class per
@@ -97,7 +75,8 @@ void checkAgainstDeclared(const ir::Tensor &tensor, const ir::Value &input, cons
                         ", the model expects " + ir::shapeToString(want) + " ('?' takes any size)");
 }
 
-void runRun(const RunOptions &options) {
+/// Runs an ONNX model on the reference interpreter.
+RunResult runInterpreter(const RunOptions &options) {
   frontend::ImportOptions importOptions;
   importOptions.inputShapes = frontend::parseInputShapes(options.inputShapes);
 
@@ -129,9 +108,48 @@ void runRun(const RunOptions &options) {
   }
 
   interp::Interpreter interpreter(*graph);
+  RunResult result;
+  result.engine = "interpreter";
   auto start = std::chrono::steady_clock::now();
-  std::vector<ir::Tensor> outputs = interpreter.run(inputs);
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  result.outputs = interpreter.run(inputs);
+  result.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  for (const ir::Value *out : graph->outputs()) result.outputNames.push_back(out->name());
+  return result;
+}
+
+/// Runs a compiled artifact directory (DIR/modelLibrary.so) through its C ABI. Its shapes
+/// were fixed at compile time; the runtime's own input check names any mismatch.
+RunResult runCompiled(const RunOptions &options) {
+  if (!options.inputShapes.empty())
+    throw UsageError("--input_shapes does not apply to a compiled artifact (its shapes are fixed by leip compile)");
+  std::unique_ptr<runtime::Model> model = loadArtifact(options.inputPath);
+  std::vector<std::string> names;
+  for (const auto &info : model->inputs()) names.push_back(info.name);
+  std::map<std::string, std::string> files = assignInputs(options.inputs, names);
+  std::vector<ir::Tensor> inputs;
+  for (size_t i = 0; i < names.size(); ++i) {
+    const std::string &path = files.at(names[i]);
+    inputs.push_back(data::readNpy(path));
+    checkArtifactInput(*model, i, inputs.back(), path);
+  }
+  try {
+    model->setThreads(options.threads);
+  } catch (const std::runtime_error &e) {
+    throw UsageError(std::string("--threads: ") + e.what());
+  }
+  RunResult result;
+  result.engine = "compiled";
+  auto start = std::chrono::steady_clock::now();
+  result.outputs = runArtifact(*model, inputs);
+  result.ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  for (const auto &info : model->outputs()) result.outputNames.push_back(info.name);
+  return result;
+}
+
+void runRun(const RunOptions &options) {
+  if (options.threads < 1) throw UsageError("--threads must be >= 1");
+  RunResult result = isArtifactDirectory(options.inputPath) ? runCompiled(options) : runInterpreter(options);
+  const std::vector<ir::Tensor> &outputs = result.outputs;
 
   // Write every output under a temporary name first, then rename: a failure part-way
   // never leaves a mix of old and new outputs.
@@ -141,7 +159,7 @@ void runRun(const RunOptions &options) {
   if (ec) throw BadInputError(options.outputPath + ": cannot create output directory: " + ec.message());
   std::vector<std::pair<fs::path, fs::path>> renames;
   for (size_t i = 0; i < outputs.size(); ++i) {
-    fs::path final = dir / (fileNameFor(graph->outputs()[i]->name()) + ".npy");
+    fs::path final = dir / (fileNameFor(result.outputNames[i]) + ".npy");
     fs::path temp = dir / ("." + final.filename().string() + ".partial");
     data::writeNpy(outputs[i], temp.string());
     renames.emplace_back(temp, final);
@@ -154,7 +172,7 @@ void runRun(const RunOptions &options) {
   nlohmann::json summary = nlohmann::json::array();
   for (size_t i = 0; i < outputs.size(); ++i) {
     const ir::Tensor &t = outputs[i];
-    nlohmann::json entry{{"name", graph->outputs()[i]->name()},
+    nlohmann::json entry{{"name", result.outputNames[i]},
                          {"dtype", ir::dtypeName(t.dtype())},
                          {"shape", t.shape()},
                          {"path", renames[i].second.string()}};
@@ -174,10 +192,13 @@ void runRun(const RunOptions &options) {
     summary.push_back(entry);
   }
   if (options.json) {
-    std::cout << nlohmann::json{{"outputs", summary}, {"latency_ms", ms}, {"engine", "interpreter"}}.dump(2) << "\n";
+    nlohmann::json report{{"outputs", summary}, {"latency_ms", result.ms}, {"engine", result.engine}};
+    if (result.engine == "compiled") report["threads"] = options.threads;
+    std::cout << report.dump(2) << "\n";
     return;
   }
-  std::printf("ran %s with the reference interpreter in %.1f ms\n", options.inputPath.c_str(), ms);
+  std::printf("ran %s %s in %.1f ms\n", options.inputPath.c_str(),
+              result.engine == "compiled" ? "(compiled library)" : "with the reference interpreter", result.ms);
   for (const auto &entry : summary) {
     std::string type = entry["dtype"].get<std::string>() + ir::shapeToString(entry["shape"].get<ir::Shape>());
     std::printf("  %-20s %-16s -> %s", entry["name"].get<std::string>().c_str(), type.c_str(),
@@ -197,7 +218,11 @@ void runRun(const RunOptions &options) {
 void addRunCommand(CLI::App &app) {
   auto options = std::make_shared<RunOptions>();
   CLI::App *command = app.add_subcommand("run", "Run a model on .npy inputs and write each output to DIR/<name>.npy");
-  command->add_option("--input_path", options->inputPath, "ONNX model (.onnx)")->required();
+  command
+      ->add_option("--input_path", options->inputPath,
+                   "ONNX model (.onnx, run by the reference interpreter) or an artifact directory from leip compile "
+                   "(modelLibrary.so, run natively)")
+      ->required();
   command
       ->add_option("--input", options->inputs,
                    "Input as NAME=FILE.npy (repeat for each input); a single-input model takes FILE.npy")
@@ -207,6 +232,7 @@ void addRunCommand(CLI::App &app) {
                       "letters, digits, '.', '_' and '-' in names become '_')")
       ->capture_default_str();
   addInputShapesOption(*command, options->inputShapes);
+  command->add_option("--threads", options->threads, "Threads for a compiled artifact")->capture_default_str();
   command->add_flag("--json", options->json, "Print a JSON summary instead of text");
   command->callback([options] { runRun(*options); });
 }

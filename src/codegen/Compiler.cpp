@@ -5,6 +5,9 @@
 
 #include "Linker.h"
 
+#include "leip/ir/FusedActivation.h"
+#include "leip/passes/FuseActivations.h"
+#include "leip/passes/Pipeline.h"
 #include "leip/support/Error.h"
 
 #include <llvm/ADT/StringRef.h>
@@ -29,9 +32,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
+#include <numeric>
+#include <optional>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <map>
 #include <set>
 #include <sstream>
 #include <unistd.h>
@@ -49,13 +56,32 @@ namespace fs = std::filesystem;
 
 constexpr int64_t kAlignment = 64;
 
-/// Ops the compiler can lower today; anything else is a BadInputError naming the node.
-const std::set<std::string> &compilableOps() {
-  static const std::set<std::string> ops = {"Conv",      "Relu",    "MaxPool",  "AveragePool", "GlobalAveragePool",
-                                            "Gemm",      "Add",     "Sub",      "Mul",         "Div",
-                                            "Flatten",   "Reshape", "Identity", "Squeeze",     "Unsqueeze",
-                                            "Dropout"};
+/// Unary ops of leip_k_unary_f32 (src/codegen/kernels/Elementwise.cpp) and their codes;
+/// codes 1..8 are the fused activations (leip::ir::ActivationKind).
+const std::map<std::string, int32_t> &unaryOps() {
+  static const std::map<std::string, int32_t> ops = {
+      {"Relu", 1},  {"Clip", 2},     {"LeakyRelu", 3}, {"Sigmoid", 4}, {"HardSigmoid", 5}, {"HardSwish", 6},
+      {"Tanh", 7},  {"Exp", 20},     {"Log", 21},      {"Sqrt", 22},   {"Neg", 23},         {"Abs", 24},
+      {"Reciprocal", 25}, {"Floor", 26}, {"Ceil", 27}, {"Erf", 28},    {"Softplus", 29},    {"Elu", 30},
+      {"Softsign", 31}, {"Sin", 32},  {"Cos", 33},      {"Round", 34},  {"Sign", 36}};
   return ops;
+}
+
+/// Binary ops of leip_k_binary_f32 and their codes.
+const std::map<std::string, int32_t> &binaryOps() {
+  static const std::map<std::string, int32_t> ops = {{"Add", 0}, {"Sub", 1}, {"Mul", 2}, {"Div", 3},
+                                                    {"Pow", 4}, {"Max", 5}, {"Min", 6}};
+  return ops;
+}
+
+/// Ops the compiler can lower today; anything else is a BadInputError naming the node.
+bool isCompilable(const ir::Node &node) {
+  static const std::set<std::string> ops = {
+      "Conv",      "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Gemm",      "MatMul",
+      "Flatten",   "Reshape", "Identity",    "Squeeze",           "Unsqueeze",     "Dropout",   "Softmax",
+      "LogSoftmax", "Concat", "Transpose",   "Slice",             "Expand",        "Pad"};
+  const std::string &op = node.opType();
+  return ops.count(op) || unaryOps().count(op) || (binaryOps().count(op) && node.numInputs() == 2);
 }
 
 [[noreturn]] void cannotCompile(const ir::Node &node, const std::string &why = "") {
@@ -66,7 +92,7 @@ const std::set<std::string> &compilableOps() {
 /// Fails early, before any LLVM work, on the first node the compiler cannot lower.
 void checkCompilable(const ir::Graph &graph, const std::vector<ir::Node *> &order) {
   for (const ir::Node *node : order) {
-    if (!node->domain().empty() || !compilableOps().count(node->opType())) cannotCompile(*node);
+    if (!node->domain().empty() || !isCompilable(*node)) cannotCompile(*node);
     for (const ir::Value *out : node->outputs())
       if (out && !out->users().empty() && out->type().dtype != ir::DType::F32)
         cannotCompile(*node, "only float32 tensors so far, output '" + out->name() + "' is " +
@@ -167,14 +193,46 @@ public:
   }
 
   int64_t build(const std::vector<ir::Node *> &order) {
-    planMemory(order);
-    for (size_t i = 0; i < order.size(); ++i) lowerNode(*order[i], i);
+    planSteps(order);
+    planMemory();
+    for (size_t i = 0; i < steps_.size(); ++i) lowerStep(steps_[i], i);
     emitDescriptor();
     return planner_.peak();
   }
 
 private:
-  void planMemory(const std::vector<ir::Node *> &order) {
+  /// One node function: a node, possibly with the activation node after it absorbed (an
+  /// elementwise op followed by Relu/Clip/...: the kernel applies the activation and
+  /// writes the activation's output directly).
+  struct Step {
+    const ir::Node *node = nullptr;
+    const ir::Node *absorbed = nullptr;
+    ir::FusedActivation act;
+    const std::vector<ir::Value *> &outputs() const { return absorbed ? absorbed->outputs() : node->outputs(); }
+  };
+
+  void planSteps(const std::vector<ir::Node *> &order) {
+    std::set<const ir::Node *> absorbed;
+    for (const ir::Node *node : order) {
+      if (absorbed.count(node)) continue;
+      Step step{node, nullptr, ir::fusedActivation(*node)};
+      const ir::Value *y = node->numOutputs() == 1 ? node->output(0) : nullptr;
+      const auto &outs = graph_.outputs();
+      if (binaryOps().count(node->opType()) && y && y->users().size() == 1 &&
+          std::find(outs.begin(), outs.end(), y) == outs.end()) {
+        const ir::Node *user = y->users()[0];
+        if (user->domain().empty() && user->numInputs() >= 1 && user->input(0) == y)
+          if (std::optional<ir::FusedActivation> act = passes::activationOf(*user)) {
+            step.absorbed = user;
+            step.act = *act;
+            absorbed.insert(user);
+          }
+      }
+      steps_.push_back(step);
+    }
+  }
+
+  void planMemory() {
     const auto &ins = graph_.inputs();
     const auto &outs = graph_.outputs();
     for (size_t i = 0; i < ins.size(); ++i) storage_[ins[i]] = {Storage::Io, 0, static_cast<int>(i)};
@@ -182,21 +240,21 @@ private:
       if (!storage_.count(outs[i])) storage_[outs[i]] = {Storage::Io, 0, static_cast<int>(ins.size() + i)};
 
     std::unordered_map<const ir::Value *, size_t> lastUse;
-    for (size_t i = 0; i < order.size(); ++i)
-      for (const ir::Value *in : order[i]->inputs())
+    for (size_t i = 0; i < steps_.size(); ++i)
+      for (const ir::Value *in : steps_[i].node->inputs())
         if (in) lastUse[in] = i;
-    for (size_t i = 0; i < order.size(); ++i) {
+    for (size_t i = 0; i < steps_.size(); ++i) {
       // Outputs first, then release inputs read for the last time: a kernel never writes
       // over a buffer it is still reading.
-      for (const ir::Value *out : order[i]->outputs()) {
+      for (const ir::Value *out : steps_[i].outputs()) {
         if (!out || storage_.count(out)) continue;
         storage_[out] = {Storage::Arena, planner_.allocate(static_cast<int64_t>(out->type().byteSize())), 0};
         if (!lastUse.count(out)) lastUse[out] = i; // dead output: free right after the node
       }
       std::set<const ir::Value *> done;
-      for (const ir::Value *v : order[i]->inputs())
+      for (const ir::Value *v : steps_[i].node->inputs())
         if (v && lastUse[v] == i) done.insert(v);
-      for (const ir::Value *v : order[i]->outputs())
+      for (const ir::Value *v : steps_[i].outputs())
         if (v && lastUse[v] == i) done.insert(v);
       for (const ir::Value *v : done) {
         auto it = storage_.find(v);
@@ -278,7 +336,7 @@ private:
     return pads;
   }
 
-  void lowerNode(const ir::Node &node, size_t index) {
+  void lowerStep(const Step &step, size_t index) {
     auto *fnTy = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx_), {ptrTy_, ptrTy_, i64Ty_, i64Ty_}, false);
     auto *fn = llvm::Function::Create(fnTy, llvm::GlobalValue::InternalLinkage, "leip_node_" + std::to_string(index),
                                       mod_);
@@ -287,21 +345,85 @@ private:
     begin_ = fn->getArg(2);
     end_ = fn->getArg(3);
     b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", fn));
-    int64_t tasks = lowerOp(node);
+    int64_t tasks = lowerOp(step);
     b_.CreateRetVoid();
     nodes_.push_back({fn, tasks});
   }
 
-  /// Emits the kernel call of one node; returns its task count.
-  int64_t lowerOp(const ir::Node &node) {
+  /// The three trailing activation arguments of the kernels that fuse one.
+  void pushActivation(std::vector<llvm::Value *> &args, const ir::FusedActivation &act) {
+    args.push_back(i32(static_cast<int32_t>(act.kind)));
+    args.push_back(f32(act.alpha));
+    args.push_back(f32(act.beta));
+  }
+
+  /// A constant the compiler derived (pre-packed weights) as a private global.
+  llvm::Constant *packedConstant(const std::vector<float> &values) {
+    return constantBytes("leip_packed_" + std::to_string(packed_++),
+                         llvm::StringRef(reinterpret_cast<const char *>(values.data()), values.size() * sizeof(float)));
+  }
+
+  /// Drops dims of size 1 and merges neighbours that are contiguous for every stride set,
+  /// so kernels see the fewest dims. Returns false when more than `maxRank` dims remain;
+  /// otherwise pads with leading 1s (stride 0) to exactly maxRank.
+  static bool collapseDims(std::vector<int64_t> &dims, std::vector<std::vector<int64_t>> &strides, size_t maxRank) {
+    std::vector<int64_t> d;
+    std::vector<std::vector<int64_t>> s(strides.size());
+    for (size_t i = 0; i < dims.size(); ++i) {
+      if (dims[i] == 1) continue;
+      bool merge = !d.empty();
+      for (size_t k = 0; k < strides.size() && merge; ++k) merge = s[k].back() == strides[k][i] * dims[i];
+      if (merge) {
+        d.back() *= dims[i];
+        for (size_t k = 0; k < strides.size(); ++k) s[k].back() = strides[k][i];
+      } else {
+        d.push_back(dims[i]);
+        for (size_t k = 0; k < strides.size(); ++k) s[k].push_back(strides[k][i]);
+      }
+    }
+    if (d.size() > maxRank) return false;
+    while (d.size() < maxRank) {
+      d.insert(d.begin(), 1);
+      for (auto &sk : s) sk.insert(sk.begin(), 0);
+    }
+    dims = d;
+    strides = s;
+    return true;
+  }
+
+  /// y[i...] = x[base + sum i_d * strides[d]] over y's dims: Transpose, Slice, Expand.
+  int64_t emitGather(const ir::Node &node, const ir::Value *x, const ir::Value *y, int64_t base,
+                     std::vector<int64_t> strides) {
+    std::vector<int64_t> dims = y->type().shape;
+    std::vector<std::vector<int64_t>> s{std::move(strides)};
+    if (!collapseDims(dims, s, 6)) cannotCompile(node, "more than 6 dims after merging contiguous ones");
+    std::vector<llvm::Value *> args{address(x), address(y), i64(base)};
+    for (int64_t d : dims) args.push_back(i64(d));
+    for (int64_t st : s[0]) args.push_back(i64(st));
+    callKernel("leip_k_gather_f32", args);
+    return dims[0] * dims[1] * dims[2] * dims[3] * dims[4];
+  }
+
+  /// Constant int64 data of input i (Slice starts, Pad pads, ...).
+  std::vector<int64_t> constantInts(const ir::Node &node, size_t i, const char *what) {
+    const ir::Value *v = node.input(i);
+    if (!v || !v->isConstant()) cannotCompile(node, std::string(what) + " must be a constant");
+    return v->constant()->toInt64Vector();
+  }
+
+  /// Emits the kernel call(s) of one step; returns its task count.
+  int64_t lowerOp(const Step &step) {
+    const ir::Node &node = *step.node;
     const std::string &op = node.opType();
     const ir::Value *x = node.input(0);
-    const ir::Value *y = node.output(0);
+    const ir::Value *y = step.outputs()[0];
     const ir::Shape &xs = x->type().shape;
     const ir::Shape &ys = y->type().shape;
+    if (!x->type().isStatic() || !y->type().isStatic()) cannotCompile(node, "dynamic shapes");
 
     if (op == "Conv") {
       if (xs.size() != 4) cannotCompile(node, "only 2-D convolution (4-D input) so far");
+      if (!node.input(1)->isConstant()) cannotCompile(node, "weights must be constants");
       const ir::Shape &ws = node.input(1)->type().shape;
       std::vector<int64_t> kernel{ws[2], ws[3]};
       auto strides = node.attrs().getInts("strides", {1, 1});
@@ -309,11 +431,21 @@ private:
       int64_t group = node.attrs().getInt("group", 1);
       if (strides.size() != 2 || dilations.size() != 2 || group < 1) cannotCompile(node, "bad strides/dilations");
       auto pads = pads2d(node, xs, ys, kernel, strides, dilations);
-      callKernel("leip_k_conv2d_f32",
-                 {address(x), address(node.input(1)), address(node.input(2)), address(y), i64(xs[0]), i64(xs[1]),
-                  i64(xs[2]), i64(xs[3]), i64(ys[1]), i64(ws[2]), i64(ws[3]), i64(ys[2]), i64(ys[3]),
-                  i64(strides[0]), i64(strides[1]), i64(pads[0]), i64(pads[1]), i64(dilations[0]),
-                  i64(dilations[1]), i64(group), i32(0)});
+      const ir::Value *bias = node.numInputs() > 2 ? node.input(2) : nullptr;
+      std::vector<llvm::Value *> args{address(x), address(node.input(1)), address(bias), address(y)};
+      bool pointwise = ws[2] == 1 && ws[3] == 1 && strides == std::vector<int64_t>{1, 1} && group == 1 &&
+                       pads == std::array<int64_t, 4>{0, 0, 0, 0} && ys[2] == xs[2] && ys[3] == xs[3];
+      if (pointwise) {
+        for (int64_t v : {xs[1], ys[1], xs[2] * xs[3]}) args.push_back(i64(v));
+        pushActivation(args, step.act);
+        callKernel("leip_k_conv1x1_f32", args);
+      } else {
+        for (int64_t v : {xs[0], xs[1], xs[2], xs[3], ys[1], ws[2], ws[3], ys[2], ys[3], strides[0], strides[1],
+                          pads[0], pads[1], dilations[0], dilations[1], group})
+          args.push_back(i64(v));
+        pushActivation(args, step.act);
+        callKernel("leip_k_conv2d_f32", args);
+      }
       return ys[0] * ys[1];
     }
     if (op == "MaxPool" || op == "AveragePool") {
@@ -340,10 +472,11 @@ private:
       }
       return ys[0] * ys[1];
     }
-    if (op == "GlobalAveragePool") {
+    if (op == "GlobalAveragePool" || op == "GlobalMaxPool") {
       if (xs.size() < 3) cannotCompile(node, "input of rank < 3");
       int64_t planes = xs[0] * xs[1];
-      callKernel("leip_k_global_avgpool_f32", {address(x), address(y), i64(x->type().numElements() / planes)});
+      callKernel("leip_k_global_pool_f32",
+                 {address(x), address(y), i64(x->type().numElements() / planes), i32(op == "GlobalMaxPool")});
       return planes;
     }
     if (op == "Gemm") {
@@ -358,25 +491,191 @@ private:
         cStrideM = cs[0] == 1 ? 0 : cs[1];
         cStrideN = cs[1] == 1 ? 0 : 1;
       }
-      callKernel("leip_k_gemm_f32", {address(x), address(bv), address(cv), address(y), i64(M), i64(N), i64(K),
-                                     i32(transA), i32(transB), f32(node.attrs().getFloat("alpha", 1.0f)),
-                                     f32(node.attrs().getFloat("beta", 1.0f)), i64(cStrideM), i64(cStrideN), i32(0)});
+      llvm::Value *bAddr = address(bv);
+      if (transB && bv->isConstant() && bv->type().dtype == ir::DType::F32) {
+        // Pre-pack: B [N, K] becomes row-major [K, N], so the kernel's inner loop is
+        // contiguous.
+        const float *b = bv->constant()->data<float>();
+        std::vector<float> packed(static_cast<size_t>(K * N));
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t k = 0; k < K; ++k) packed[k * N + n] = b[n * K + k];
+        bAddr = packedConstant(packed);
+        transB = 0;
+      }
+      std::vector<llvm::Value *> args{address(x),   bAddr,        address(cv),   address(y),
+                                      i64(M),       i64(N),       i64(K),        i32(transA),
+                                      i32(transB),  f32(node.attrs().getFloat("alpha", 1.0f)),
+                                      f32(node.attrs().getFloat("beta", 1.0f)), i64(cStrideM), i64(cStrideN)};
+      pushActivation(args, step.act);
+      callKernel("leip_k_gemm_f32", args);
       return M;
     }
-    if (op == "Relu") {
-      callKernel("leip_k_unary_f32", {address(x), address(y), i32(0)});
+    if (op == "MatMul") {
+      ir::Shape as = xs, bs = node.input(1)->type().shape;
+      if (as.empty() || bs.empty()) cannotCompile(node, "scalar operands");
+      if (as.size() == 1) as.insert(as.begin(), 1);
+      if (bs.size() == 1) bs.push_back(1);
+      int64_t M = as[as.size() - 2], K = as.back(), N = bs.back();
+      // Batch dims broadcast like numpy; each output batch gets its operands' offsets.
+      size_t batchRank = std::max(as.size(), bs.size()) - 2;
+      ir::Shape batch(batchRank, 1);
+      std::vector<int64_t> aStr(batchRank, 0), bStr(batchRank, 0);
+      auto fill = [&](const ir::Shape &s, std::vector<int64_t> &str, int64_t matrix) {
+        size_t lead = batchRank - (s.size() - 2);
+        int64_t stride = matrix;
+        for (size_t d = s.size() - 2; d-- > 0;) {
+          batch[lead + d] = std::max(batch[lead + d], s[d]);
+          str[lead + d] = s[d] == 1 ? 0 : stride;
+          stride *= s[d];
+        }
+      };
+      fill(as, aStr, M * K);
+      fill(bs, bStr, K * N);
+      int64_t batches = ir::numElements(batch);
+      std::vector<int64_t> aOff, bOff;
+      for (int64_t i = 0; i < batches; ++i) {
+        int64_t rest = i, ao = 0, bo = 0;
+        for (size_t d = batchRank; d-- > 0;) {
+          int64_t idx = rest % batch[d];
+          rest /= batch[d];
+          ao += idx * aStr[d];
+          bo += idx * bStr[d];
+        }
+        aOff.push_back(ao);
+        bOff.push_back(bo);
+      }
+      callKernel("leip_k_matmul_f32", {address(x), address(node.input(1)), address(y), i64(M), i64(N), i64(K),
+                                       i64Array(aOff), i64Array(bOff)});
+      return batches * M;
+    }
+    if (unaryOps().count(op)) {
+      ir::FusedActivation act;
+      int32_t code = unaryOps().at(op);
+      if (code <= 8) {
+        std::optional<ir::FusedActivation> a = passes::activationOf(node);
+        if (!a) cannotCompile(node, "Clip bounds must be constants");
+        act = *a;
+      } else if (op == "Elu") {
+        act.alpha = node.attrs().getFloat("alpha", 1.0f);
+      }
+      callKernel("leip_k_unary_f32", {address(x), address(y), i32(code), f32(act.alpha), f32(act.beta)});
       return y->type().numElements();
     }
-    if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div") {
+    if (binaryOps().count(op)) {
       const ir::Value *bv = node.input(1);
-      int32_t code = op == "Add" ? 0 : op == "Sub" ? 1 : op == "Mul" ? 2 : 3;
       if (x->type().dtype != ir::DType::F32 || bv->type().dtype != ir::DType::F32)
         cannotCompile(node, "only float32 operands so far");
-      callKernel("leip_k_binary_f32",
-                 {address(x), address(bv), address(y), i32(code), i64(static_cast<int64_t>(ys.size())), i64Array(ys),
-                  i64Array(broadcastStrides(xs, ys.size())), i64Array(broadcastStrides(bv->type().shape, ys.size())),
-                  i32(0)});
+      std::vector<int64_t> dims = ys;
+      std::vector<std::vector<int64_t>> strides{broadcastStrides(xs, ys.size()),
+                                                broadcastStrides(bv->type().shape, ys.size())};
+      if (!collapseDims(dims, strides, 4)) cannotCompile(node, "more than 4 dims after merging contiguous ones");
+      std::vector<llvm::Value *> args{address(x), address(bv), address(y), i32(binaryOps().at(op))};
+      for (int64_t d : dims) args.push_back(i64(d));
+      for (const auto &st : strides)
+        for (int64_t v : st) args.push_back(i64(v));
+      pushActivation(args, step.act);
+      callKernel("leip_k_binary_f32", args);
       return y->type().numElements();
+    }
+    if (op == "Softmax" || op == "LogSoftmax") {
+      int64_t rank = static_cast<int64_t>(xs.size());
+      int64_t axis = node.attrs().getInt("axis", -1);
+      if (axis < 0) axis += rank;
+      if (axis < 0 || axis >= rank) cannotCompile(node, "axis out of range");
+      int64_t len = xs[axis], inner = 1;
+      for (int64_t d = axis + 1; d < rank; ++d) inner *= xs[d];
+      callKernel("leip_k_softmax_f32",
+                 {address(x), address(y), i64(len), i64(inner), i32(op == "LogSoftmax")});
+      return len == 0 ? 0 : x->type().numElements() / len;
+    }
+    if (op == "Concat") {
+      int64_t rank = static_cast<int64_t>(ys.size());
+      int64_t axis = node.attrs().getInt("axis", 0);
+      if (axis < 0) axis += rank;
+      if (axis < 0 || axis >= rank) cannotCompile(node, "axis out of range");
+      int64_t outer = 1, outRow = 1;
+      for (int64_t d = 0; d < axis; ++d) outer *= ys[d];
+      for (int64_t d = axis; d < rank; ++d) outRow *= ys[d];
+      int64_t offset = 0;
+      for (const ir::Value *in : node.inputs()) {
+        if (!in) continue;
+        int64_t inRow = outer == 0 ? 0 : in->type().numElements() / std::max<int64_t>(outer, 1);
+        if (inRow > 0)
+          callKernel("leip_k_concat_f32", {address(in), address(y), i64(inRow), i64(outRow), i64(offset)});
+        offset += inRow;
+      }
+      return outer;
+    }
+    if (op == "Transpose") {
+      size_t rank = xs.size();
+      std::vector<int64_t> perm = node.attrs().getInts("perm");
+      if (perm.empty())
+        for (size_t d = rank; d-- > 0;) perm.push_back(static_cast<int64_t>(d));
+      if (perm.size() != rank) cannotCompile(node, "perm has the wrong length");
+      std::vector<int64_t> inStrides = ir::stridesOf(xs), strides;
+      for (int64_t p : perm) strides.push_back(inStrides.at(static_cast<size_t>(p)));
+      return emitGather(node, x, y, 0, strides);
+    }
+    if (op == "Expand") {
+      return emitGather(node, x, y, 0, broadcastStrides(xs, ys.size()));
+    }
+    if (op == "Slice") {
+      size_t rank = xs.size();
+      std::vector<int64_t> starts = constantInts(node, 1, "starts"), ends = constantInts(node, 2, "ends");
+      std::vector<int64_t> axes, steps;
+      if (node.numInputs() > 3 && node.input(3)) axes = constantInts(node, 3, "axes");
+      else
+        for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+      if (node.numInputs() > 4 && node.input(4)) steps = constantInts(node, 4, "steps");
+      else steps.assign(starts.size(), 1);
+      std::vector<int64_t> first(rank, 0), step(rank, 1);
+      for (size_t i = 0; i < axes.size() && i < starts.size(); ++i) {
+        int64_t axis = axes[i] < 0 ? axes[i] + static_cast<int64_t>(rank) : axes[i];
+        if (axis < 0 || axis >= static_cast<int64_t>(rank) || steps.at(i) == 0) cannotCompile(node, "bad axes/steps");
+        int64_t dim = xs[axis], start = starts[i];
+        if (start < 0) start += dim;
+        start = steps[i] > 0 ? std::clamp<int64_t>(start, 0, dim) : std::clamp<int64_t>(start, 0, dim - 1);
+        first[axis] = start;
+        step[axis] = steps[i];
+      }
+      std::vector<int64_t> inStrides = ir::stridesOf(xs), strides(rank);
+      int64_t base = 0;
+      for (size_t d = 0; d < rank; ++d) {
+        base += first[d] * inStrides[d];
+        strides[d] = step[d] * inStrides[d];
+      }
+      if (y->type().numElements() == 0) return 0;
+      return emitGather(node, x, y, base, strides);
+    }
+    if (op == "Pad") {
+      size_t rank = xs.size();
+      if (rank > 6) cannotCompile(node, "more than 6 dims");
+      if (node.numInputs() > 3 && node.input(3)) cannotCompile(node, "the axes input");
+      std::vector<int64_t> pads = constantInts(node, 1, "pads");
+      if (pads.size() != 2 * rank) cannotCompile(node, "pads must have 2 * rank values");
+      float value = 0.0f;
+      if (node.numInputs() > 2 && node.input(2)) {
+        const ir::Value *cv = node.input(2);
+        if (!cv->isConstant() || cv->constant()->numElements() != 1) cannotCompile(node, "constant_value must be a constant");
+        value = static_cast<float>(cv->constant()->getAsDouble(0));
+      }
+      std::string mode = node.attrs().getString("mode", "constant");
+      int32_t modeCode = mode == "constant" ? 0 : mode == "edge" ? 1 : mode == "reflect" ? 2 : -1;
+      if (modeCode < 0) cannotCompile(node, "mode " + mode);
+      std::vector<int64_t> dims(18, 1);
+      size_t lead = 6 - rank;
+      for (size_t d = 0; d < 6; ++d) dims[12 + d] = 0;
+      for (size_t d = 0; d < rank; ++d) {
+        dims[lead + d] = ys[d];
+        dims[6 + lead + d] = xs[d];
+        dims[12 + lead + d] = pads[d];
+      }
+      int64_t rows = 1;
+      for (size_t d = 0; d < 5; ++d) rows *= dims[d];
+      if (y->type().numElements() == 0) return 0;
+      if (x->type().numElements() == 0 && modeCode != 0) cannotCompile(node, "edge/reflect padding of an empty tensor");
+      callKernel("leip_k_pad_f32", {address(x), address(y), i64Array(dims), i32(modeCode), f32(value)});
+      return rows;
     }
     // Reshape-like ops and inference-time Dropout: the same bytes under a new shape.
     int64_t bytes = static_cast<int64_t>(y->type().byteSize());
@@ -438,6 +737,8 @@ private:
   std::unordered_map<const ir::Value *, Storage> storage_;
   std::unordered_map<const ir::Value *, llvm::GlobalVariable *> weights_;
   std::vector<std::pair<llvm::Function *, int64_t>> nodes_;
+  std::vector<Step> steps_;
+  int packed_ = 0;
 };
 
 llvm::StringRef embeddedBitcode(const Target &target) {
@@ -559,7 +860,11 @@ void publish(const fs::path &tempDir, const fs::path &finalDir) {
 
 } // namespace
 
-CompileResult compileGraph(const ir::Graph &graph, const CompileOptions &options) {
+CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &options) {
+  // The passes work on a copy: the caller's graph stays what the interpreter runs.
+  std::unique_ptr<ir::Graph> optimized = passes::cloneGraph(sourceGraph);
+  passes::optimizeForCompile(*optimized);
+  const ir::Graph &graph = *optimized;
   std::vector<ir::Node *> order = graph.topologicalOrder();
   checkCompilable(graph, order);
 

@@ -1,6 +1,6 @@
 // The model descriptor that `leip compile` emits into every artifact (as the constant
 // global `leip_compiled_model`) and that the runtime reads. The compiler builds the same
-// layout as LLVM struct types in src/codegen/ModelBuilder.cpp (LP64: x86_64 and aarch64);
+// layout as LLVM struct types in src/codegen/Compiler.cpp (LP64: x86_64 and aarch64);
 // change both together.
 #pragma once
 

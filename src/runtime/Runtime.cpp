@@ -15,7 +15,58 @@ void *malloc(size_t size);
 void *calloc(size_t count, size_t size);
 void free(void *ptr);
 int snprintf(char *buffer, size_t size, const char *format, ...);
+
+// pthreads and clock_gettime, declared by hand (no sysroot headers for aarch64). The
+// mutex and condition variable are opaque storage that is larger and at least as aligned
+// as glibc's types on x86_64 (40/48 bytes) and aarch64 (48/48 bytes); only pthread_*_init
+// ever looks inside. pthread_t is `unsigned long` on both; CLOCK_MONOTONIC is 1 on Linux.
+typedef unsigned long leip_pthread_t;
+struct leip_pthread_mutex {
+  alignas(16) unsigned char opaque[64];
+};
+struct leip_pthread_cond {
+  alignas(16) unsigned char opaque[64];
+};
+struct leip_timespec {
+  long tv_sec;
+  long tv_nsec;
+};
+int pthread_create(leip_pthread_t *thread, const void *attr, void *(*start)(void *), void *arg);
+int pthread_join(leip_pthread_t thread, void **result);
+int pthread_mutex_init(leip_pthread_mutex *mutex, const void *attr);
+int pthread_mutex_destroy(leip_pthread_mutex *mutex);
+int pthread_mutex_lock(leip_pthread_mutex *mutex);
+int pthread_mutex_unlock(leip_pthread_mutex *mutex);
+int pthread_cond_init(leip_pthread_cond *cond, const void *attr);
+int pthread_cond_destroy(leip_pthread_cond *cond);
+int pthread_cond_wait(leip_pthread_cond *cond, leip_pthread_mutex *mutex);
+int pthread_cond_broadcast(leip_pthread_cond *cond);
+int clock_gettime(int clock, leip_timespec *time);
+int sched_yield(void);
 }
+
+namespace {
+
+/// The worker threads of one context (the calling thread takes part too; it is not stored).
+/// See "thread pool" below for the protocol.
+struct Pool {
+  int32_t size = 1;      // threads that work on each node, the caller included
+  uint64_t word = 0;     // atomic: (node sequence number << kChunkBits) | next unclaimed chunk
+  int64_t done = 0;      // atomic: chunks of the published node that are finished
+  int32_t sleepers = 0;  // atomic: workers blocked on `cond`
+  int32_t stop = 0;      // atomic: set to make the workers exit
+  uint64_t nextSeq = 0;  // sequence number of the current run's first node (caller only)
+  leip_pthread_t *threads = nullptr;
+  struct Worker *workers = nullptr;
+  leip_pthread_mutex mutex;
+  leip_pthread_cond cond;
+};
+
+struct Worker {
+  struct ::leip_context *context;
+};
+
+} // namespace
 
 struct leip_model {
   const leip_model_desc *desc;
@@ -25,7 +76,8 @@ struct leip_context {
   const leip_model *model;
   char *arena;
   void **io;
-  int32_t threads;
+  int32_t threads; // requested with leip_context_set_threads (default 1)
+  Pool *pool;      // created by the first run that needs more than one thread
   char error[256];
 };
 
@@ -55,6 +107,212 @@ const char *dtypeName(int32_t dtype) {
   case LEIP_DTYPE_BOOL: return "bool";
   default: return "unknown";
   }
+}
+
+/// "[1,3,224,224]" into `out` (truncated to `size`).
+void formatDims(char *out, size_t size, const int64_t *dims, int32_t rank) {
+  size_t used = (size_t)snprintf(out, size, "[");
+  for (int32_t d = 0; d < rank && used < size; ++d)
+    used += (size_t)snprintf(out + used, size - used, d ? ",%lld" : "%lld", (long long)dims[d]);
+  if (used < size) snprintf(out + used, size - used, "]");
+}
+
+// ---- thread pool -------------------------------------------------------------------
+//
+// The caller walks the node table. For a node worth splitting it cuts [0, task_count) into
+// a few chunks per thread and publishes the node in one atomic word (sequence number |
+// next chunk); then every thread, the caller included, claims chunks by compare-and-swap
+// until none is left, and the caller waits until all claimed chunks are done before the
+// next node (which reads what they wrote). Chunk boundaries depend only on the task count
+// and the pool size, and tasks write disjoint outputs, so results are bitwise identical for
+// any thread count. Claiming (rather than a fixed share per thread) means a worker the OS
+// has not scheduled yet delays nothing: the others take its chunks. Idle workers spin for
+// a short while and then sleep on a condition variable.
+//
+// Sequence numbers: run r gives node n the number (r + 1) * num_nodes + n, so a worker
+// finds the node as seq % num_nodes, and a claim on a node that has moved on fails its
+// compare-and-swap (the word changed).
+
+constexpr int kChunkBits = 20;
+constexpr uint64_t kChunkMask = (uint64_t(1) << kChunkBits) - 1;
+/// Chunks per thread: a few, so that a slow or late thread can be compensated.
+constexpr int64_t kChunksPerThread = 4;
+/// How long an idle worker spins before it sleeps. Long enough to bridge the gap between
+/// two nodes (or two back-to-back inferences), short enough not to burn a core when idle.
+constexpr int64_t kSpinNanoseconds = 200 * 1000;
+
+int64_t nowNanoseconds() {
+  leip_timespec t{0, 0};
+  clock_gettime(1 /* CLOCK_MONOTONIC */, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+inline void cpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __builtin_arm_yield();
+#endif
+}
+
+int64_t chunkCount(const leip_node_desc &node, int32_t size) {
+  int64_t chunks = size * kChunksPerThread;
+  if (chunks > node.task_count) chunks = node.task_count;
+  if (chunks > (int64_t)kChunkMask) chunks = (int64_t)kChunkMask;
+  return chunks;
+}
+
+void runChunk(leip_context *context, const leip_node_desc &node, int64_t chunk, int64_t chunks) {
+  // No overflow: task counts are at most a tensor's byte size and chunks < 2^20.
+  // (No __int128 here: its division would need compiler-rt, which artifacts do not link.)
+  int64_t begin = node.task_count * chunk / chunks;
+  int64_t end = node.task_count * (chunk + 1) / chunks;
+  if (begin < end) node.fn(context->arena, context->io, begin, end);
+}
+
+/// Claims and runs chunks of the node published in `word` until none is left or the word
+/// moves on to another node.
+void helpWith(leip_context *context, uint64_t word) {
+  Pool *pool = context->pool;
+  const leip_model_desc *desc = context->model->desc;
+  const uint64_t seq = word >> kChunkBits;
+  const leip_node_desc &node = desc->nodes[seq % (uint64_t)desc->num_nodes];
+  const int64_t chunks = chunkCount(node, pool->size);
+  for (;;) {
+    if ((word >> kChunkBits) != seq || (int64_t)(word & kChunkMask) >= chunks) return;
+    if (__atomic_compare_exchange_n(&pool->word, &word, word + 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+      runChunk(context, node, (int64_t)(word & kChunkMask), chunks);
+      __atomic_fetch_add(&pool->done, 1, __ATOMIC_RELEASE);
+      word = __atomic_load_n(&pool->word, __ATOMIC_ACQUIRE);
+    } // else: `word` now holds the current value; look again
+  }
+}
+
+/// Waits until the pool publishes a node other than `seenSeq` (or stops); returns the word.
+uint64_t waitForWork(Pool *pool, uint64_t seenSeq) {
+  int64_t deadline = 0;
+  for (int32_t spin = 0;; ++spin) {
+    uint64_t word = __atomic_load_n(&pool->word, __ATOMIC_ACQUIRE);
+    if ((word >> kChunkBits) != seenSeq || __atomic_load_n(&pool->stop, __ATOMIC_ACQUIRE)) return word;
+    cpuRelax();
+    // Read the clock only now and then: it costs more than a pause.
+    if ((spin & 255) == 255) {
+      int64_t now = nowNanoseconds();
+      if (deadline == 0) deadline = now + kSpinNanoseconds;
+      else if (now > deadline) break;
+    }
+  }
+  // Sleep. The count is raised before the check under the mutex, and the caller stores the
+  // word before it reads the count (both sequentially consistent), so either this thread
+  // sees the new word or the caller sees a sleeper and broadcasts under the mutex.
+  __atomic_fetch_add(&pool->sleepers, 1, __ATOMIC_SEQ_CST);
+  pthread_mutex_lock(&pool->mutex);
+  while ((__atomic_load_n(&pool->word, __ATOMIC_SEQ_CST) >> kChunkBits) == seenSeq &&
+         !__atomic_load_n(&pool->stop, __ATOMIC_SEQ_CST))
+    pthread_cond_wait(&pool->cond, &pool->mutex);
+  pthread_mutex_unlock(&pool->mutex);
+  __atomic_fetch_sub(&pool->sleepers, 1, __ATOMIC_SEQ_CST);
+  return __atomic_load_n(&pool->word, __ATOMIC_ACQUIRE);
+}
+
+void wakeSleepers(Pool *pool) {
+  if (__atomic_load_n(&pool->sleepers, __ATOMIC_SEQ_CST) == 0) return;
+  pthread_mutex_lock(&pool->mutex);
+  pthread_cond_broadcast(&pool->cond);
+  pthread_mutex_unlock(&pool->mutex);
+}
+
+void *workerMain(void *arg) {
+  leip_context *context = static_cast<Worker *>(arg)->context;
+  Pool *pool = context->pool;
+  uint64_t seenSeq = 0;
+  for (;;) {
+    uint64_t word = waitForWork(pool, seenSeq);
+    if (__atomic_load_n(&pool->stop, __ATOMIC_ACQUIRE)) return nullptr;
+    seenSeq = word >> kChunkBits;
+    helpWith(context, word);
+  }
+}
+
+/// The caller's side of a run: every node in order, split across the pool when worthwhile.
+void runNodes(leip_context *context) {
+  const leip_model_desc *desc = context->model->desc;
+  Pool *pool = context->pool;
+  if (!pool) {
+    for (int32_t n = 0; n < desc->num_nodes; ++n)
+      desc->nodes[n].fn(context->arena, context->io, 0, desc->nodes[n].task_count);
+    return;
+  }
+  pool->nextSeq += (uint64_t)desc->num_nodes;
+  for (int32_t n = 0; n < desc->num_nodes; ++n) {
+    const leip_node_desc &node = desc->nodes[n];
+    const int64_t chunks = chunkCount(node, pool->size);
+    if (chunks <= 1) { // nothing to share: no need to involve the workers
+      node.fn(context->arena, context->io, 0, node.task_count);
+      continue;
+    }
+    // All chunks of the previous node are done, so nobody touches `done` now.
+    __atomic_store_n(&pool->done, 0, __ATOMIC_RELAXED);
+    const uint64_t word = (pool->nextSeq + (uint64_t)n) << kChunkBits;
+    __atomic_store_n(&pool->word, word, __ATOMIC_SEQ_CST);
+    wakeSleepers(pool);
+    helpWith(context, word);
+    // Wait for chunks that workers still run; yield now and then in case a worker holding
+    // one was preempted (the machine may have fewer free cores than threads).
+    for (int32_t spin = 1; __atomic_load_n(&pool->done, __ATOMIC_ACQUIRE) < chunks; ++spin) {
+      cpuRelax();
+      if ((spin & 1023) == 0) sched_yield();
+    }
+  }
+}
+
+/// Stops and joins the workers and frees the pool.
+void destroyPool(leip_context *context) {
+  Pool *pool = context->pool;
+  if (!pool) return;
+  __atomic_store_n(&pool->stop, 1, __ATOMIC_SEQ_CST);
+  pthread_mutex_lock(&pool->mutex);
+  pthread_cond_broadcast(&pool->cond);
+  pthread_mutex_unlock(&pool->mutex);
+  for (int32_t i = 0; i < pool->size - 1; ++i) pthread_join(pool->threads[i], nullptr);
+  pthread_cond_destroy(&pool->cond);
+  pthread_mutex_destroy(&pool->mutex);
+  free(pool->threads);
+  free(pool->workers);
+  free(pool);
+  context->pool = nullptr;
+}
+
+/// Makes the context's pool match its thread count, starting threads-1 workers. When the
+/// system refuses threads, the pool runs with those it got (the caller alone if none).
+void ensurePool(leip_context *context) {
+  if (context->pool && context->pool->size == context->threads) return;
+  destroyPool(context);
+  if (context->threads <= 1 || context->model->desc->num_nodes == 0) return;
+  Pool *pool = static_cast<Pool *>(calloc(1, sizeof(Pool)));
+  if (!pool) return;
+  int32_t workers = context->threads - 1;
+  pool->threads = static_cast<leip_pthread_t *>(calloc((size_t)workers, sizeof(leip_pthread_t)));
+  pool->workers = static_cast<Worker *>(calloc((size_t)workers, sizeof(Worker)));
+  if (!pool->threads || !pool->workers || pthread_mutex_init(&pool->mutex, nullptr) != 0) {
+    free(pool->threads);
+    free(pool->workers);
+    free(pool);
+    return;
+  }
+  pthread_cond_init(&pool->cond, nullptr);
+  pool->word = kChunkMask; // sequence 0, nothing to claim
+  pool->size = 1;
+  context->pool = pool;
+  for (int32_t i = 0; i < workers; ++i) {
+    pool->workers[i] = Worker{context};
+    if (pthread_create(&pool->threads[i], nullptr, workerMain, &pool->workers[i]) != 0) break;
+    // Counted as it starts: destroyPool joins exactly the threads that exist. Workers read
+    // `size` only in a node published after this function returns.
+    pool->size = i + 2;
+  }
+  context->threads = pool->size;
+  if (pool->size == 1) destroyPool(context);
 }
 
 } // namespace
@@ -124,8 +382,11 @@ leip_status leip_model_check_input(const leip_model *model, int32_t index, int32
   bool same = rank == t->rank && (rank == 0 || dims);
   for (int32_t d = 0; same && d < rank; ++d) same = dims[d] == t->dims[d];
   if (!same) {
-    snprintf(gLastError, sizeof gLastError, "input '%s' has the wrong shape (expected rank %d)", t->name,
-             (int)t->rank);
+    char got[96], want[96];
+    if (rank < 0 || (rank > 0 && !dims)) snprintf(got, sizeof got, "rank %d", (int)rank);
+    else formatDims(got, sizeof got, dims, rank);
+    formatDims(want, sizeof want, t->dims, t->rank);
+    snprintf(gLastError, sizeof gLastError, "input '%s' has shape %s, the model expects %s", t->name, got, want);
     return LEIP_ERROR_SHAPE;
   }
   return LEIP_OK;
@@ -161,6 +422,7 @@ leip_status leip_context_create(const leip_model *model, leip_context **context)
 
 void leip_context_destroy(leip_context *context) {
   if (!context) return;
+  destroyPool(context);
   free(context->arena);
   free(context->io);
   free(context);
@@ -168,11 +430,12 @@ void leip_context_destroy(leip_context *context) {
 
 leip_status leip_context_set_threads(leip_context *context, int32_t threads) {
   if (!context) return LEIP_ERROR_INVALID_ARGUMENT;
-  if (threads < 1) {
-    snprintf(context->error, sizeof context->error, "set_threads: thread count must be >= 1, got %d", (int)threads);
+  if (threads < 1 || threads > LEIP_MAX_THREADS) {
+    snprintf(context->error, sizeof context->error, "set_threads: thread count must be in [1, %d], got %d",
+             LEIP_MAX_THREADS, (int)threads);
     return LEIP_ERROR_INVALID_ARGUMENT;
   }
-  context->threads = threads;
+  context->threads = threads; // the pool follows at the next run
   return LEIP_OK;
 }
 
@@ -213,10 +476,9 @@ leip_status leip_context_run(leip_context *context, const void *const *inputs, c
     }
     context->io[desc->num_inputs + i] = outputs[i];
   }
-  // Nodes are in topological order; each runs all its tasks on this thread for now (the
-  // task ranges are where a thread pool will split the work).
-  for (int32_t n = 0; n < desc->num_nodes; ++n)
-    desc->nodes[n].fn(context->arena, context->io, 0, desc->nodes[n].task_count);
+  // Nodes are in topological order; with a pool, each node's tasks are shared out.
+  ensurePool(context);
+  runNodes(context);
   return LEIP_OK;
 }
 

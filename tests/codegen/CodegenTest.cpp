@@ -4,6 +4,7 @@
 #include "leip/codegen/Compiler.h"
 #include "leip/frontend/OnnxImporter.h"
 #include "leip/interp/Interpreter.h"
+#include "leip/passes/ShapeInference.h"
 #include "leip/runtime.hpp"
 #include "leip/support/Error.h"
 
@@ -111,6 +112,68 @@ TEST(Codegen, FmnistCnnMatchesInterpreter) { checkAgainstInterpreter("fmnist_cnn
 
 TEST(Codegen, FmnistCnnBatch4MatchesInterpreter) { checkAgainstInterpreter("fmnist_cnn", 4); }
 
+// BatchNormalization folding, Conv + ReLU fusion, residual Add + ReLU, Gemm.
+TEST(Codegen, FmnistResnetMatchesInterpreter) { checkAgainstInterpreter("fmnist_resnet", 1); }
+TEST(Codegen, FmnistResnetBatch4MatchesInterpreter) { checkAgainstInterpreter("fmnist_resnet", 4); }
+
+// Depthwise and 1x1 convolutions, Clip (ReLU6) fused into Conv.
+TEST(Codegen, FmnistMobilenetV2MatchesInterpreter) { checkAgainstInterpreter("fmnist_mobilenetv2", 1); }
+TEST(Codegen, FmnistMobilenetV2Batch4MatchesInterpreter) { checkAgainstInterpreter("fmnist_mobilenetv2", 4); }
+
+// The ops the example models do not use, on a small graph with random data: Transpose,
+// Slice (negative step), Pad (constant, reflect), Concat, Expand, MatMul (broadcast batch),
+// broadcasting binary ops with a fused activation, unary ops, Softmax, LogSoftmax.
+TEST(Codegen, DataMovementAndElementwiseOpsMatchInterpreter) {
+  ir::Graph graph;
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  auto constant = [&](ir::Shape shape) {
+    ir::Tensor t(ir::DType::F32, shape);
+    for (float &v : t.values<float>()) v = u(rng);
+    return graph.addConstant(graph.uniqueName("c"), t);
+  };
+  auto ints = [&](std::vector<int64_t> v) {
+    return graph.addConstant(graph.uniqueName("i"),
+                             ir::Tensor::fromVector<int64_t>(ir::DType::I64, {static_cast<int64_t>(v.size())}, v));
+  };
+  auto node = [&](const std::string &op, std::vector<ir::Value *> in,
+                  std::vector<std::pair<std::string, ir::Attribute>> attrs = {}) {
+    ir::Node *n = graph.addNode(op, graph.uniqueName(op), in, {graph.uniqueName(op + "_y")});
+    for (auto &[k, v] : attrs) n->attrs().set(k, v);
+    return n->output(0);
+  };
+  ir::Value *x = graph.addInput("x", ir::TensorType{ir::DType::F32, {2, 3, 4, 5}, {}});
+  ir::Value *t = node("Transpose", {x}, {{"perm", std::vector<int64_t>{0, 2, 3, 1}}});            // [2,4,5,3]
+  ir::Value *sl = node("Slice", {t, ints({3, 0}), ints({0, 5}), ints({1, 2}), ints({-1, 2})});     // [2,3,3,3]
+  ir::Value *pad = node("Pad", {sl, ints({0, 0, 1, 0, 0, 0, 0, 2})}, {{"mode", std::string("reflect")}}); // [2,3,4,5]
+  ir::Value *pad2 = node("Pad", {x, ints({0, 1, 0, 2, 0, 0, 1, -1})});                              // [2,4,5,6]
+  ir::Value *cat = node("Concat", {pad, pad}, {{"axis", int64_t{1}}});                             // [2,6,4,5]
+  ir::Value *add = node("Add", {cat, constant({6, 1, 5})});
+  ir::Value *relu = node("Relu", {add});
+  ir::Value *mm = node("MatMul", {relu, constant({5, 4})});                                        // [2,6,4,4]
+  ir::Value *mm2 = node("MatMul", {constant({6, 2, 4}), mm});                                      // [2,6,2,4]
+  ir::Value *ex = node("Expand", {constant({1, 6, 1, 1}), ints({2, 6, 2, 4})});
+  ir::Value *mx = node("Max", {mm2, ex});
+  ir::Value *th = node("Tanh", {mx});
+  ir::Value *sm = node("Softmax", {th}, {{"axis", int64_t{1}}});
+  ir::Value *lsm = node("LogSoftmax", {pad2});
+  ir::Value *hs = node("HardSwish", {node("Sub", {lsm, constant({6})})});
+  graph.addOutput(sm);
+  graph.addOutput(hs);
+  passes::inferShapes(graph);
+
+  fs::path dir = workDir("ops");
+  compile(graph, dir, "none");
+  runtime::Model compiled(dir.string());
+  std::vector<float> input(2 * 3 * 4 * 5);
+  for (float &v : input) v = u(rng);
+  std::vector<ir::Tensor> want =
+      interp::Interpreter(graph).run({ir::Tensor::fromVector(ir::DType::F32, {2, 3, 4, 5}, input)});
+  std::vector<std::vector<float>> got = compiled.infer({input.data()});
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_LE(relativeError(got[i], want[i]), 1e-5) << "output " << i;
+}
+
 TEST(Codegen, ArtifactNeedsOnlyLibcLibmLibpthread) {
   auto graph = loadExample("fmnist_cnn");
   fs::path dir = workDir("needed");
@@ -174,16 +237,16 @@ TEST(Codegen, BadInputsAreRejectedWithCodes) {
 TEST(Codegen, OpWithoutKernelIsABadInputErrorNamingIt) {
   ir::Graph graph;
   ir::Value *x = graph.addInput("x", ir::TensorType{ir::DType::F32, {2, 3}, {}});
-  ir::Node *node = graph.addNode("Sigmoid", "squash", {x}, {"y"});
+  ir::Node *node = graph.addNode("LRN", "squash", {x}, {"y"});
   node->outputs()[0]->setType(ir::TensorType{ir::DType::F32, {2, 3}, {}});
   graph.addOutput(node->outputs()[0]);
   fs::path dir = workDir("unsupported");
   try {
     compile(graph, dir, "none");
-    FAIL() << "compiling Sigmoid should fail";
+    FAIL() << "compiling LRN should fail";
   } catch (const BadInputError &e) {
     EXPECT_NE(std::string(e.what()).find("squash"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("op Sigmoid cannot be compiled yet"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("op LRN cannot be compiled yet"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(fs::exists(dir));
 }

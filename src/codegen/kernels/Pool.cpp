@@ -51,11 +51,20 @@ extern "C" void leip_k_avgpool2d_f32(const float *x, float *y, int64_t H, int64_
                 begin, end);
 }
 
-/// GlobalAveragePool: one mean per (n, c) plane of `size` elements.
-extern "C" void leip_k_global_avgpool_f32(const float *x, float *y, int64_t size, int64_t begin, int64_t end) {
+/// GlobalAveragePool (isMax 0) and GlobalMaxPool (isMax 1): one value per (n, c) plane of
+/// `size` elements.
+extern "C" void leip_k_global_pool_f32(const float *__restrict x, float *__restrict y, int64_t size, int32_t isMax,
+                                       int64_t begin, int64_t end) {
   for (int64_t task = begin; task < end; ++task) {
-    float acc = 0.0f;
-    for (int64_t i = 0; i < size; ++i) acc += x[task * size + i];
-    y[task] = acc / static_cast<float>(size);
+    const float *__restrict plane = x + task * size;
+    if (isMax) {
+      float acc = -__builtin_inff();
+      for (int64_t i = 0; i < size; ++i) acc = plane[i] > acc ? plane[i] : acc;
+      y[task] = acc;
+    } else {
+      float acc = 0.0f;
+      for (int64_t i = 0; i < size; ++i) acc += plane[i];
+      y[task] = acc / static_cast<float>(size);
+    }
   }
 }

@@ -1,0 +1,31 @@
+// Fusion of bias additions and activations into Conv, ConvTranspose and Gemm.
+#pragma once
+
+#include "leip/ir/FusedActivation.h"
+#include "leip/ir/Graph.h"
+
+#include <cstddef>
+#include <optional>
+
+namespace leip::passes {
+
+/// Folds `Add(node, constant)` into the node's bias when the node is a Conv/ConvTranspose
+/// (constant broadcasting along the channel dim only) or a Gemm (constant broadcasting to
+/// [M, N]; C becomes beta*C + constant and beta 1), and the node has no other user.
+/// Returns the number of Adds folded.
+size_t fuseBiasAdds(ir::Graph &graph);
+
+/// Records an activation that follows a Conv, ConvTranspose or Gemm (which has no other
+/// user) on that node as the attributes of leip/ir/FusedActivation.h and removes the
+/// activation node: Relu, Clip with constant (or absent) min/max (ReLU6 included),
+/// LeakyRelu, Sigmoid, HardSigmoid, HardSwish, Tanh, and the patterns x * Sigmoid(x)
+/// (SiLU) and x * HardSigmoid(x) with alpha 1/6, beta 1/2 (HardSwish). The fused node
+/// takes over the activation's output name. Returns the number of activations fused.
+size_t fuseActivations(ir::Graph &graph);
+
+/// The activation a node computes when it is one of the fusable ones above (Clip only with
+/// constant or absent bounds); nullopt otherwise. The compiler also uses it to fuse an
+/// activation into the elementwise op before it.
+std::optional<ir::FusedActivation> activationOf(const ir::Node &node);
+
+} // namespace leip::passes

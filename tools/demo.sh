@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's first command: installs what is missing, builds leip, then shows it on the
-# shipped MobileNetV2-style Fashion-MNIST model: `leip inspect`, then `leip run` on eight
-# real test images, comparing the predicted classes with the labels.
+# shipped MobileNetV2-style Fashion-MNIST model: `leip inspect`, `leip run` on eight real
+# test images with the interpreter, `leip compile` to modelLibrary.so, `leip run` on that
+# artifact, and the predicted classes against the labels.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/build.sh >/dev/null
@@ -13,14 +14,22 @@ mkdir -p "$WORK"
 echo "\$ leip inspect --input_path $MODEL"
 build/src/cli/leip inspect --input_path "$MODEL"
 echo
-echo "\$ leip run --input_path $MODEL --input $WORK/images.npy --output_path $WORK/out"
-build/src/cli/leip run --input_path "$MODEL" --input "$WORK/images.npy" --output_path "$WORK/out"
+echo "\$ leip run --input_path $MODEL --input $WORK/images.npy --output_path $WORK/interpreted"
+build/src/cli/leip run --input_path "$MODEL" --input "$WORK/images.npy" --output_path "$WORK/interpreted"
+echo
+echo "\$ leip compile --input_path $MODEL --output_path $WORK/artifact --input_shapes 8,1,28,28"
+build/src/cli/leip compile --input_path "$MODEL" --output_path "$WORK/artifact" --input_shapes 8,1,28,28
+echo
+echo "\$ leip run --input_path $WORK/artifact --input $WORK/images.npy --output_path $WORK/compiled"
+build/src/cli/leip run --input_path "$WORK/artifact" --input "$WORK/images.npy" --output_path "$WORK/compiled"
 echo
 /usr/bin/python3 - "$WORK" <<'PY'
 import sys, numpy as np
 work = sys.argv[1]
 classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-logits = np.load(f"{work}/out/logits.npy")
+logits = np.load(f"{work}/compiled/logits.npy")
+reference = np.load(f"{work}/interpreted/logits.npy")
+print(f"compiled vs interpreter: max |diff| / max |logit| = {np.abs(logits - reference).max() / np.abs(reference).max():.1e}")
 labels = np.load(f"{work}/labels.npy")
 pred = logits.argmax(axis=1)
 for p, l in zip(pred, labels):

@@ -1,18 +1,27 @@
 // 2-D convolution (NCHW, weights KCRS) with bias and a fused activation. Tasks are (n, k)
 // output planes.
 //
-// - leip_k_conv2d_f32: direct convolution, grouped and dilated. For each input channel
-//   and filter tap it adds w * (a shifted input row) to the output row, over the output
-//   columns whose input column lies inside the image (computed once per tap, so the inner
-//   loop has no bounds checks). With cPerGroup == 1 this is the depthwise path.
-// - leip_k_conv1x1_f32: 1x1, stride 1, no padding, one group: a GEMM
-//   Y[k, p] = sum_c W[k, c] X[c, p]; consecutive output channels of a task range are
-//   computed four at a time so each loaded input row feeds four accumulator rows.
+// - Grouped/dense convolution (more than one input channel per group) and the 1x1 path
+//   run as an implicit GEMM per (image, group): Y[k, p] = sum_q W[k, q] Col[q, p] with
+//   q = (c, r, s) and p = (oh, ow). For each tile of kNR output positions and chunk of kQC
+//   q values the kernel packs the column panel (im2col of just that tile, zeros for
+//   padding) into a stack buffer, then a register-blocked micro-kernel keeps an MR x kNR
+//   accumulator tile in vector registers while the K loop (q) runs innermost. Every
+//   output element is bias + w_0 x_0 + w_1 x_1 + ... in q order whatever the MR block or
+//   q chunk, so results do not depend on how tasks are split across threads.
+// - Depthwise (one input channel per group): direct convolution. For each filter tap it
+//   adds w * (a shifted input row) to the output row, over the output columns whose input
+//   column lies inside the image (no bounds checks in the inner loop).
 #include "Kernels.h"
 
 using namespace leip::kernels;
 
 namespace {
+
+typedef float v16f __attribute__((ext_vector_type(16)));
+
+constexpr int64_t kNR = 32;  // output positions per tile: two 16-lane vectors
+constexpr int64_t kQC = 256; // q (= c, r, s) per packed panel: 32 KiB, stays in L1
 
 inline int64_t floorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -22,6 +31,134 @@ inline void fill(float *__restrict y, int64_t n, float v) {
   for (int64_t i = 0; i < n; ++i) y[i] = v;
 }
 
+// The same vector with float alignment, for unaligned loads and stores.
+typedef float v16u __attribute__((ext_vector_type(16), aligned(4)));
+#define load16(p) (*(const v16u *)(p))
+#define store16(p, v) (*(v16u *)(p) = (v))
+
+/// Y rows k0..k0+MR-1, columns p0..p0+valid-1 of one image, for q in [q0, q0 + QC): starts
+/// from the bias (q0 == 0) or the partial sums already in y, adds w[k, q] * panel[q - q0].
+/// panel is QC x kNR (row q holds the kNR positions of the tile). Splitting q into chunks
+/// keeps the per-element order of additions, so results do not depend on the chunking.
+template <int MR>
+inline void microKernel(const float *__restrict w, const float *__restrict bias, const float *__restrict panel,
+                        float *__restrict y, int64_t Q, int64_t q0, int64_t QC, int64_t P, int64_t k0, int64_t p0,
+                        int64_t valid) {
+  v16f acc0[MR], acc1[MR];
+  const float *__restrict wr[MR];
+  _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; ++i) {
+    float *__restrict out = y + (k0 + i) * P + p0;
+    if (q0 == 0) {
+      const float b = bias ? bias[k0 + i] : 0.0f;
+      acc0[i] = b;
+      acc1[i] = b;
+    } else if (valid == kNR) {
+      acc0[i] = load16(out);
+      acc1[i] = load16(out + 16);
+    } else {
+      float tmp[kNR];
+      for (int64_t j = 0; j < kNR; ++j) tmp[j] = j < valid ? out[j] : 0.0f;
+      acc0[i] = load16(tmp);
+      acc1[i] = load16(tmp + 16);
+    }
+    wr[i] = w + (k0 + i) * Q + q0;
+  }
+  for (int64_t q = 0; q < QC; ++q) {
+    const v16f x0 = load16(panel + q * kNR);
+    const v16f x1 = load16(panel + q * kNR + 16);
+    _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; ++i) {
+      const float wv = wr[i][q];
+      acc0[i] += wv * x0;
+      acc1[i] += wv * x1;
+    }
+  }
+  _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; ++i) {
+    float *__restrict out = y + (k0 + i) * P + p0;
+    if (valid == kNR) {
+      store16(out, acc0[i]);
+      store16(out + 16, acc1[i]);
+    } else {
+      float tmp[kNR];
+      store16(tmp, acc0[i]);
+      store16(tmp + 16, acc1[i]);
+      for (int64_t j = 0; j < valid; ++j) out[j] = tmp[j];
+    }
+  }
+}
+
+/// Implicit-GEMM convolution of output channels [kBegin, kEnd) (one group) of image n.
+void convGemmSegment(const float *__restrict x, const float *__restrict w, const float *__restrict bias,
+                     float *__restrict y, float *__restrict panel, int64_t n, int64_t C, int64_t H, int64_t W,
+                     int64_t K, int64_t R, int64_t S, int64_t OH, int64_t OW, int64_t strideH, int64_t strideW,
+                     int64_t padT, int64_t padL, int64_t dilH, int64_t dilW, int64_t cPerGroup, int64_t c0,
+                     int64_t kBegin, int64_t kEnd) {
+  const int64_t P = OH * OW, RS = R * S, Q = cPerGroup * RS;
+  const float *__restrict img = x + (n * C + c0) * H * W;
+  float *__restrict out = y + n * K * P;
+  int64_t ihBase[kNR], iwBase[kNR];
+  for (int64_t p0 = 0; p0 < P; p0 += kNR) {
+    const int64_t valid = imin(kNR, P - p0);
+    for (int64_t j = 0; j < kNR; ++j) {
+      const int64_t p = p0 + (j < valid ? j : 0);
+      ihBase[j] = (p / OW) * strideH - padT;
+      iwBase[j] = (p % OW) * strideW - padL;
+    }
+    // Pack the QC x kNR panel of q chunk [q0, q0 + QC) of this tile; positions outside
+    // the image read as zero.
+    const bool contiguous = strideW == 1 && valid == kNR && ihBase[0] == ihBase[kNR - 1];
+    for (int64_t q0 = 0; q0 < Q; q0 += kQC) {
+      const int64_t QC = imin(kQC, Q - q0);
+      float *__restrict dst = panel;
+      for (int64_t q = q0; q < q0 + QC; ++q, dst += kNR) {
+        const int64_t c = q / RS, rs = q % RS, r = rs / S, s = rs % S;
+        const float *__restrict plane = img + c * H * W;
+        const int64_t rowOff = r * dilH, colOff = s * dilW;
+        if (contiguous) {
+          const int64_t ih = ihBase[0] + rowOff, iw0 = iwBase[0] + colOff;
+          if ((uint64_t)ih >= (uint64_t)H) {
+            for (int64_t j = 0; j < kNR; ++j) dst[j] = 0.0f;
+            continue;
+          }
+          const float *__restrict src = plane + ih * W + iw0;
+          if (iw0 >= 0 && iw0 + kNR <= W) {
+            for (int64_t j = 0; j < kNR; ++j) dst[j] = src[j];
+            continue;
+          }
+        }
+        for (int64_t j = 0; j < kNR; ++j) {
+          const int64_t ih = ihBase[j] + rowOff, iw = iwBase[j] + colOff;
+          dst[j] = ((uint64_t)ih < (uint64_t)H && (uint64_t)iw < (uint64_t)W) ? plane[ih * W + iw] : 0.0f;
+        }
+      }
+      int64_t k = kBegin;
+      for (; k + 6 <= kEnd; k += 6) microKernel<6>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
+      for (; k + 4 <= kEnd; k += 4) microKernel<4>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
+      for (; k + 2 <= kEnd; k += 2) microKernel<2>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
+      for (; k < kEnd; ++k) microKernel<1>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
+    }
+  }
+}
+
+/// Splits tasks [begin, end) into (image, group) segments and runs the implicit GEMM.
+void convGemm(const float *__restrict x, const float *__restrict w, const float *__restrict bias,
+              float *__restrict y, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S, int64_t OH,
+              int64_t OW, int64_t strideH, int64_t strideW, int64_t padT, int64_t padL, int64_t dilH,
+              int64_t dilW, int64_t group, int32_t activation, float actAlpha, float actBeta, int64_t begin,
+              int64_t end) {
+  const int64_t cPerGroup = C / group, kPerGroup = K / group;
+  const int64_t P = OH * OW;
+  alignas(64) float panel[kQC * kNR];
+  int64_t task = begin;
+  while (task < end) {
+    const int64_t n = task / K, k = task % K, g = k / kPerGroup;
+    const int64_t kStop = imin(end - n * K, (g + 1) * kPerGroup);
+    convGemmSegment(x, w, bias, y, panel, n, C, H, W, K, R, S, OH, OW, strideH, strideW, padT, padL, dilH, dilW,
+                    cPerGroup, g * cPerGroup, k, kStop);
+    activateRange(y + task * P, (kStop - k) * P, activation, actAlpha, actBeta);
+    task = n * K + kStop;
+  }
+}
+
 } // namespace
 
 extern "C" void leip_k_conv2d_f32(const float *__restrict x, const float *__restrict w, const float *__restrict bias,
@@ -29,8 +166,15 @@ extern "C" void leip_k_conv2d_f32(const float *__restrict x, const float *__rest
                                   int64_t R, int64_t S, int64_t OH, int64_t OW, int64_t strideH, int64_t strideW,
                                   int64_t padT, int64_t padL, int64_t dilH, int64_t dilW, int64_t group,
                                   int32_t activation, float actAlpha, float actBeta, int64_t begin, int64_t end) {
+  (void)N;
   const int64_t cPerGroup = C / group;
   const int64_t kPerGroup = K / group;
+  if (cPerGroup > 1) {
+    convGemm(x, w, bias, y, C, H, W, K, R, S, OH, OW, strideH, strideW, padT, padL, dilH, dilW, group, activation,
+             actAlpha, actBeta, begin, end);
+    return;
+  }
+  // Depthwise: direct convolution.
   for (int64_t task = begin; task < end; ++task) {
     const int64_t n = task / K, k = task % K;
     const int64_t c0 = (k / kPerGroup) * cPerGroup;
@@ -65,46 +209,10 @@ extern "C" void leip_k_conv2d_f32(const float *__restrict x, const float *__rest
   }
 }
 
+/// 1x1, stride 1, no padding, one group: the same implicit GEMM with R = S = 1 over the
+/// image seen as one row of P positions.
 extern "C" void leip_k_conv1x1_f32(const float *__restrict x, const float *__restrict w, const float *__restrict bias,
                                    float *__restrict y, int64_t C, int64_t K, int64_t P, int32_t activation,
                                    float actAlpha, float actBeta, int64_t begin, int64_t end) {
-  int64_t task = begin;
-  while (task < end) {
-    const int64_t n = task / K, k = task % K;
-    const float *__restrict img = x + n * C * P;
-    float *__restrict out = y + task * P;
-    if (k + 4 <= K && task + 4 <= end) {
-      // Four output channels share each input row.
-      float *__restrict o0 = out;
-      float *__restrict o1 = out + P;
-      float *__restrict o2 = out + 2 * P;
-      float *__restrict o3 = out + 3 * P;
-      fill(o0, P, bias ? bias[k] : 0.0f);
-      fill(o1, P, bias ? bias[k + 1] : 0.0f);
-      fill(o2, P, bias ? bias[k + 2] : 0.0f);
-      fill(o3, P, bias ? bias[k + 3] : 0.0f);
-      for (int64_t c = 0; c < C; ++c) {
-        const float w0 = w[k * C + c], w1 = w[(k + 1) * C + c], w2 = w[(k + 2) * C + c], w3 = w[(k + 3) * C + c];
-        const float *__restrict src = img + c * P;
-        for (int64_t p = 0; p < P; ++p) {
-          const float v = src[p];
-          o0[p] += w0 * v;
-          o1[p] += w1 * v;
-          o2[p] += w2 * v;
-          o3[p] += w3 * v;
-        }
-      }
-      activateRange(out, 4 * P, activation, actAlpha, actBeta);
-      task += 4;
-      continue;
-    }
-    fill(out, P, bias ? bias[k] : 0.0f);
-    for (int64_t c = 0; c < C; ++c) {
-      const float wv = w[k * C + c];
-      const float *__restrict src = img + c * P;
-      for (int64_t p = 0; p < P; ++p) out[p] += wv * src[p];
-    }
-    activateRange(out, P, activation, actAlpha, actBeta);
-    ++task;
-  }
+  convGemm(x, w, bias, y, C, 1, P, K, 1, 1, 1, P, 1, 1, 0, 0, 1, 1, 1, activation, actAlpha, actBeta, begin, end);
 }

@@ -56,6 +56,21 @@ namespace fs = std::filesystem;
 
 constexpr int64_t kAlignment = 64;
 
+/// Task count of the implicit-GEMM convolution kernel (src/codegen/kernels/Conv.cpp), whose
+/// tasks are (image, group, channel block, tile of 32 output positions). Channels are split
+/// into blocks (multiples of the micro-kernel's 6 rows) only when the tiles alone give fewer
+/// than 8 tasks, so late small layers still spread over the threads. Sets `kBlockSize`.
+int64_t convGemmTaskCount(int64_t N, int64_t group, int64_t kPerGroup, int64_t positions, int64_t &kBlockSize) {
+  constexpr int64_t kTile = 32, kMinTasks = 8, kRows = 6;
+  const int64_t tiles = N * group * ((positions + kTile - 1) / kTile);
+  kBlockSize = kRows;
+  if (tiles == 0) return 0; // an empty output: nothing to compute
+  int64_t blocks = std::clamp((kMinTasks + tiles - 1) / tiles, int64_t{1}, (kPerGroup + kRows - 1) / kRows);
+  kBlockSize = ((kPerGroup + blocks - 1) / blocks + kRows - 1) / kRows * kRows;
+  blocks = (kPerGroup + kBlockSize - 1) / kBlockSize;
+  return tiles * blocks;
+}
+
 /// Unary ops of leip_k_unary_f32 (src/codegen/kernels/Elementwise.cpp) and their codes;
 /// codes 1..8 are the fused activations (leip::ir::ActivationKind).
 const std::map<std::string, int32_t> &unaryOps() {
@@ -435,18 +450,21 @@ private:
       std::vector<llvm::Value *> args{address(x), address(node.input(1)), address(bias), address(y)};
       bool pointwise = ws[2] == 1 && ws[3] == 1 && strides == std::vector<int64_t>{1, 1} && group == 1 &&
                        pads == std::array<int64_t, 4>{0, 0, 0, 0} && ys[2] == xs[2] && ys[3] == xs[3];
+      bool depthwise = xs[1] / group == 1;
+      int64_t kBlockSize = 0;
+      int64_t tasks = depthwise ? ys[0] * ys[1] : convGemmTaskCount(ys[0], group, ys[1] / group, ys[2] * ys[3], kBlockSize);
       if (pointwise) {
-        for (int64_t v : {xs[1], ys[1], xs[2] * xs[3]}) args.push_back(i64(v));
+        for (int64_t v : {xs[1], ys[1], xs[2] * xs[3], kBlockSize}) args.push_back(i64(v));
         pushActivation(args, step.act);
         callKernel("leip_k_conv1x1_f32", args);
       } else {
         for (int64_t v : {xs[0], xs[1], xs[2], xs[3], ys[1], ws[2], ws[3], ys[2], ys[3], strides[0], strides[1],
-                          pads[0], pads[1], dilations[0], dilations[1], group})
+                          pads[0], pads[1], dilations[0], dilations[1], group, depthwise ? int64_t{1} : kBlockSize})
           args.push_back(i64(v));
         pushActivation(args, step.act);
         callKernel("leip_k_conv2d_f32", args);
       }
-      return ys[0] * ys[1];
+      return tasks;
     }
     if (op == "MaxPool" || op == "AveragePool") {
       if (xs.size() != 4) cannotCompile(node, "only 2-D pooling (4-D input) so far");

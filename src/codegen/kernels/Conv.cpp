@@ -1,5 +1,10 @@
-// 2-D convolution (NCHW, weights KCRS) with bias and a fused activation. Tasks are (n, k)
-// output planes.
+// 2-D convolution (NCHW, weights KCRS) with bias and a fused activation.
+//
+// Tasks: the implicit-GEMM path splits work into (image, group, block of kBlockSize output
+// channels, tile of kNR output positions), tile fastest, so each task packs only its own
+// tile's columns (splitting by channel planes instead made every task re-pack the whole
+// image). The compiler picks kBlockSize (convGemmTaskCount in Compiler.cpp) so that small
+// late layers still give enough tasks. Depthwise tasks are (n, k) output planes.
 //
 // - Grouped/dense convolution (more than one input channel per group) and the 1x1 path
 //   run as an implicit GEMM per (image, group): Y[k, p] = sum_q W[k, q] Col[q, p] with
@@ -86,76 +91,78 @@ inline void microKernel(const float *__restrict w, const float *__restrict bias,
   }
 }
 
-/// Implicit-GEMM convolution of output channels [kBegin, kEnd) (one group) of image n.
-void convGemmSegment(const float *__restrict x, const float *__restrict w, const float *__restrict bias,
-                     float *__restrict y, float *__restrict panel, int64_t n, int64_t C, int64_t H, int64_t W,
-                     int64_t K, int64_t R, int64_t S, int64_t OH, int64_t OW, int64_t strideH, int64_t strideW,
-                     int64_t padT, int64_t padL, int64_t dilH, int64_t dilW, int64_t cPerGroup, int64_t c0,
-                     int64_t kBegin, int64_t kEnd) {
+/// Implicit-GEMM convolution of output channels [kBegin, kEnd) (one group) of image n, for
+/// the tile of output positions [p0, p0 + kNR) (clipped to P).
+void convGemmTile(const float *__restrict x, const float *__restrict w, const float *__restrict bias,
+                  float *__restrict y, float *__restrict panel, int64_t n, int64_t C, int64_t H, int64_t W,
+                  int64_t K, int64_t R, int64_t S, int64_t OH, int64_t OW, int64_t strideH, int64_t strideW,
+                  int64_t padT, int64_t padL, int64_t dilH, int64_t dilW, int64_t cPerGroup, int64_t c0,
+                  int64_t kBegin, int64_t kEnd, int64_t p0) {
   const int64_t P = OH * OW, RS = R * S, Q = cPerGroup * RS;
   const float *__restrict img = x + (n * C + c0) * H * W;
   float *__restrict out = y + n * K * P;
   int64_t ihBase[kNR], iwBase[kNR];
-  for (int64_t p0 = 0; p0 < P; p0 += kNR) {
-    const int64_t valid = imin(kNR, P - p0);
-    for (int64_t j = 0; j < kNR; ++j) {
-      const int64_t p = p0 + (j < valid ? j : 0);
-      ihBase[j] = (p / OW) * strideH - padT;
-      iwBase[j] = (p % OW) * strideW - padL;
-    }
-    // Pack the QC x kNR panel of q chunk [q0, q0 + QC) of this tile; positions outside
-    // the image read as zero.
-    const bool contiguous = strideW == 1 && valid == kNR && ihBase[0] == ihBase[kNR - 1];
-    for (int64_t q0 = 0; q0 < Q; q0 += kQC) {
-      const int64_t QC = imin(kQC, Q - q0);
-      float *__restrict dst = panel;
-      for (int64_t q = q0; q < q0 + QC; ++q, dst += kNR) {
-        const int64_t c = q / RS, rs = q % RS, r = rs / S, s = rs % S;
-        const float *__restrict plane = img + c * H * W;
-        const int64_t rowOff = r * dilH, colOff = s * dilW;
-        if (contiguous) {
-          const int64_t ih = ihBase[0] + rowOff, iw0 = iwBase[0] + colOff;
-          if ((uint64_t)ih >= (uint64_t)H) {
-            for (int64_t j = 0; j < kNR; ++j) dst[j] = 0.0f;
-            continue;
-          }
-          const float *__restrict src = plane + ih * W + iw0;
-          if (iw0 >= 0 && iw0 + kNR <= W) {
-            for (int64_t j = 0; j < kNR; ++j) dst[j] = src[j];
-            continue;
-          }
+  const int64_t valid = imin(kNR, P - p0);
+  for (int64_t j = 0; j < kNR; ++j) {
+    const int64_t p = p0 + (j < valid ? j : 0);
+    ihBase[j] = (p / OW) * strideH - padT;
+    iwBase[j] = (p % OW) * strideW - padL;
+  }
+  // Pack the QC x kNR panel of q chunk [q0, q0 + QC) of this tile; positions outside
+  // the image read as zero.
+  const bool contiguous = strideW == 1 && valid == kNR && ihBase[0] == ihBase[kNR - 1];
+  for (int64_t q0 = 0; q0 < Q; q0 += kQC) {
+    const int64_t QC = imin(kQC, Q - q0);
+    float *__restrict dst = panel;
+    for (int64_t q = q0; q < q0 + QC; ++q, dst += kNR) {
+      const int64_t c = q / RS, rs = q % RS, r = rs / S, s = rs % S;
+      const float *__restrict plane = img + c * H * W;
+      const int64_t rowOff = r * dilH, colOff = s * dilW;
+      if (contiguous) {
+        const int64_t ih = ihBase[0] + rowOff, iw0 = iwBase[0] + colOff;
+        if ((uint64_t)ih >= (uint64_t)H) {
+          for (int64_t j = 0; j < kNR; ++j) dst[j] = 0.0f;
+          continue;
         }
-        for (int64_t j = 0; j < kNR; ++j) {
-          const int64_t ih = ihBase[j] + rowOff, iw = iwBase[j] + colOff;
-          dst[j] = ((uint64_t)ih < (uint64_t)H && (uint64_t)iw < (uint64_t)W) ? plane[ih * W + iw] : 0.0f;
+        const float *__restrict src = plane + ih * W + iw0;
+        if (iw0 >= 0 && iw0 + kNR <= W) {
+          for (int64_t j = 0; j < kNR; ++j) dst[j] = src[j];
+          continue;
         }
       }
-      int64_t k = kBegin;
-      for (; k + 6 <= kEnd; k += 6) microKernel<6>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
-      for (; k + 4 <= kEnd; k += 4) microKernel<4>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
-      for (; k + 2 <= kEnd; k += 2) microKernel<2>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
-      for (; k < kEnd; ++k) microKernel<1>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
+      for (int64_t j = 0; j < kNR; ++j) {
+        const int64_t ih = ihBase[j] + rowOff, iw = iwBase[j] + colOff;
+        dst[j] = ((uint64_t)ih < (uint64_t)H && (uint64_t)iw < (uint64_t)W) ? plane[ih * W + iw] : 0.0f;
+      }
     }
+    int64_t k = kBegin;
+    for (; k + 6 <= kEnd; k += 6) microKernel<6>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
+    for (; k + 4 <= kEnd; k += 4) microKernel<4>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
+    for (; k + 2 <= kEnd; k += 2) microKernel<2>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
+    for (; k < kEnd; ++k) microKernel<1>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
   }
 }
 
-/// Splits tasks [begin, end) into (image, group) segments and runs the implicit GEMM.
+/// Runs tasks [begin, end) of the implicit GEMM (see the task layout at the top).
 void convGemm(const float *__restrict x, const float *__restrict w, const float *__restrict bias,
               float *__restrict y, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S, int64_t OH,
               int64_t OW, int64_t strideH, int64_t strideW, int64_t padT, int64_t padL, int64_t dilH,
-              int64_t dilW, int64_t group, int32_t activation, float actAlpha, float actBeta, int64_t begin,
-              int64_t end) {
+              int64_t dilW, int64_t group, int64_t kBlockSize, int32_t activation, float actAlpha, float actBeta,
+              int64_t begin, int64_t end) {
   const int64_t cPerGroup = C / group, kPerGroup = K / group;
-  const int64_t P = OH * OW;
+  const int64_t P = OH * OW, tiles = (P + kNR - 1) / kNR;
+  const int64_t kBlocks = (kPerGroup + kBlockSize - 1) / kBlockSize;
   alignas(64) float panel[kQC * kNR];
-  int64_t task = begin;
-  while (task < end) {
-    const int64_t n = task / K, k = task % K, g = k / kPerGroup;
-    const int64_t kStop = imin(end - n * K, (g + 1) * kPerGroup);
-    convGemmSegment(x, w, bias, y, panel, n, C, H, W, K, R, S, OH, OW, strideH, strideW, padT, padL, dilH, dilW,
-                    cPerGroup, g * cPerGroup, k, kStop);
-    activateRange(y + task * P, (kStop - k) * P, activation, actAlpha, actBeta);
-    task = n * K + kStop;
+  for (int64_t task = begin; task < end; ++task) {
+    const int64_t tile = task % tiles, kb = task / tiles % kBlocks, g = task / tiles / kBlocks % group;
+    const int64_t n = task / tiles / kBlocks / group;
+    const int64_t kBegin = g * kPerGroup + kb * kBlockSize;
+    const int64_t kEnd = imin((g + 1) * kPerGroup, kBegin + kBlockSize);
+    const int64_t p0 = tile * kNR, valid = imin(kNR, P - p0);
+    convGemmTile(x, w, bias, y, panel, n, C, H, W, K, R, S, OH, OW, strideH, strideW, padT, padL, dilH, dilW,
+                 cPerGroup, g * cPerGroup, kBegin, kEnd, p0);
+    for (int64_t k = kBegin; k < kEnd; ++k)
+      activateRange(y + (n * K + k) * P + p0, valid, activation, actAlpha, actBeta);
   }
 }
 
@@ -165,13 +172,14 @@ extern "C" void leip_k_conv2d_f32(const float *__restrict x, const float *__rest
                                   float *__restrict y, int64_t N, int64_t C, int64_t H, int64_t W, int64_t K,
                                   int64_t R, int64_t S, int64_t OH, int64_t OW, int64_t strideH, int64_t strideW,
                                   int64_t padT, int64_t padL, int64_t dilH, int64_t dilW, int64_t group,
-                                  int32_t activation, float actAlpha, float actBeta, int64_t begin, int64_t end) {
+                                  int64_t kBlockSize, int32_t activation, float actAlpha, float actBeta,
+                                  int64_t begin, int64_t end) {
   (void)N;
   const int64_t cPerGroup = C / group;
   const int64_t kPerGroup = K / group;
   if (cPerGroup > 1) {
-    convGemm(x, w, bias, y, C, H, W, K, R, S, OH, OW, strideH, strideW, padT, padL, dilH, dilW, group, activation,
-             actAlpha, actBeta, begin, end);
+    convGemm(x, w, bias, y, C, H, W, K, R, S, OH, OW, strideH, strideW, padT, padL, dilH, dilW, group, kBlockSize,
+             activation, actAlpha, actBeta, begin, end);
     return;
   }
   // Depthwise: direct convolution.
@@ -212,7 +220,8 @@ extern "C" void leip_k_conv2d_f32(const float *__restrict x, const float *__rest
 /// 1x1, stride 1, no padding, one group: the same implicit GEMM with R = S = 1 over the
 /// image seen as one row of P positions.
 extern "C" void leip_k_conv1x1_f32(const float *__restrict x, const float *__restrict w, const float *__restrict bias,
-                                   float *__restrict y, int64_t C, int64_t K, int64_t P, int32_t activation,
-                                   float actAlpha, float actBeta, int64_t begin, int64_t end) {
-  convGemm(x, w, bias, y, C, 1, P, K, 1, 1, 1, P, 1, 1, 0, 0, 1, 1, 1, activation, actAlpha, actBeta, begin, end);
+                                   float *__restrict y, int64_t C, int64_t K, int64_t P, int64_t kBlockSize,
+                                   int32_t activation, float actAlpha, float actBeta, int64_t begin, int64_t end) {
+  convGemm(x, w, bias, y, C, 1, P, K, 1, 1, 1, P, 1, 1, 0, 0, 1, 1, 1, kBlockSize, activation, actAlpha, actBeta, begin,
+           end);
 }

@@ -8,6 +8,8 @@
 #include "leip/runtime.hpp"
 #include "leip/support/Error.h"
 
+#include "TestWorkDir.h"
+
 #include <gtest/gtest.h>
 #include <zlib.h>
 
@@ -22,17 +24,7 @@ using namespace leip;
 
 namespace {
 
-fs::path workRoot() { return fs::temp_directory_path() / ("leip_codegen_test_" + std::to_string(::getpid())); }
-
-/// Removes every artifact the tests wrote when the test program ends.
-class CleanUp : public ::testing::Environment {
-public:
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(workRoot(), ec);
-  }
-};
-const auto *const cleanUp = ::testing::AddGlobalTestEnvironment(new CleanUp);
+using leip::test::workRoot;
 
 fs::path workDir(const std::string &name) {
   fs::path dir = workRoot() / name;

@@ -5,6 +5,8 @@
 #include "leip/frontend/OnnxImporter.h"
 #include "leip/runtime.hpp"
 
+#include "TestWorkDir.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -17,17 +19,7 @@ using namespace leip;
 
 namespace {
 
-fs::path workRoot() { return fs::temp_directory_path() / ("leip_runtime_test_" + std::to_string(::getpid())); }
-
-/// Removes every artifact the tests wrote when the test program ends.
-class CleanUp : public ::testing::Environment {
-public:
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(workRoot(), ec);
-  }
-};
-const auto *const cleanUp = ::testing::AddGlobalTestEnvironment(new CleanUp);
+using leip::test::workRoot;
 
 /// An example model compiled once per batch size for the host. fmnist_cnn has every
 /// kernel family of the first slice (conv, pooling, gemm, relu, reshape); the other two add

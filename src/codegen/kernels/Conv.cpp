@@ -14,7 +14,13 @@
 //   accumulator tile in vector registers while the K loop (q) runs innermost. Every
 //   output element is bias + w_0 x_0 + w_1 x_1 + ... in q order whatever the MR block or
 //   q chunk, so results do not depend on how tasks are split across threads.
-// - Depthwise (one input channel per group): direct convolution. For each filter tap it
+// - 1x1, stride 1, no padding (output the size of the input): the column panel of a full
+//   tile is just 32 contiguous floats of each input channel, so the micro-kernel reads x
+//   directly (no packing); a partial last tile is packed by a plain copy.
+// - Depthwise 3x3, stride 1 or 2, dilation 1: blocks of 4 output rows x 16 columns with
+//   all 9 taps accumulated in registers (bias + taps in (r, s) order, padding read as
+//   zero from zero-padded copies of the input rows in a small stack ring buffer).
+// - Other depthwise (one input channel per group): direct convolution. For each filter tap it
 //   adds w * (a shifted input row) to the output row, over the output columns whose input
 //   column lies inside the image (no bounds checks in the inner loop).
 #include "Kernels.h"
@@ -36,6 +42,21 @@ inline void fill(float *__restrict y, int64_t n, float v) {
   for (int64_t i = 0; i < n; ++i) y[i] = v;
 }
 
+/// activateRange with the common activations hoisted out of the loop (same formulas as
+/// activate), so their loops vectorize.
+inline void activateFast(float *__restrict y, int64_t n, int32_t activation, float alpha, float beta) {
+  if (activation == kClip) {
+    for (int64_t i = 0; i < n; ++i) {
+      const float t = y[i] < alpha ? alpha : y[i];
+      y[i] = t > beta ? beta : t;
+    }
+  } else if (activation == kRelu) {
+    for (int64_t i = 0; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+  } else {
+    activateRange(y, n, activation, alpha, beta);
+  }
+}
+
 // The same vector with float alignment, for unaligned loads and stores.
 typedef float v16u __attribute__((ext_vector_type(16), aligned(4)));
 #define load16(p) (*(const v16u *)(p))
@@ -48,7 +69,7 @@ typedef float v16u __attribute__((ext_vector_type(16), aligned(4)));
 template <int MR>
 inline void microKernel(const float *__restrict w, const float *__restrict bias, const float *__restrict panel,
                         float *__restrict y, int64_t Q, int64_t q0, int64_t QC, int64_t P, int64_t k0, int64_t p0,
-                        int64_t valid) {
+                        int64_t valid, int64_t panelStride = kNR) {
   v16f acc0[MR], acc1[MR];
   const float *__restrict wr[MR];
   _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; ++i) {
@@ -69,8 +90,8 @@ inline void microKernel(const float *__restrict w, const float *__restrict bias,
     wr[i] = w + (k0 + i) * Q + q0;
   }
   for (int64_t q = 0; q < QC; ++q) {
-    const v16f x0 = load16(panel + q * kNR);
-    const v16f x1 = load16(panel + q * kNR + 16);
+    const v16f x0 = load16(panel + q * panelStride);
+    const v16f x1 = load16(panel + q * panelStride + 16);
     _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; ++i) {
       const float wv = wr[i][q];
       acc0[i] += wv * x0;
@@ -108,9 +129,40 @@ void convGemmTile(const float *__restrict x, const float *__restrict w, const fl
     ihBase[j] = (p / OW) * strideH - padT;
     iwBase[j] = (p % OW) * strideW - padL;
   }
+  // 1x1, stride 1, no padding, output the size of the input: row q of the column panel
+  // is just kNR contiguous floats of input channel q, so the micro-kernel reads x directly.
+  if (RS == 1 && strideH == 1 && strideW == 1 && padT == 0 && padL == 0 && OH == H && OW == W) {
+    if (valid < kNR) {
+      // A partial last tile: copy its columns, zeros after them.
+      for (int64_t q0 = 0; q0 < Q; q0 += kQC) {
+        const int64_t QC = imin(kQC, Q - q0);
+        for (int64_t q = 0; q < QC; ++q) {
+          const float *__restrict src = img + (q0 + q) * P + p0;
+          float *__restrict dst = panel + q * kNR;
+          for (int64_t j = 0; j < kNR; ++j) dst[j] = j < valid ? src[j] : 0.0f;
+        }
+        int64_t k = kBegin;
+        for (; k + 6 <= kEnd; k += 6) microKernel<6>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
+        for (; k + 4 <= kEnd; k += 4) microKernel<4>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
+        for (; k + 2 <= kEnd; k += 2) microKernel<2>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
+        for (; k < kEnd; ++k) microKernel<1>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
+      }
+      return;
+    }
+    for (int64_t q0 = 0; q0 < Q; q0 += kQC) {
+      const int64_t QC = imin(kQC, Q - q0);
+      const float *__restrict src = img + q0 * P + p0;
+      int64_t k = kBegin;
+      for (; k + 6 <= kEnd; k += 6) microKernel<6>(w, bias, src, out, Q, q0, QC, P, k, p0, valid, P);
+      for (; k + 4 <= kEnd; k += 4) microKernel<4>(w, bias, src, out, Q, q0, QC, P, k, p0, valid, P);
+      for (; k + 2 <= kEnd; k += 2) microKernel<2>(w, bias, src, out, Q, q0, QC, P, k, p0, valid, P);
+      for (; k < kEnd; ++k) microKernel<1>(w, bias, src, out, Q, q0, QC, P, k, p0, valid, P);
+    }
+    return;
+  }
   // Pack the QC x kNR panel of q chunk [q0, q0 + QC) of this tile; positions outside
   // the image read as zero.
-  const bool contiguous = strideW == 1 && valid == kNR && ihBase[0] == ihBase[kNR - 1];
+  const bool contiguous = valid == kNR && ihBase[0] == ihBase[kNR - 1];
   for (int64_t q0 = 0; q0 < Q; q0 += kQC) {
     const int64_t QC = imin(kQC, Q - q0);
     float *__restrict dst = panel;
@@ -125,8 +177,12 @@ void convGemmTile(const float *__restrict x, const float *__restrict w, const fl
           continue;
         }
         const float *__restrict src = plane + ih * W + iw0;
-        if (iw0 >= 0 && iw0 + kNR <= W) {
+        if (strideW == 1 && iw0 >= 0 && iw0 + kNR <= W) {
           for (int64_t j = 0; j < kNR; ++j) dst[j] = src[j];
+          continue;
+        }
+        if (strideW == 2 && iw0 >= 0 && iw0 + 2 * (kNR - 1) < W) {
+          for (int64_t j = 0; j < kNR; ++j) dst[j] = src[2 * j];
           continue;
         }
       }
@@ -162,7 +218,88 @@ void convGemm(const float *__restrict x, const float *__restrict w, const float 
     convGemmTile(x, w, bias, y, panel, n, C, H, W, K, R, S, OH, OW, strideH, strideW, padT, padL, dilH, dilW,
                  cPerGroup, g * cPerGroup, kBegin, kEnd, p0);
     for (int64_t k = kBegin; k < kEnd; ++k)
-      activateRange(y + (n * K + k) * P + p0, valid, activation, actAlpha, actBeta);
+      activateFast(y + (n * K + k) * P + p0, valid, activation, actAlpha, actBeta);
+  }
+}
+
+constexpr int64_t kDwRow = 640; // floats per padded input row of the 3x3 depthwise path
+
+/// Depthwise 3x3, stride 1 or 2, dilation 1: output plane `out` of input plane `plane`.
+/// Each output row is computed 16 columns at a time with all 9 taps accumulated in
+/// registers: bias + w00 x00 + w01 x01 + ... + w22 x22 (padding reads as zero). Input rows
+/// are copied, zero padded, into a small ring of stack buffers so the inner loop has no
+/// bounds checks.
+template <int STRIDE>
+void depthwise3x3(const float *__restrict plane, const float *__restrict filter, float b, float *__restrict out,
+                  int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t padT, int64_t padL, int32_t activation,
+                  float actAlpha, float actBeta) {
+  constexpr int kRows = 4;                     // output rows per block: independent accumulators
+  constexpr int kIn = (kRows - 1) * STRIDE + 3; // input rows they read
+  alignas(64) float rows[16][kDwRow];
+  alignas(64) float zeroRow[kDwRow];
+  int64_t tag[16];
+  for (int i = 0; i < 16; ++i) tag[i] = -1;
+  const int64_t OWv = (OW + 15) / 16 * 16;
+  const int64_t need = OWv * STRIDE + 32; // padded columns read by the vector loop
+  for (int64_t j = 0; j < need; ++j) zeroRow[j] = 0.0f;
+  v16f wv[9];
+  for (int i = 0; i < 9; ++i) wv[i] = filter[i];
+  for (int64_t oh0 = 0; oh0 < OH; oh0 += kRows) {
+    const float *__restrict src[kIn];
+    for (int j = 0; j < kIn; ++j) {
+      const int64_t ih = oh0 * STRIDE - padT + j;
+      if ((uint64_t)ih >= (uint64_t)H) {
+        src[j] = zeroRow;
+        continue;
+      }
+      float *__restrict buf = rows[ih & 15];
+      if (tag[ih & 15] != ih) {
+        tag[ih & 15] = ih;
+        const float *__restrict in = plane + ih * W;
+        for (int64_t c = 0; c < padL; ++c) buf[c] = 0.0f;
+        for (int64_t c = 0; c < W; ++c) buf[padL + c] = in[c];
+        for (int64_t c = padL + W; c < need; ++c) buf[c] = 0.0f;
+      }
+      src[j] = buf;
+    }
+    for (int64_t ow = 0; ow < OW; ow += 16) {
+      v16f acc[kRows];
+      _Pragma("clang loop unroll(full)") for (int o = 0; o < kRows; ++o) acc[o] = b;
+      _Pragma("clang loop unroll(full)") for (int r = 0; r < 3; ++r) {
+        _Pragma("clang loop unroll(full)") for (int o = 0; o < kRows; ++o) {
+          const float *__restrict base = src[o * STRIDE + r] + ow * STRIDE;
+          if (STRIDE == 1) {
+            acc[o] += wv[r * 3 + 0] * load16(base);
+            acc[o] += wv[r * 3 + 1] * load16(base + 1);
+            acc[o] += wv[r * 3 + 2] * load16(base + 2);
+          } else {
+            const v16f a0 = load16(base), a1 = load16(base + 16);
+            const v16f even =
+                __builtin_shufflevector(a0, a1, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            const v16f odd =
+                __builtin_shufflevector(a0, a1, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            const v16f a0s = load16(base + 2), a1s = load16(base + 18);
+            const v16f even2 =
+                __builtin_shufflevector(a0s, a1s, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            acc[o] += wv[r * 3 + 0] * even;
+            acc[o] += wv[r * 3 + 1] * odd;
+            acc[o] += wv[r * 3 + 2] * even2;
+          }
+        }
+      }
+      _Pragma("clang loop unroll(full)") for (int o = 0; o < kRows; ++o) {
+        if (oh0 + o >= OH) break;
+        float *__restrict dst = out + (oh0 + o) * OW + ow;
+        alignas(64) float tmp[16];
+        store16(tmp, acc[o]);
+        activateFast(tmp, 16, activation, actAlpha, actBeta);
+        if (ow + 16 <= OW) {
+          store16(dst, load16(tmp));
+        } else {
+          for (int64_t j = 0; ow + j < OW; ++j) dst[j] = tmp[j];
+        }
+      }
+    }
   }
 }
 
@@ -183,6 +320,21 @@ extern "C" void leip_k_conv2d_f32(const float *__restrict x, const float *__rest
     return;
   }
   // Depthwise: direct convolution.
+  if (cPerGroup == 1 && R == 3 && S == 3 && dilH == 1 && dilW == 1 && strideH == strideW &&
+      (strideH == 1 || strideH == 2) && ((OW + 15) / 16 * 16) * strideH + 48 <= kDwRow && padL + W <= kDwRow) {
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t n = task / K, k = task % K;
+      const int64_t c = (k / kPerGroup);
+      const float *__restrict plane = x + (n * C + c) * H * W;
+      float *__restrict out = y + task * OH * OW;
+      const float b = bias ? bias[k] : 0.0f;
+      if (strideH == 1)
+        depthwise3x3<1>(plane, w + k * 9, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);
+      else
+        depthwise3x3<2>(plane, w + k * 9, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);
+    }
+    return;
+  }
   for (int64_t task = begin; task < end; ++task) {
     const int64_t n = task / K, k = task % K;
     const int64_t c0 = (k / kPerGroup) * cPerGroup;
@@ -213,7 +365,7 @@ extern "C" void leip_k_conv2d_f32(const float *__restrict x, const float *__rest
         }
       }
     }
-    activateRange(out, OH * OW, activation, actAlpha, actBeta);
+    activateFast(out, OH * OW, activation, actAlpha, actBeta);
   }
 }
 

@@ -1281,10 +1281,16 @@ std::vector<int64_t> integerConv(KernelContext &ctx, size_t xIndex, size_t xZero
   return acc;
 }
 
+/// ConvInteger/MatMulInteger outputs are int32: the exact int64 sums wrap as int32
+/// accumulation would.
+void storeWrappedInt32(const std::vector<int64_t> &acc, Tensor &out) {
+  int32_t *y = out.data<int32_t>();
+  for (size_t i = 0; i < acc.size(); ++i) y[i] = static_cast<int32_t>(acc[i]);
+}
+
 void convIntegerKernel(KernelContext &ctx) {
   std::vector<int64_t> acc = integerConv(ctx, 0, 2, 1, 3);
-  int32_t *y = ctx.output(0).data<int32_t>();
-  for (size_t i = 0; i < acc.size(); ++i) y[i] = static_cast<int32_t>(acc[i]); // int32 accumulation wraps
+  storeWrappedInt32(acc, ctx.output(0));
 }
 
 void qLinearConvKernel(KernelContext &ctx) {
@@ -1315,8 +1321,7 @@ std::vector<int64_t> integerMatMul(KernelContext &ctx, size_t aIndex, size_t aZe
 
 void matMulIntegerKernel(KernelContext &ctx) {
   std::vector<int64_t> acc = integerMatMul(ctx, 0, 2, 1, 3);
-  int32_t *y = ctx.output(0).data<int32_t>();
-  for (size_t i = 0; i < acc.size(); ++i) y[i] = static_cast<int32_t>(acc[i]); // int32 accumulation wraps
+  storeWrappedInt32(acc, ctx.output(0));
 }
 
 void qLinearMatMulKernel(KernelContext &ctx) {

@@ -511,16 +511,25 @@ std::vector<TensorType> inferGatherND(const ShapeContext &ctx) {
   return {typed(data.dtype, out)};
 }
 
-std::vector<TensorType> inferScatterND(const ShapeContext &ctx) {
+/// What ScatterND and ScatterElements both require: integer indices, a known reduction
+/// (numeric data unless "none"), and updates of the data's dtype.
+void checkScatterInputs(const ShapeContext &ctx) {
   const TensorType &data = ctx.input(0);
-  requireIndexType(ctx, 1, "indices");
-  const TensorType &indices = ctx.input(1);
   const TensorType &updates = ctx.input(2);
+  requireIndexType(ctx, 1, "indices");
   std::string reduction = ctx.attrs().getString("reduction", "none");
   if (reduction != "none" && reduction != "add" && reduction != "mul" && reduction != "max" && reduction != "min")
     ctx.fail("reduction '" + reduction + "' is not supported (expected none, add, mul, max or min)");
   if (reduction != "none" && data.dtype == DType::Bool) ctx.fail("reduction '" + reduction + "' needs numeric data");
-  if (updates.dtype != data.dtype) ctx.fail("updates " + updates.toString() + " must have the dtype of data " + data.toString());
+  if (updates.dtype != data.dtype)
+    ctx.fail("updates " + updates.toString() + " must have the dtype of data " + data.toString());
+}
+
+std::vector<TensorType> inferScatterND(const ShapeContext &ctx) {
+  const TensorType &data = ctx.input(0);
+  const TensorType &indices = ctx.input(1);
+  const TensorType &updates = ctx.input(2);
+  checkScatterInputs(ctx);
   int64_t r = data.rank(), q = indices.rank();
   if (r < 1 || q < 1) ctx.fail("data and indices must have rank >= 1");
   int64_t k = indices.shape[q - 1];
@@ -534,15 +543,9 @@ std::vector<TensorType> inferScatterND(const ShapeContext &ctx) {
 
 std::vector<TensorType> inferScatterElements(const ShapeContext &ctx) {
   const TensorType &data = ctx.input(0);
-  requireIndexType(ctx, 1, "indices");
   const TensorType &indices = ctx.input(1);
   const TensorType &updates = ctx.input(2);
-  std::string reduction = ctx.attrs().getString("reduction", "none");
-  if (reduction != "none" && reduction != "add" && reduction != "mul" && reduction != "max" && reduction != "min")
-    ctx.fail("reduction '" + reduction + "' is not supported (expected none, add, mul, max or min)");
-  if (reduction != "none" && data.dtype == DType::Bool) ctx.fail("reduction '" + reduction + "' needs numeric data");
-  if (updates.dtype != data.dtype)
-    ctx.fail("updates " + updates.toString() + " must have the dtype of data " + data.toString());
+  checkScatterInputs(ctx);
   int64_t axis = axisOf(ctx, ctx.attrs().getInt("axis", 0), data.rank());
   if (indices.rank() != data.rank())
     ctx.fail("indices " + indices.toString() + " must have the rank of data " + data.toString());

@@ -1,0 +1,187 @@
+// NodeLowering's services and the table of lowering rules (see Lowering.h).
+#include "Lowering.h"
+
+#include "leip/support/Error.h"
+
+#include <algorithm>
+
+namespace leip::codegen {
+
+NodeLowering::NodeLowering(ModuleState &state, llvm::Function *fn, const ir::Node &node, const ir::Node *absorbed,
+                           const ir::FusedActivation &activation)
+    : state_(state), ctx_(fn->getContext()), b_(ctx_), ptrTy_(llvm::PointerType::get(ctx_, 0)),
+      arena_(fn->getArg(0)), io_(fn->getArg(1)), begin_(fn->getArg(2)), end_(fn->getArg(3)), node_(node),
+      absorbed_(absorbed), activation_(activation) {
+  b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", fn));
+}
+
+void NodeLowering::fail(const std::string &why) const {
+  throw BadInputError(node_.describe() + ": op " + node_.opType() + " cannot be compiled yet" +
+                      (why.empty() ? "" : " (" + why + ")"));
+}
+
+void NodeLowering::requireFloat32(size_t dataInputs) const {
+  auto check = [&](const ir::Value *v, const char *role) {
+    if (v && v->type().dtype != ir::DType::F32)
+      fail(std::string("only float32 tensors so far, ") + role + " '" + v->name() + "' is " +
+           std::string(ir::dtypeName(v->type().dtype)));
+  };
+  for (size_t i = 0; i < node_.numInputs() && i < dataInputs; ++i) check(node_.input(i), "input");
+  for (const ir::Value *out : outputs())
+    if (out && !out->users().empty()) check(out, "output");
+}
+
+llvm::Constant *NodeLowering::i64(int64_t v) { return llvm::ConstantInt::get(b_.getInt64Ty(), v); }
+llvm::Constant *NodeLowering::i32(int64_t v) { return llvm::ConstantInt::get(b_.getInt32Ty(), v); }
+llvm::Constant *NodeLowering::f32(float v) { return llvm::ConstantFP::get(b_.getFloatTy(), v); }
+llvm::Constant *NodeLowering::null() { return llvm::ConstantPointerNull::get(ptrTy_); }
+
+namespace {
+
+llvm::GlobalVariable *privateBytes(llvm::Module &mod, const std::string &name, llvm::StringRef bytes) {
+  std::string data = bytes.empty() ? std::string(1, '\0') : bytes.str();
+  auto *init = llvm::ConstantDataArray::getRaw(data, data.size(), llvm::Type::getInt8Ty(mod.getContext()));
+  auto *gv = new llvm::GlobalVariable(mod, init->getType(), true, llvm::GlobalValue::PrivateLinkage, init, name);
+  gv->setAlignment(llvm::Align(kAlignment));
+  gv->setUnnamedAddr(llvm::GlobalValue::UnnamedAddr::Global);
+  return gv;
+}
+
+} // namespace
+
+llvm::Constant *NodeLowering::i64Array(const std::vector<int64_t> &values) {
+  return privateBytes(state_.mod, "leip_dims",
+                      llvm::StringRef(reinterpret_cast<const char *>(values.data()), values.size() * sizeof(int64_t)));
+}
+
+llvm::Constant *NodeLowering::derivedConstant(const void *data, size_t bytes) {
+  return privateBytes(state_.mod, "leip_packed_" + std::to_string(state_.derivedConstants++),
+                      llvm::StringRef(static_cast<const char *>(data), bytes));
+}
+
+llvm::Value *NodeLowering::address(const ir::Value *value) {
+  if (!value) return null();
+  if (value->isConstant()) {
+    auto it = state_.weights.find(value);
+    if (it != state_.weights.end()) return it->second;
+    const ir::Tensor &t = *value->constant();
+    auto *gv = privateBytes(state_.mod, "leip_w_" + std::to_string(state_.weights.size()),
+                            llvm::StringRef(static_cast<const char *>(t.rawData()), t.byteSize()));
+    state_.weights[value] = gv;
+    return gv;
+  }
+  auto it = state_.storage.find(value);
+  if (it == state_.storage.end()) throw InternalError("codegen: no storage planned for '" + value->name() + "'");
+  if (it->second.kind == Storage::Arena)
+    return b_.CreateGEP(b_.getInt8Ty(), arena_, i64(it->second.offset), value->name());
+  llvm::Value *slot = b_.CreateGEP(ptrTy_, io_, i64(it->second.ioIndex));
+  return b_.CreateLoad(ptrTy_, slot, value->name());
+}
+
+void NodeLowering::callKernel(const std::string &name, std::vector<llvm::Value *> args) {
+  llvm::Function *kernel = state_.mod.getFunction(name);
+  if (!kernel) throw InternalError("codegen: kernel " + name + " is missing from the embedded bitcode");
+  args.push_back(begin_);
+  args.push_back(end_);
+  if (kernel->arg_size() != args.size())
+    throw InternalError("codegen: kernel " + name + " takes " + std::to_string(kernel->arg_size()) +
+                        " arguments, the compiler passes " + std::to_string(args.size()));
+  b_.CreateCall(kernel, args);
+}
+
+void NodeLowering::pushActivation(std::vector<llvm::Value *> &args) {
+  args.push_back(i32(static_cast<int32_t>(activation_.kind)));
+  args.push_back(f32(activation_.alpha));
+  args.push_back(f32(activation_.beta));
+}
+
+std::vector<int64_t> NodeLowering::constantInts(size_t i, const char *what) const {
+  const ir::Value *v = i < node_.numInputs() ? node_.input(i) : nullptr;
+  if (!v || !v->isConstant()) fail(std::string(what) + " must be a constant");
+  return v->constant()->toInt64Vector();
+}
+
+int64_t NodeLowering::emitGather(const ir::Value *x, const ir::Value *y, int64_t base,
+                                 std::vector<int64_t> strides) {
+  std::vector<int64_t> dims = y->type().shape;
+  std::vector<std::vector<int64_t>> s{std::move(strides)};
+  if (!collapseDims(dims, s, 6)) fail("more than 6 dims after merging contiguous ones");
+  std::vector<llvm::Value *> args{address(x), address(y), i64(base)};
+  for (int64_t d : dims) args.push_back(i64(d));
+  for (int64_t st : s[0]) args.push_back(i64(st));
+  callKernel("leip_k_gather_f32", args);
+  return dims[0] * dims[1] * dims[2] * dims[3] * dims[4];
+}
+
+std::vector<int64_t> broadcastStrides(const ir::Shape &shape, size_t rank) {
+  std::vector<int64_t> strides(rank, 0);
+  std::vector<int64_t> own = ir::stridesOf(shape);
+  for (size_t i = 0; i < shape.size(); ++i) {
+    size_t d = rank - shape.size() + i;
+    strides[d] = shape[i] == 1 ? 0 : own[i];
+  }
+  return strides;
+}
+
+bool collapseDims(std::vector<int64_t> &dims, std::vector<std::vector<int64_t>> &strides, size_t maxRank) {
+  std::vector<int64_t> d;
+  std::vector<std::vector<int64_t>> s(strides.size());
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (dims[i] == 1) continue;
+    bool merge = !d.empty();
+    for (size_t k = 0; k < strides.size() && merge; ++k) merge = s[k].back() == strides[k][i] * dims[i];
+    if (merge) {
+      d.back() *= dims[i];
+      for (size_t k = 0; k < strides.size(); ++k) s[k].back() = strides[k][i];
+    } else {
+      d.push_back(dims[i]);
+      for (size_t k = 0; k < strides.size(); ++k) s[k].push_back(strides[k][i]);
+    }
+  }
+  if (d.size() > maxRank) return false;
+  while (d.size() < maxRank) {
+    d.insert(d.begin(), 1);
+    for (auto &sk : s) sk.insert(sk.begin(), 0);
+  }
+  dims = d;
+  strides = s;
+  return true;
+}
+
+/// Pads (top, left, bottom, right) of a 2-D window op, resolving auto_pad.
+std::array<int64_t, 4> windowPads2d(NodeLowering &L, const ir::Shape &in, const ir::Shape &out,
+                              const std::vector<int64_t> &kernel, const std::vector<int64_t> &strides,
+                              const std::vector<int64_t> &dilations) {
+  const ir::Node &node = L.node();
+  std::string autoPad = node.attrs().getString("auto_pad", "NOTSET");
+  if (autoPad == "NOTSET") {
+    std::vector<int64_t> pads = node.attrs().getInts("pads", {0, 0, 0, 0});
+    if (pads.size() != 4) L.fail("pads must have 4 values");
+    return {pads[0], pads[1], pads[2], pads[3]};
+  }
+  if (autoPad == "VALID") return {0, 0, 0, 0};
+  std::array<int64_t, 4> pads{};
+  for (int d = 0; d < 2; ++d) {
+    int64_t total =
+        std::max<int64_t>(0, (out[2 + d] - 1) * strides[d] + (kernel[d] - 1) * dilations[d] + 1 - in[2 + d]);
+    int64_t small = total / 2;
+    pads[d] = autoPad == "SAME_LOWER" ? total - small : small;
+    pads[d + 2] = total - pads[d];
+  }
+  return pads;
+}
+
+LowerFn findLowering(const std::string &opType) {
+  static const LoweringRules rules = [] {
+    LoweringRules all;
+    for (auto add : {addConvLowerings, addConvTransposeLowerings, addPoolLowerings, addGemmLowerings,
+                     addElementwiseLowerings, addReduceLowerings, addNormalizationLowerings, addMovementLowerings,
+                     addIndexingLowerings, addResizeLowerings})
+      add(all);
+    return all;
+  }();
+  auto it = rules.find(opType);
+  return it == rules.end() ? nullptr : it->second;
+}
+
+} // namespace leip::codegen

@@ -1,0 +1,133 @@
+// Lowering of one IR node to calls of the kernel library (src/codegen/kernels). The rules
+// live in src/codegen/lower/<family>.cpp, one file per op family; each rule gets a
+// NodeLowering (the node, the activation fused into it, and the services of the module
+// being built) and emits kernel calls into the node's function. See docs/codegen-design.md.
+#pragma once
+
+#include "leip/ir/FusedActivation.h"
+#include "leip/ir/Graph.h"
+
+#include <llvm/IR/Constants.h>
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Module.h>
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace leip::codegen {
+
+/// Alignment of the arena, its blocks and every constant (cache line, widest vector).
+constexpr int64_t kAlignment = 64;
+
+/// Where a tensor lives at run time.
+struct Storage {
+  enum Kind { Arena, Io, Constant } kind = Arena;
+  int64_t offset = 0; // Arena: byte offset
+  int ioIndex = 0;    // Io: slot in the io array (inputs, then outputs)
+};
+
+/// What all node functions of one module share: tensor storage and emitted constants.
+struct ModuleState {
+  explicit ModuleState(llvm::Module &module) : mod(module) {}
+  llvm::Module &mod;
+  std::unordered_map<const ir::Value *, Storage> storage;
+  std::unordered_map<const ir::Value *, llvm::GlobalVariable *> weights;
+  int derivedConstants = 0;
+};
+
+/// One node function being built: `void leip_node_N(arena, io, begin, end)`.
+class NodeLowering {
+public:
+  NodeLowering(ModuleState &state, llvm::Function *fn, const ir::Node &node, const ir::Node *absorbed,
+               const ir::FusedActivation &activation);
+
+  const ir::Node &node() const { return node_; }
+  /// The activation the kernel applies before storing (fused by the passes or absorbed).
+  const ir::FusedActivation &activation() const { return activation_; }
+  /// The outputs the function writes: the absorbed activation node's, when there is one.
+  const std::vector<ir::Value *> &outputs() const { return absorbed_ ? absorbed_->outputs() : node_.outputs(); }
+  llvm::IRBuilder<> &builder() { return b_; }
+
+  /// Throws the BadInputError for a node the compiler cannot lower, with the reason.
+  [[noreturn]] void fail(const std::string &why = "") const;
+  /// fail() unless the first `dataInputs` inputs (default: all) and every output in use are
+  /// float32; later inputs are parameters such as Pad's pads or Slice's starts.
+  void requireFloat32(size_t dataInputs = SIZE_MAX) const;
+
+  llvm::Constant *i64(int64_t v);
+  llvm::Constant *i32(int64_t v);
+  llvm::Constant *f32(float v);
+  llvm::Constant *null();
+  /// A private constant array (dims, offsets, tables a kernel reads).
+  llvm::Constant *i64Array(const std::vector<int64_t> &values);
+  /// A private constant derived at compile time (pre-packed weights), kAlignment aligned.
+  llvm::Constant *derivedConstant(const void *data, size_t bytes);
+  llvm::Constant *derivedConstant(const std::vector<float> &values) {
+    return derivedConstant(values.data(), values.size() * sizeof(float));
+  }
+
+  /// The address of `value` (a weight, an arena block or an io slot); null for nullptr.
+  llvm::Value *address(const ir::Value *value);
+  /// Calls kernel `name` with `args` followed by the node's task range.
+  void callKernel(const std::string &name, std::vector<llvm::Value *> args);
+  /// Appends the (int32 kind, float alpha, float beta) activation arguments.
+  void pushActivation(std::vector<llvm::Value *> &args);
+  /// Constant int64 data of input i (Slice starts, Pad pads, ...); fails when not constant.
+  std::vector<int64_t> constantInts(size_t i, const char *what) const;
+  /// y[i...] = x[base + sum_d i_d * strides[d]] over y's dims (Transpose, Slice, Expand).
+  /// Returns the task count.
+  int64_t emitGather(const ir::Value *x, const ir::Value *y, int64_t base, std::vector<int64_t> strides);
+
+private:
+  ModuleState &state_;
+  llvm::LLVMContext &ctx_;
+  llvm::IRBuilder<> b_;
+  llvm::PointerType *ptrTy_;
+  llvm::Value *arena_, *io_, *begin_, *end_;
+  const ir::Node &node_;
+  const ir::Node *absorbed_;
+  ir::FusedActivation activation_;
+};
+
+/// Row-major strides of `shape` as seen from an output of rank `rank` under ONNX
+/// (numpy) broadcasting: right-aligned, 0 along dims of size 1 or missing.
+std::vector<int64_t> broadcastStrides(const ir::Shape &shape, size_t rank);
+
+/// Drops dims of size 1 and merges neighbours that are contiguous for every stride set, so
+/// kernels see the fewest dims. Returns false when more than `maxRank` dims remain;
+/// otherwise pads with leading 1s (stride 0) to exactly maxRank.
+bool collapseDims(std::vector<int64_t> &dims, std::vector<std::vector<int64_t>> &strides, size_t maxRank);
+
+/// Pads (top, left, bottom, right) of a 2-D window op (Conv, pooling), resolving auto_pad.
+std::array<int64_t, 4> windowPads2d(NodeLowering &L, const ir::Shape &in, const ir::Shape &out,
+                                    const std::vector<int64_t> &kernel, const std::vector<int64_t> &strides,
+                                    const std::vector<int64_t> &dilations);
+
+/// Emits the kernel calls of one node; returns its task count (how many pieces the
+/// runtime's threads may split it into; the kernel computes tasks [begin, end)).
+using LowerFn = int64_t (*)(NodeLowering &);
+using LoweringRules = std::map<std::string, LowerFn>;
+
+/// The rule for ONNX op `opType`, or nullptr when the compiler cannot lower it.
+LowerFn findLowering(const std::string &opType);
+
+/// Elementwise binary ops, whose kernel can absorb a following activation node.
+bool isBinaryElementwise(const std::string &opType);
+
+// One registration function per op family, each in src/codegen/lower/<family>.cpp.
+void addConvLowerings(LoweringRules &rules);
+void addConvTransposeLowerings(LoweringRules &rules);
+void addPoolLowerings(LoweringRules &rules);
+void addGemmLowerings(LoweringRules &rules);
+void addElementwiseLowerings(LoweringRules &rules);
+void addReduceLowerings(LoweringRules &rules);
+void addNormalizationLowerings(LoweringRules &rules);
+void addMovementLowerings(LoweringRules &rules);
+void addIndexingLowerings(LoweringRules &rules);
+void addResizeLowerings(LoweringRules &rules);
+
+} // namespace leip::codegen

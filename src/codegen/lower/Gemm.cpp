@@ -1,0 +1,102 @@
+// Lowering of Gemm and MatMul (kernels/Gemm.cpp).
+#include "../Lowering.h"
+
+#include <algorithm>
+
+namespace leip::codegen {
+
+namespace {
+
+int64_t lowerGemm(NodeLowering &L) {
+  L.requireFloat32();
+  const ir::Node &node = L.node();
+  const ir::Value *x = node.input(0), *y = L.outputs()[0];
+  const ir::Shape &xs = x->type().shape, &ys = y->type().shape;
+  const ir::Value *bv = node.input(1);
+  const ir::Value *cv = node.numInputs() > 2 ? node.input(2) : nullptr;
+  int64_t transA = node.attrs().getInt("transA", 0), transB = node.attrs().getInt("transB", 0);
+  int64_t M = ys[0], N = ys[1], K = transA ? xs[0] : xs[1];
+  int64_t cStrideM = 0, cStrideN = 0;
+  if (cv) {
+    ir::Shape cs = cv->type().shape;
+    while (cs.size() < 2) cs.insert(cs.begin(), 1);
+    cStrideM = cs[0] == 1 ? 0 : cs[1];
+    cStrideN = cs[1] == 1 ? 0 : 1;
+  }
+  llvm::Value *bAddr = L.address(bv);
+  if (transB && bv->isConstant()) {
+    // Pre-pack: B [N, K] becomes row-major [K, N], so the kernel's inner loop is contiguous.
+    const float *b = bv->constant()->data<float>();
+    std::vector<float> packed(static_cast<size_t>(K * N));
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t k = 0; k < K; ++k) packed[k * N + n] = b[n * K + k];
+    bAddr = L.derivedConstant(packed);
+    transB = 0;
+  }
+  std::vector<llvm::Value *> args{L.address(x),
+                                  bAddr,
+                                  L.address(cv),
+                                  L.address(y),
+                                  L.i64(M),
+                                  L.i64(N),
+                                  L.i64(K),
+                                  L.i32(transA),
+                                  L.i32(transB),
+                                  L.f32(node.attrs().getFloat("alpha", 1.0f)),
+                                  L.f32(node.attrs().getFloat("beta", 1.0f)),
+                                  L.i64(cStrideM),
+                                  L.i64(cStrideN)};
+  L.pushActivation(args);
+  L.callKernel("leip_k_gemm_f32", args);
+  return M;
+}
+
+int64_t lowerMatMul(NodeLowering &L) {
+  L.requireFloat32();
+  const ir::Node &node = L.node();
+  ir::Shape as = node.input(0)->type().shape, bs = node.input(1)->type().shape;
+  if (as.empty() || bs.empty()) L.fail("scalar operands");
+  if (as.size() == 1) as.insert(as.begin(), 1);
+  if (bs.size() == 1) bs.push_back(1);
+  int64_t M = as[as.size() - 2], K = as.back(), N = bs.back();
+  // Batch dims broadcast like numpy; each output batch gets its operands' offsets.
+  size_t batchRank = std::max(as.size(), bs.size()) - 2;
+  ir::Shape batch(batchRank, 1);
+  std::vector<int64_t> aStr(batchRank, 0), bStr(batchRank, 0);
+  auto fill = [&](const ir::Shape &s, std::vector<int64_t> &str, int64_t matrix) {
+    size_t lead = batchRank - (s.size() - 2);
+    int64_t stride = matrix;
+    for (size_t d = s.size() - 2; d-- > 0;) {
+      batch[lead + d] = std::max(batch[lead + d], s[d]);
+      str[lead + d] = s[d] == 1 ? 0 : stride;
+      stride *= s[d];
+    }
+  };
+  fill(as, aStr, M * K);
+  fill(bs, bStr, K * N);
+  int64_t batches = ir::numElements(batch);
+  std::vector<int64_t> aOff, bOff;
+  for (int64_t i = 0; i < batches; ++i) {
+    int64_t rest = i, ao = 0, bo = 0;
+    for (size_t d = batchRank; d-- > 0;) {
+      int64_t idx = rest % batch[d];
+      rest /= batch[d];
+      ao += idx * aStr[d];
+      bo += idx * bStr[d];
+    }
+    aOff.push_back(ao);
+    bOff.push_back(bo);
+  }
+  L.callKernel("leip_k_matmul_f32", {L.address(node.input(0)), L.address(node.input(1)), L.address(L.outputs()[0]),
+                                     L.i64(M), L.i64(N), L.i64(K), L.i64Array(aOff), L.i64Array(bOff)});
+  return batches * M;
+}
+
+} // namespace
+
+void addGemmLowerings(LoweringRules &rules) {
+  rules["Gemm"] = lowerGemm;
+  rules["MatMul"] = lowerMatMul;
+}
+
+} // namespace leip::codegen

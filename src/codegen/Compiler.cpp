@@ -19,6 +19,7 @@
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
+#include <llvm/MC/MCSubtargetInfo.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/MemoryBuffer.h>
@@ -61,15 +62,11 @@ void checkCompilable(const ir::Graph &graph, const std::vector<ir::Node *> &orde
   for (const ir::Node *node : order)
     if (!node->domain().empty() || !findLowering(node->opType()))
       throw BadInputError(node->describe() + ": op " + node->opType() + " cannot be compiled yet");
-  for (const ir::Value *in : graph.inputs())
-    if (in->type().dtype != ir::DType::F32)
-      throw BadInputError("input '" + in->name() + "' is " + std::string(ir::dtypeName(in->type().dtype)) +
-                          ": only float32 inputs can be compiled yet");
+  // Graph inputs and outputs may have any IR dtype (runtime.h has a code for each); the
+  // rules refuse the dtypes their kernels lack, naming the node. Outputs that are constants
+  // or graph inputs are copied into place (ModuleBuilder::emitOutputCopies).
   for (const ir::Value *out : graph.outputs())
-    if (!out->producer())
-      throw BadInputError("output '" + out->name() +
-                          "' is a constant or a graph input, not computed by a node: such models cannot be "
-                          "compiled yet");
+    if (!out->type().isStatic()) throw BadInputError("output '" + out->name() + "' has a dynamic shape");
 }
 
 /// Greedy first-fit offsets over value lifetimes in topological order: a value lives from
@@ -129,8 +126,8 @@ int32_t runtimeDTypeCode(ir::DType t) {
 /// Builds the module: one function per node, weights, and the model descriptor.
 class ModuleBuilder {
 public:
-  ModuleBuilder(llvm::Module &module, const ir::Graph &graph)
-      : mod_(module), ctx_(module.getContext()), graph_(graph), state_(module) {
+  ModuleBuilder(llvm::Module &module, const ir::Graph &graph, int vectorLanes)
+      : mod_(module), ctx_(module.getContext()), graph_(graph), state_(module, vectorLanes) {
     ptrTy_ = llvm::PointerType::get(ctx_, 0);
     i32Ty_ = llvm::Type::getInt32Ty(ctx_);
     i64Ty_ = llvm::Type::getInt64Ty(ctx_);
@@ -140,6 +137,7 @@ public:
     planSteps(order);
     planMemory();
     for (size_t i = 0; i < steps_.size(); ++i) lowerStep(steps_[i], i);
+    emitOutputCopies();
     emitDescriptor();
     return planner_.peak();
   }
@@ -239,8 +237,52 @@ private:
     LowerFn rule = findLowering(step.node->opType());
     if (!rule) lowering.fail();
     int64_t tasks = rule(lowering);
+    // A rule that leaves a needed output unwritten would hand back garbage: refuse instead.
+    const auto &graphOutputs = graph_.outputs();
+    for (const ir::Value *out : step.outputs())
+      if (out && !lowering.wasAddressed(out) &&
+          (!out->users().empty() || std::find(graphOutputs.begin(), graphOutputs.end(), out) != graphOutputs.end()))
+        lowering.fail("its output '" + out->name() + "' is not computed");
     lowering.builder().CreateRetVoid();
+    spdlog::debug("leip_node_{}: {} -> {}, {} tasks", index, step.node->describe(),
+                  step.outputs()[0]->type().toString(), tasks);
     nodes_.push_back({fn, tasks});
+  }
+
+  /// Graph outputs no step writes into their own io slot (a constant, a graph input, a value
+  /// listed twice): a final node function copies them there.
+  void emitOutputCopies() {
+    const auto &ins = graph_.inputs();
+    const auto &outs = graph_.outputs();
+    llvm::Function *copy = mod_.getFunction("leip_k_copy");
+    if (!copy) throw InternalError("codegen: kernel leip_k_copy is missing from the embedded bitcode");
+    for (size_t i = 0; i < outs.size(); ++i) {
+      const ir::Value *v = outs[i];
+      const int slot = static_cast<int>(ins.size() + i);
+      auto it = state_.storage.find(v);
+      if (!v->isConstant() && it != state_.storage.end() && it->second.kind == Storage::Io && it->second.ioIndex == slot)
+        continue;
+      auto *fnTy = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx_), {ptrTy_, ptrTy_, i64Ty_, i64Ty_}, false);
+      auto *fn = llvm::Function::Create(fnTy, llvm::GlobalValue::InternalLinkage,
+                                        "leip_node_" + std::to_string(nodes_.size()), mod_);
+      llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx_, "entry", fn));
+      auto ioSlot = [&](int index) {
+        return b.CreateLoad(ptrTy_, b.CreateGEP(ptrTy_, fn->getArg(1), i64(index)));
+      };
+      llvm::Value *src = nullptr;
+      if (v->isConstant()) {
+        const ir::Tensor &t = *v->constant();
+        src = constantBytes("leip_output_" + std::to_string(i),
+                            llvm::StringRef(static_cast<const char *>(t.rawData()), t.byteSize()));
+      } else if (it != state_.storage.end() && it->second.kind == Storage::Io) {
+        src = ioSlot(it->second.ioIndex);
+      } else {
+        throw InternalError("codegen: output '" + v->name() + "' has no storage to copy from");
+      }
+      b.CreateCall(copy, {src, ioSlot(slot), fn->getArg(2), fn->getArg(3)});
+      b.CreateRetVoid();
+      nodes_.push_back({fn, static_cast<int64_t>(v->type().byteSize())});
+    }
   }
 
   /// The constant leip_compiled_model (layout of src/runtime/ModelDesc.h) replacing the
@@ -351,6 +393,17 @@ std::unique_ptr<llvm::TargetMachine> createTargetMachine(const Target &target) {
   return tm;
 }
 
+/// Float lanes of the target's widest vector registers, which sizes the kernels' register
+/// tiles (an AVX-512 tile would spill on AVX2's sixteen 256-bit registers).
+int vectorLanes(const llvm::TargetMachine &tm) {
+  const llvm::MCSubtargetInfo *sti = tm.getMCSubtargetInfo();
+  if (tm.getTargetTriple().isX86()) {
+    if (sti->checkFeatures("+avx512f")) return 16;
+    if (sti->checkFeatures("+avx2")) return 8;
+  }
+  return 4; // NEON, SSE
+}
+
 void optimize(llvm::Module &mod, llvm::TargetMachine &tm) {
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
@@ -417,12 +470,15 @@ void publish(const fs::path &tempDir, const fs::path &finalDir) {
 } // namespace
 
 CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &options) {
+  std::unique_ptr<llvm::TargetMachine> tm = createTargetMachine(options.target);
+  const int lanes = vectorLanes(*tm);
   // The passes work on a copy: the caller's graph stays what the interpreter runs.
   std::unique_ptr<ir::Graph> optimized = passes::cloneGraph(sourceGraph);
   passes::optimizeForCompile(*optimized);
+  checkCompilable(*optimized, optimized->topologicalOrder());
+  insertConvPadding(*optimized, lanes);
   const ir::Graph &graph = *optimized;
   std::vector<ir::Node *> order = graph.topologicalOrder();
-  checkCompilable(graph, order);
 
   llvm::LLVMContext context;
   auto buffer = llvm::MemoryBuffer::getMemBuffer(embeddedBitcode(options.target), "leip_kernels", false);
@@ -431,10 +487,9 @@ CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &o
   std::unique_ptr<llvm::Module> mod = std::move(*parsed);
   mod->setModuleIdentifier(graph.name.empty() ? "model" : graph.name);
 
-  ModuleBuilder builder(*mod, graph);
+  ModuleBuilder builder(*mod, graph, lanes);
   int64_t peak = builder.build(order);
 
-  std::unique_ptr<llvm::TargetMachine> tm = createTargetMachine(options.target);
   mod->setTargetTriple(options.target.triple);
   mod->setDataLayout(tm->createDataLayout());
   prepareForTarget(*mod, options.target);

@@ -61,6 +61,7 @@ llvm::Constant *NodeLowering::derivedConstant(const void *data, size_t bytes) {
 
 llvm::Value *NodeLowering::address(const ir::Value *value) {
   if (!value) return null();
+  addressed_.insert(value);
   if (value->isConstant()) {
     auto it = state_.weights.find(value);
     if (it != state_.weights.end()) return it->second;
@@ -86,7 +87,10 @@ void NodeLowering::callKernel(const std::string &name, std::vector<llvm::Value *
   if (kernel->arg_size() != args.size())
     throw InternalError("codegen: kernel " + name + " takes " + std::to_string(kernel->arg_size()) +
                         " arguments, the compiler passes " + std::to_string(args.size()));
-  b_.CreateCall(kernel, args);
+  // Inlined into the node function so that the node's constant shapes specialize the
+  // kernel's loops (trip counts, strides, divisions by constants).
+  llvm::CallInst *call = b_.CreateCall(kernel, args);
+  call->addFnAttr(llvm::Attribute::AlwaysInline);
 }
 
 void NodeLowering::pushActivation(std::vector<llvm::Value *> &args) {
@@ -103,14 +107,30 @@ std::vector<int64_t> NodeLowering::constantInts(size_t i, const char *what) cons
 
 int64_t NodeLowering::emitGather(const ir::Value *x, const ir::Value *y, int64_t base,
                                  std::vector<int64_t> strides) {
-  std::vector<int64_t> dims = y->type().shape;
+  return emitGather(x, y, base, y->type().shape, std::move(strides));
+}
+
+int64_t NodeLowering::emitGather(const ir::Value *x, const ir::Value *y, int64_t base, std::vector<int64_t> dims,
+                                 std::vector<int64_t> strides) {
+  if (y->type().numElements() == 0) return 0;
   std::vector<std::vector<int64_t>> s{std::move(strides)};
-  if (!collapseDims(dims, s, 6)) fail("more than 6 dims after merging contiguous ones");
-  std::vector<llvm::Value *> args{address(x), address(y), i64(base)};
-  for (int64_t d : dims) args.push_back(i64(d));
-  for (int64_t st : s[0]) args.push_back(i64(st));
-  callKernel("leip_k_gather_f32", args);
-  return dims[0] * dims[1] * dims[2] * dims[3] * dims[4];
+  collapseDims(dims, s, std::max<size_t>(dims.size(), 1));
+  // collapseDims pads with leading 1s; the kernel takes any rank, so drop them.
+  size_t lead = 0;
+  while (lead + 1 < dims.size() && dims[lead] == 1) ++lead;
+  dims.erase(dims.begin(), dims.begin() + static_cast<std::ptrdiff_t>(lead));
+  s[0].erase(s[0].begin(), s[0].begin() + static_cast<std::ptrdiff_t>(lead));
+  if (dims.size() > 16) fail("more than 16 dims after merging contiguous ones");
+  callKernel(sizedKernelName("leip_k_gather", y->type().dtype),
+             {address(x), address(y), i64(base), i64(static_cast<int64_t>(dims.size())), i64Array(dims),
+              i64Array(s[0])});
+  int64_t rows = 1;
+  for (size_t d = 0; d + 1 < dims.size(); ++d) rows *= dims[d];
+  return rows;
+}
+
+std::string sizedKernelName(const std::string &base, ir::DType dtype) {
+  return base + "_b" + std::to_string(ir::dtypeSize(dtype));
 }
 
 std::vector<int64_t> broadcastStrides(const ir::Shape &shape, size_t rank) {
@@ -150,33 +170,58 @@ bool collapseDims(std::vector<int64_t> &dims, std::vector<std::vector<int64_t>> 
 
 /// Pads (top, left, bottom, right) of a 2-D window op, resolving auto_pad.
 std::array<int64_t, 4> windowPads2d(NodeLowering &L, const ir::Shape &in, const ir::Shape &out,
-                              const std::vector<int64_t> &kernel, const std::vector<int64_t> &strides,
-                              const std::vector<int64_t> &dilations) {
-  const ir::Node &node = L.node();
+                                    const std::vector<int64_t> &kernel, const std::vector<int64_t> &strides,
+                                    const std::vector<int64_t> &dilations) {
+  return windowPads2d(L.node(), in, out, kernel, strides, dilations);
+}
+
+std::array<int64_t, 4> windowPads2d(const ir::Node &node, const ir::Shape &in, const ir::Shape &out,
+                                    const std::vector<int64_t> &kernel, const std::vector<int64_t> &strides,
+                                    const std::vector<int64_t> &dilations) {
+  std::vector<int64_t> pads = windowPads(node, in, out, kernel, strides, dilations);
+  return {pads[0], pads[1], pads[2], pads[3]};
+}
+
+std::vector<int64_t> windowPads(const ir::Node &node, const ir::Shape &in, const ir::Shape &out,
+                                const std::vector<int64_t> &kernel, const std::vector<int64_t> &strides,
+                                const std::vector<int64_t> &dilations) {
+  const size_t spatial = kernel.size();
   std::string autoPad = node.attrs().getString("auto_pad", "NOTSET");
   if (autoPad == "NOTSET") {
-    std::vector<int64_t> pads = node.attrs().getInts("pads", {0, 0, 0, 0});
-    if (pads.size() != 4) L.fail("pads must have 4 values");
-    return {pads[0], pads[1], pads[2], pads[3]};
+    std::vector<int64_t> pads = node.attrs().getInts("pads", std::vector<int64_t>(2 * spatial, 0));
+    if (pads.size() != 2 * spatial)
+      throw BadInputError(node.describe() + ": op " + node.opType() + " cannot be compiled yet (pads must have " +
+                          std::to_string(2 * spatial) + " values)");
+    return pads;
   }
-  if (autoPad == "VALID") return {0, 0, 0, 0};
-  std::array<int64_t, 4> pads{};
-  for (int d = 0; d < 2; ++d) {
+  std::vector<int64_t> pads(2 * spatial, 0);
+  if (autoPad == "VALID") return pads;
+  for (size_t d = 0; d < spatial; ++d) {
     int64_t total =
         std::max<int64_t>(0, (out[2 + d] - 1) * strides[d] + (kernel[d] - 1) * dilations[d] + 1 - in[2 + d]);
     int64_t small = total / 2;
     pads[d] = autoPad == "SAME_LOWER" ? total - small : small;
-    pads[d + 2] = total - pads[d];
+    pads[d + spatial] = total - pads[d];
   }
   return pads;
+}
+
+int64_t laneTileRows(int lanes, int64_t count) {
+  const std::vector<int64_t> choices = lanes == 16 ? std::vector<int64_t>{14, 12, 8, 7, 4}
+                                       : lanes == 8 ? std::vector<int64_t>{6, 4}
+                                                    : std::vector<int64_t>{12, 6};
+  for (int64_t mr : choices)
+    if (count % mr == 0) return mr;
+  return choices[0];
 }
 
 LowerFn findLowering(const std::string &opType) {
   static const LoweringRules rules = [] {
     LoweringRules all;
     for (auto add : {addConvLowerings, addConvTransposeLowerings, addPoolLowerings, addGemmLowerings,
-                     addElementwiseLowerings, addReduceLowerings, addNormalizationLowerings, addMovementLowerings,
-                     addIndexingLowerings, addResizeLowerings})
+                     addElementwiseLowerings, addReduceLowerings, addQuantizeLowerings, addNormalizationLowerings,
+                     addMovementLowerings, addIndexingLowerings, addResizeLowerings, addGridSampleLowerings,
+                     addEinsumLowerings, addIntegerNNLowerings})
       add(all);
     return all;
   }();

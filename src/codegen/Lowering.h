@@ -14,6 +14,7 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -32,8 +33,10 @@ struct Storage {
 
 /// What all node functions of one module share: tensor storage and emitted constants.
 struct ModuleState {
-  explicit ModuleState(llvm::Module &module) : mod(module) {}
+  ModuleState(llvm::Module &module, int lanes) : mod(module), vectorLanes(lanes) {}
   llvm::Module &mod;
+  /// float lanes of the target's widest vector registers (16 AVX-512, 8 AVX2, 4 NEON/SSE).
+  int vectorLanes;
   std::unordered_map<const ir::Value *, Storage> storage;
   std::unordered_map<const ir::Value *, llvm::GlobalVariable *> weights;
   int derivedConstants = 0;
@@ -51,6 +54,7 @@ public:
   /// The outputs the function writes: the absorbed activation node's, when there is one.
   const std::vector<ir::Value *> &outputs() const { return absorbed_ ? absorbed_->outputs() : node_.outputs(); }
   llvm::IRBuilder<> &builder() { return b_; }
+  int vectorLanes() const { return state_.vectorLanes; }
 
   /// Throws the BadInputError for a node the compiler cannot lower, with the reason.
   [[noreturn]] void fail(const std::string &why = "") const;
@@ -72,15 +76,20 @@ public:
 
   /// The address of `value` (a weight, an arena block or an io slot); null for nullptr.
   llvm::Value *address(const ir::Value *value);
+  /// Whether the rule asked for the address of `value` (an output it did not is unwritten).
+  bool wasAddressed(const ir::Value *value) const { return addressed_.count(value) > 0; }
   /// Calls kernel `name` with `args` followed by the node's task range.
   void callKernel(const std::string &name, std::vector<llvm::Value *> args);
   /// Appends the (int32 kind, float alpha, float beta) activation arguments.
   void pushActivation(std::vector<llvm::Value *> &args);
   /// Constant int64 data of input i (Slice starts, Pad pads, ...); fails when not constant.
   std::vector<int64_t> constantInts(size_t i, const char *what) const;
-  /// y[i...] = x[base + sum_d i_d * strides[d]] over y's dims (Transpose, Slice, Expand).
-  /// Returns the task count.
+  /// y[i...] = x[base + sum_d i_d * strides[d]] over y's dims, for any dtype (Transpose,
+  /// Slice, Expand, Tile, DepthToSpace). Returns the task count (y's rows).
   int64_t emitGather(const ir::Value *x, const ir::Value *y, int64_t base, std::vector<int64_t> strides);
+  /// The same over a finer row-major view `dims` of y (Tile: [r0, d0, r1, d1, ...]).
+  int64_t emitGather(const ir::Value *x, const ir::Value *y, int64_t base, std::vector<int64_t> dims,
+                     std::vector<int64_t> strides);
 
 private:
   ModuleState &state_;
@@ -91,7 +100,12 @@ private:
   const ir::Node &node_;
   const ir::Node *absorbed_;
   ir::FusedActivation activation_;
+  std::set<const ir::Value *> addressed_;
 };
+
+/// "<base>_b<bytes per element>": the variant of an element-size-generic kernel
+/// (kernels/Movement.cpp, kernels/Indexing.cpp) for tensors of `dtype`.
+std::string sizedKernelName(const std::string &base, ir::DType dtype);
 
 /// Row-major strides of `shape` as seen from an output of rank `rank` under ONNX
 /// (numpy) broadcasting: right-aligned, 0 along dims of size 1 or missing.
@@ -106,6 +120,23 @@ bool collapseDims(std::vector<int64_t> &dims, std::vector<std::vector<int64_t>> 
 std::array<int64_t, 4> windowPads2d(NodeLowering &L, const ir::Shape &in, const ir::Shape &out,
                                     const std::vector<int64_t> &kernel, const std::vector<int64_t> &strides,
                                     const std::vector<int64_t> &dilations);
+std::array<int64_t, 4> windowPads2d(const ir::Node &node, const ir::Shape &in, const ir::Shape &out,
+                                    const std::vector<int64_t> &kernel, const std::vector<int64_t> &strides,
+                                    const std::vector<int64_t> &dilations);
+/// The same for any number of spatial dims, in ONNX order (begins, then ends).
+std::vector<int64_t> windowPads(const ir::Node &node, const ir::Shape &in, const ir::Shape &out,
+                                const std::vector<int64_t> &kernel, const std::vector<int64_t> &strides,
+                                const std::vector<int64_t> &dilations);
+
+/// Positions per register tile of kernels/MicroKernel.h (a value the kernels instantiate:
+/// leip_k_conv2d_direct_f32, leip_k_gemm_packed_f32) for `count` positions: the widest that
+/// the target's registers hold, preferring one that divides `count`.
+int64_t laneTileRows(int lanes, int64_t count);
+
+/// Graph rewrites the convolution kernels rely on, run on the compiler's copy of the graph
+/// before memory planning: convolutions lowered to the direct kernel read an input that a
+/// Pad node inserted here has zero-padded.
+void insertConvPadding(ir::Graph &graph, int vectorLanes);
 
 /// Emits the kernel calls of one node; returns its task count (how many pieces the
 /// runtime's threads may split it into; the kernel computes tasks [begin, end)).
@@ -125,9 +156,13 @@ void addPoolLowerings(LoweringRules &rules);
 void addGemmLowerings(LoweringRules &rules);
 void addElementwiseLowerings(LoweringRules &rules);
 void addReduceLowerings(LoweringRules &rules);
+void addQuantizeLowerings(LoweringRules &rules);
 void addNormalizationLowerings(LoweringRules &rules);
 void addMovementLowerings(LoweringRules &rules);
 void addIndexingLowerings(LoweringRules &rules);
 void addResizeLowerings(LoweringRules &rules);
+void addGridSampleLowerings(LoweringRules &rules);
+void addEinsumLowerings(LoweringRules &rules);
+void addIntegerNNLowerings(LoweringRules &rules);
 
 } // namespace leip::codegen

@@ -226,19 +226,23 @@ TEST(Codegen, BadInputsAreRejectedWithCodes) {
   EXPECT_EQ(leip_model_check_input(model.model(), 3, LEIP_DTYPE_FLOAT32, 4, dims), LEIP_ERROR_INVALID_ARGUMENT);
 }
 
-TEST(Codegen, OpWithoutKernelIsABadInputErrorNamingIt) {
+TEST(Codegen, NodeTheCompilerCannotLowerIsABadInputErrorNamingIt) {
+  // A 3-D convolution: the interpreter runs it, the compiler has no kernel for it yet.
   ir::Graph graph;
-  ir::Value *x = graph.addInput("x", ir::TensorType{ir::DType::F32, {2, 3}, {}});
-  ir::Node *node = graph.addNode("LRN", "squash", {x}, {"y"});
-  node->outputs()[0]->setType(ir::TensorType{ir::DType::F32, {2, 3}, {}});
+  ir::Value *x = graph.addInput("x", ir::TensorType{ir::DType::F32, {1, 2, 5, 5, 5}, {}});
+  ir::Value *w = graph.addConstant("w", ir::Tensor(ir::DType::F32, {4, 2, 3, 3, 3}));
+  ir::Node *node = graph.addNode("Conv", "squash", {x, w}, {"y"});
+  node->outputs()[0]->setType(ir::TensorType{ir::DType::F32, {1, 4, 3, 3, 3}, {}});
   graph.addOutput(node->outputs()[0]);
   fs::path dir = workDir("unsupported");
   try {
     compile(graph, dir, "none");
-    FAIL() << "compiling LRN should fail";
+    FAIL() << "compiling a 3-D Conv should fail";
   } catch (const BadInputError &e) {
     EXPECT_NE(std::string(e.what()).find("squash"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("op LRN cannot be compiled yet"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("op Conv cannot be compiled yet (only 1-D and 2-D convolution"),
+              std::string::npos)
+        << e.what();
   }
   EXPECT_FALSE(fs::exists(dir));
 }

@@ -7,268 +7,16 @@
 // counts go to stdout and, with --report, to a Markdown file (docs/conformance.md).
 //
 // usage: leip_conformance CASES_DIR [--report FILE.md] [--filter SUBSTRING]
-#include "leip/frontend/OnnxImporter.h"
-#include "leip/interp/Interpreter.h"
-#include "leip/ir/OpRegistry.h"
-#include "leip/support/Error.h"
+#include "ConformanceCases.h"
 
-#include <onnx/onnx_pb.h>
-
-#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <set>
 #include <sstream>
 
 namespace fs = std::filesystem;
-
-namespace {
-
-enum class Outcome { Pass, Fail, Skip };
-
-struct CaseResult {
-  std::string name;
-  std::string label; // the op types the case's model uses, e.g. "Conv" or "Cast+Exp+ReduceSum"
-  Outcome outcome = Outcome::Pass;
-  std::string reason;
-  bool baked = false; // shape-deciding inputs were given as constants
-};
-
-std::string readFile(const fs::path &path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-/// Tensor element types the leip IR has (ONNX TensorProto.DataType numbers).
-bool irHasType(int onnxType) {
-  switch (onnxType) {
-  case onnx::TensorProto::FLOAT:
-  case onnx::TensorProto::FLOAT16:
-  case onnx::TensorProto::INT8:
-  case onnx::TensorProto::UINT8:
-  case onnx::TensorProto::INT32:
-  case onnx::TensorProto::INT64:
-  case onnx::TensorProto::BOOL:
-    return true;
-  default:
-    return false;
-  }
-}
-
-std::string typeName(int onnxType) {
-  return onnx::TensorProto::DataType_Name(static_cast<onnx::TensorProto::DataType>(onnxType));
-}
-
-/// Why the case is outside leip's scope, or "" when it must run.
-std::string skipReason(const fs::path &modelPath, const onnx::ModelProto &model,
-                       const std::vector<onnx::TensorProto> &tensors) {
-  // Ask the importer which ops remain unsupported after its rewrites (Constant nodes
-  // become constants, Upsample becomes Resize, ...). An import that fails for another
-  // reason is not a skip: the case then fails with that error.
-  std::set<std::string> unsupported;
-  try {
-    leip::frontend::ImportOptions options;
-    options.allowUnsupportedOps = true;
-    auto graph = leip::frontend::importOnnx(modelPath.string(), options); // must outlive the loop
-    for (const leip::ir::Node *node : graph->nodes())
-      if (!leip::ir::findOp(node->domain(), node->opType()))
-        unsupported.insert((node->domain().empty() ? "" : node->domain() + ".") + node->opType());
-  } catch (const std::exception &) {
-    // The import failed (e.g. a model of training-only domains): judge by the raw nodes.
-    for (const auto &node : model.graph().node())
-      if (node.op_type() != "Constant" && !leip::ir::findOp(node.domain(), node.op_type()))
-        unsupported.insert((node.domain().empty() ? "" : node.domain() + ".") + node.op_type());
-  }
-  if (!unsupported.empty()) {
-    std::string list;
-    for (const auto &op : unsupported) list += (list.empty() ? "" : ", ") + op;
-    return "op not supported by leip: " + list;
-  }
-  // leip compiles inference graphs; training-mode variants of ops are out of its scope.
-  for (const auto &node : model.graph().node()) {
-    for (const auto &attr : node.attribute())
-      if (attr.name() == "training_mode" && attr.i() != 0) return "training mode (leip runs inference only)";
-    if (node.op_type() == "Dropout" && node.input_size() > 2 && !node.input(2).empty())
-      return "training mode (leip runs inference only)";
-  }
-  auto checkValueInfo = [](const onnx::ValueInfoProto &info) -> std::string {
-    if (!info.type().has_tensor_type()) return "non-tensor value '" + info.name() + "' (sequence/optional/map)";
-    int elem = info.type().tensor_type().elem_type();
-    if (!irHasType(elem)) return "tensor type " + typeName(elem) + " is not in the leip IR";
-    return "";
-  };
-  for (const auto &info : model.graph().input())
-    if (auto reason = checkValueInfo(info); !reason.empty()) return reason;
-  for (const auto &info : model.graph().output())
-    if (auto reason = checkValueInfo(info); !reason.empty()) return reason;
-  bool usesHalf = false;
-  for (const auto &t : tensors) {
-    if (!irHasType(t.data_type())) return "tensor type " + typeName(t.data_type()) + " is not in the leip IR";
-    usesHalf |= t.data_type() == onnx::TensorProto::FLOAT16;
-  }
-  bool onlyCasts = true;
-  for (const auto &node : model.graph().node())
-    onlyCasts &= node.op_type() == "Cast" || node.op_type() == "CastLike";
-  if (usesHalf && !onlyCasts) return "float16 arithmetic: the reference interpreter computes in fp32";
-  return "";
-}
-
-std::string caseLabel(const onnx::ModelProto &model) {
-  std::set<std::string> ops;
-  for (const auto &node : model.graph().node()) ops.insert(node.op_type());
-  std::string label;
-  for (const auto &op : ops) label += (label.empty() ? "" : "+") + op;
-  return label.empty() ? "(no nodes)" : label;
-}
-
-/// "" when `got` matches `want` (ONNX's backend tolerance: rtol 1e-3, atol 1e-5 for floats,
-/// exact for integers and bools), else a description of the first mismatch.
-std::string compare(const leip::ir::Tensor &got, const leip::ir::Tensor &want) {
-  if (got.dtype() != want.dtype())
-    return "dtype " + std::string(leip::ir::dtypeName(got.dtype())) + ", expected " +
-           std::string(leip::ir::dtypeName(want.dtype()));
-  if (got.shape() != want.shape())
-    return "shape " + leip::ir::shapeToString(got.shape()) + ", expected " + leip::ir::shapeToString(want.shape());
-  bool exact = !leip::ir::isFloat(got.dtype());
-  for (int64_t i = 0; i < got.numElements(); ++i) {
-    double a = got.getAsDouble(i), b = want.getAsDouble(i);
-    bool ok = exact ? a == b
-                    : (std::isnan(a) && std::isnan(b)) || a == b || std::fabs(a - b) <= 1e-5 + 1e-3 * std::fabs(b);
-    if (!ok) {
-      std::ostringstream os;
-      os << "element " << i << " is " << a << ", expected " << b;
-      return os.str();
-    }
-  }
-  return "";
-}
-
-/// Runs the case with graph inputs [firstBaked, n) turned into initializers. Returns "" on
-/// success, else why it failed.
-std::string runWith(const fs::path &dir, onnx::ModelProto model, const std::vector<onnx::TensorProto> &inputProtos,
-                    const std::vector<onnx::TensorProto> &outputProtos, size_t firstBaked) {
-  fs::path bakedPath = fs::temp_directory_path() / ("leip-conformance-" + dir.filename().string() + ".onnx");
-  struct RemoveOnExit {
-    fs::path path;
-    ~RemoveOnExit() {
-      std::error_code ec;
-      fs::remove(path, ec);
-    }
-  } cleanup{bakedPath};
-  try {
-    std::set<std::string> initializers;
-    for (const auto &init : model.graph().initializer()) initializers.insert(init.name());
-    std::vector<onnx::ValueInfoProto> liveInputs;
-    size_t next = 0;
-    for (const auto &info : model.graph().input()) {
-      if (initializers.count(info.name())) continue;
-      if (next >= firstBaked && next < inputProtos.size()) {
-        onnx::TensorProto *baked = model.mutable_graph()->add_initializer();
-        *baked = inputProtos[next];
-        baked->set_name(info.name());
-      } else {
-        liveInputs.push_back(info);
-      }
-      ++next;
-    }
-    model.mutable_graph()->clear_input();
-    for (const auto &info : liveInputs) *model.mutable_graph()->add_input() = info;
-
-    std::vector<leip::ir::Tensor> inputs, expected;
-    leip::frontend::ImportOptions options;
-    for (size_t i = 0; i < std::min(firstBaked, inputProtos.size()); ++i) {
-      inputs.push_back(leip::frontend::tensorFromProtoBytes(inputProtos[i].SerializeAsString(), "input"));
-      // Bind every graph input to the shape of its test data (models may declare dynamic dims).
-      if (i < liveInputs.size()) options.inputShapes.byName[liveInputs[i].name()] = inputs.back().shape();
-    }
-    for (const auto &p : outputProtos)
-      expected.push_back(leip::frontend::tensorFromProtoBytes(p.SerializeAsString(), "output"));
-
-    fs::path modelPath = dir / "model.onnx";
-    if (firstBaked < inputProtos.size()) {
-      std::ofstream out(bakedPath, std::ios::binary);
-      model.SerializeToOstream(&out);
-      modelPath = bakedPath;
-    }
-    auto graph = leip::frontend::loadModel(modelPath.string(), options);
-    if (graph->inputs().size() != inputs.size())
-      return "model has " + std::to_string(graph->inputs().size()) + " inputs, test data " +
-             std::to_string(inputs.size());
-    leip::interp::Interpreter interpreter(*graph);
-    std::vector<leip::ir::Tensor> outputs = interpreter.run(inputs);
-    if (outputs.size() < expected.size())
-      return "produced " + std::to_string(outputs.size()) + " outputs, expected " + std::to_string(expected.size());
-    for (size_t i = 0; i < expected.size(); ++i)
-      if (auto mismatch = compare(outputs[i], expected[i]); !mismatch.empty())
-        return "output " + std::to_string(i) + ": " + mismatch;
-    return "";
-  } catch (const std::exception &e) {
-    std::string what = e.what();
-    return what.empty() ? "exception without message" : what;
-  }
-}
-
-CaseResult runCase(const fs::path &dir) {
-  CaseResult result;
-  result.name = dir.filename().string();
-  onnx::ModelProto model;
-  std::string modelBytes = readFile(dir / "model.onnx");
-  if (!model.ParseFromString(modelBytes)) {
-    result.outcome = Outcome::Fail;
-    result.reason = "cannot parse model.onnx";
-    return result;
-  }
-  result.label = caseLabel(model);
-
-  fs::path dataDir = dir / "test_data_set_0";
-  std::vector<onnx::TensorProto> inputProtos, outputProtos;
-  for (const char *kind : {"input", "output"}) {
-    for (int i = 0;; ++i) {
-      fs::path file = dataDir / (std::string(kind) + "_" + std::to_string(i) + ".pb");
-      if (!fs::exists(file)) break;
-      onnx::TensorProto tensor;
-      if (!tensor.ParseFromString(readFile(file))) {
-        result.outcome = Outcome::Skip;
-        result.reason = "non-tensor test data (" + file.filename().string() + ")";
-        return result;
-      }
-      (kind[0] == 'i' ? inputProtos : outputProtos).push_back(std::move(tensor));
-    }
-  }
-  std::vector<onnx::TensorProto> all = inputProtos;
-  all.insert(all.end(), outputProtos.begin(), outputProtos.end());
-  if (auto reason = skipReason(dir / "model.onnx", model, all); !reason.empty()) {
-    result.outcome = Outcome::Skip;
-    result.reason = reason;
-    return result;
-  }
-
-  // leip needs shape-deciding inputs (Reshape's shape, Slice's starts, ...) as constants,
-  // while ONNX's cases feed them as graph inputs. Try the case as given first; when leip
-  // asks for a constant, bake the trailing inputs into initializers, then all of them.
-  std::string lastError;
-  std::vector<size_t> attempts = {inputProtos.size()};
-  for (size_t firstBaked : {size_t{1}, size_t{0}})
-    if (firstBaked < attempts.back()) attempts.push_back(firstBaked);
-  for (size_t firstBaked : attempts) {
-    result.baked = firstBaked < inputProtos.size();
-    lastError = runWith(dir, model, inputProtos, outputProtos, firstBaked);
-    if (lastError.empty()) {
-      result.outcome = Outcome::Pass;
-      return result;
-    }
-    if (lastError.find("must be a constant") == std::string::npos) break;
-  }
-  result.outcome = Outcome::Fail;
-  result.reason = lastError;
-  return result;
-}
-
-} // namespace
+using namespace leip::conformance;
 
 int main(int argc, char **argv) {
   if (argc < 2) {
@@ -282,12 +30,7 @@ int main(int argc, char **argv) {
     if (flag == "--report") reportPath = argv[i + 1];
     else if (flag == "--filter") filter = argv[i + 1];
   }
-  std::vector<fs::path> dirs;
-  for (const auto &entry : fs::directory_iterator(casesDir))
-    if (entry.is_directory() && fs::exists(entry.path() / "model.onnx") &&
-        entry.path().filename().string().find(filter) != std::string::npos)
-      dirs.push_back(entry.path());
-  std::sort(dirs.begin(), dirs.end());
+  std::vector<fs::path> dirs = listCases(casesDir, filter);
   if (dirs.empty()) {
     std::fprintf(stderr, "no conformance cases under %s\n", casesDir.c_str());
     return 1;
@@ -338,7 +81,13 @@ int main(int argc, char **argv) {
            << "**" << total.pass << " passed, " << total.fail << " failed, " << total.skip << " skipped** of "
            << results.size() << " cases. leip requires shape-deciding inputs (Reshape's shape, Slice's starts, Pad's pads, "
               "...) to be constants, as they are in exported models; ONNX's cases feed them as graph inputs, so "
-           << baked << " passing cases ran with those inputs baked into initializers.\n\n## Cases that ran, by the ops in the case's model\n\n"
+           << baked << " passing cases ran with those inputs baked into initializers.\n\n"
+           // The compiled results come from another program; this page only links them.
+           << "## Compiled artifacts\n\nThe passing cases are also compiled as `leip compile` compiles them and run "
+              "as artifacts, checked against ONNX's outputs and the interpreter's within 1e-4 of each output's "
+              "largest magnitude: per-op counts and the reasons a case is not compilable are in "
+              "[conformance-compiled.md](conformance-compiled.md) (`leip_conformance_compiled`, ctest: "
+              "`compiled_conformance_*`).\n\n## Cases that ran, by the ops in the case's model\n\n"
            << table.str() << "\n## Skipped cases and why\n\n| case | reason |\n|---|---|\n" << skipped.str();
     if (total.fail) report << "\n## Failures\n\n" << failed.str();
   }

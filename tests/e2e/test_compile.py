@@ -67,18 +67,20 @@ class CompileTest(unittest.TestCase):
         needed = needed_libraries(lib)
         self.assertTrue(needed and set(needed) <= ALLOWED_NEEDED, needed)
 
-    def test_op_without_kernel(self):
-        graph = helper.make_graph([helper.make_node("LRN", ["x"], ["y"], name="squash", size=3)], "g",
-                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])],
-                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 4, 4])])
+    def test_node_the_compiler_cannot_lower(self):
+        # A 3-D convolution: the interpreter runs it, the compiler has no kernel for it yet.
+        w = helper.make_tensor("w", TensorProto.FLOAT, [2, 3, 3, 3, 3], [0.1] * 162)
+        graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], name="squash")], "g",
+                                  [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4, 4])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 2, 2, 2])], [w])
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-        path = os.path.join(self.dir, "lrn.onnx")
+        path = os.path.join(self.dir, "conv3d.onnx")
         onnx.save(model, path)
-        out = os.path.join(self.dir, "lrn_out")
+        out = os.path.join(self.dir, "conv3d_out")
         result = e2e.leip("compile", "--input_path", path, "--output_path", out)
         self.assertEqual(result.rc, e2e.EXIT_BAD_INPUT, result.describe())
         self.assertIn("squash", result.stderr)
-        self.assertIn("op LRN cannot be compiled yet", result.stderr)
+        self.assertIn("op Conv cannot be compiled yet (only 1-D and 2-D convolution", result.stderr)
         self.assertEqual(len(result.stderr.strip().splitlines()), 1, result.describe())
         self.assertFalse(os.path.exists(out), "a failed compile must not leave an artifact")
         self.assertEqual([n for n in os.listdir(self.dir) if "partial" in n], [])

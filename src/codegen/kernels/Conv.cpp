@@ -24,6 +24,7 @@
 //   adds w * (a shifted input row) to the output row, over the output columns whose input
 //   column lies inside the image (no bounds checks in the inner loop).
 #include "Kernels.h"
+#include "MicroKernel.h"
 
 using namespace leip::kernels;
 
@@ -42,21 +43,6 @@ inline void fill(float *__restrict y, int64_t n, float v) {
   for (int64_t i = 0; i < n; ++i) y[i] = v;
 }
 
-/// activateRange with the common activations hoisted out of the loop (same formulas as
-/// activate), so their loops vectorize.
-inline void activateFast(float *__restrict y, int64_t n, int32_t activation, float alpha, float beta) {
-  if (activation == kClip) {
-    for (int64_t i = 0; i < n; ++i) {
-      const float t = y[i] < alpha ? alpha : y[i];
-      y[i] = t > beta ? beta : t;
-    }
-  } else if (activation == kRelu) {
-    for (int64_t i = 0; i < n; ++i) y[i] = y[i] > 0.0f ? y[i] : 0.0f;
-  } else {
-    activateRange(y, n, activation, alpha, beta);
-  }
-}
-
 // The same vector with float alignment, for unaligned loads and stores.
 typedef float v16u __attribute__((ext_vector_type(16), aligned(4)));
 #define load16(p) (*(const v16u *)(p))
@@ -67,7 +53,7 @@ typedef float v16u __attribute__((ext_vector_type(16), aligned(4)));
 /// panel is QC x kNR (row q holds the kNR positions of the tile). Splitting q into chunks
 /// keeps the per-element order of additions, so results do not depend on the chunking.
 template <int MR>
-inline void microKernel(const float *__restrict w, const float *__restrict bias, const float *__restrict panel,
+__attribute__((always_inline)) inline void microKernel(const float *__restrict w, const float *__restrict bias, const float *__restrict panel,
                         float *__restrict y, int64_t Q, int64_t q0, int64_t QC, int64_t P, int64_t k0, int64_t p0,
                         int64_t valid, int64_t panelStride = kNR) {
   v16f acc0[MR], acc1[MR];
@@ -112,9 +98,43 @@ inline void microKernel(const float *__restrict w, const float *__restrict bias,
   }
 }
 
+/// Output positions [dst, dst + len) of a tile lie in one output row; for filter tap
+/// (r, s) they read input row ih0 + r*dilH, columns iw0 + s*dilW + j*strideW.
+struct RowRun {
+  int64_t ih0, iw0, dst, len;
+};
+
+/// One row of a column panel: tap (rowOff, colOff) of one input plane for the tile's runs;
+/// positions outside the image and past the tile's valid positions read as zero.
+__attribute__((always_inline)) inline void packPanelRow(const float *__restrict plane, float *__restrict dst, const RowRun *runs, int64_t numRuns,
+                         int64_t valid, int64_t H, int64_t W, int64_t strideW, int64_t rowOff, int64_t colOff) {
+  for (int64_t i = 0; i < numRuns; ++i) {
+    const RowRun &run = runs[i];
+    float *__restrict out = dst + run.dst;
+    const int64_t ih = run.ih0 + rowOff;
+    if ((uint64_t)ih >= (uint64_t)H) {
+      for (int64_t j = 0; j < run.len; ++j) out[j] = 0.0f;
+      continue;
+    }
+    // Columns j with 0 <= iw0 + j*strideW < W.
+    const int64_t iw0 = run.iw0 + colOff;
+    const int64_t lo = imin(run.len, iw0 >= 0 ? 0 : (-iw0 + strideW - 1) / strideW);
+    const int64_t hi = iw0 > W - 1 ? 0 : imin(run.len, (W - 1 - iw0) / strideW + 1);
+    const float *__restrict src = plane + ih * W + iw0;
+    for (int64_t j = 0; j < lo; ++j) out[j] = 0.0f;
+    if (strideW == 1) {
+      for (int64_t j = lo; j < hi; ++j) out[j] = src[j];
+    } else {
+      for (int64_t j = lo; j < hi; ++j) out[j] = src[j * strideW];
+    }
+    for (int64_t j = imax(lo, hi); j < run.len; ++j) out[j] = 0.0f;
+  }
+  for (int64_t j = valid; j < kNR; ++j) dst[j] = 0.0f;
+}
+
 /// Implicit-GEMM convolution of output channels [kBegin, kEnd) (one group) of image n, for
 /// the tile of output positions [p0, p0 + kNR) (clipped to P).
-void convGemmTile(const float *__restrict x, const float *__restrict w, const float *__restrict bias,
+__attribute__((always_inline)) inline void convGemmTile(const float *__restrict x, const float *__restrict w, const float *__restrict bias,
                   float *__restrict y, float *__restrict panel, int64_t n, int64_t C, int64_t H, int64_t W,
                   int64_t K, int64_t R, int64_t S, int64_t OH, int64_t OW, int64_t strideH, int64_t strideW,
                   int64_t padT, int64_t padL, int64_t dilH, int64_t dilW, int64_t cPerGroup, int64_t c0,
@@ -122,13 +142,7 @@ void convGemmTile(const float *__restrict x, const float *__restrict w, const fl
   const int64_t P = OH * OW, RS = R * S, Q = cPerGroup * RS;
   const float *__restrict img = x + (n * C + c0) * H * W;
   float *__restrict out = y + n * K * P;
-  int64_t ihBase[kNR], iwBase[kNR];
   const int64_t valid = imin(kNR, P - p0);
-  for (int64_t j = 0; j < kNR; ++j) {
-    const int64_t p = p0 + (j < valid ? j : 0);
-    ihBase[j] = (p / OW) * strideH - padT;
-    iwBase[j] = (p % OW) * strideW - padL;
-  }
   // 1x1, stride 1, no padding, output the size of the input: row q of the column panel
   // is just kNR contiguous floats of input channel q, so the micro-kernel reads x directly.
   if (RS == 1 && strideH == 1 && strideW == 1 && padT == 0 && padL == 0 && OH == H && OW == W) {
@@ -160,36 +174,20 @@ void convGemmTile(const float *__restrict x, const float *__restrict w, const fl
     }
     return;
   }
-  // Pack the QC x kNR panel of q chunk [q0, q0 + QC) of this tile; positions outside
-  // the image read as zero.
-  const bool contiguous = valid == kNR && ihBase[0] == ihBase[kNR - 1];
+  // The tile's positions as runs along output rows: a run reads one input row per (c, r)
+  // at a fixed column stride, so each panel row is packed as a few contiguous copies.
+  RowRun runs[kNR];
+  int64_t numRuns = 0;
+  for (int64_t j = 0; j < valid; ++numRuns) {
+    const int64_t p = p0 + j, ow = p % OW, len = imin(OW - ow, valid - j);
+    runs[numRuns] = {(p / OW) * strideH - padT, ow * strideW - padL, j, len};
+    j += len;
+  }
   for (int64_t q0 = 0; q0 < Q; q0 += kQC) {
     const int64_t QC = imin(kQC, Q - q0);
-    float *__restrict dst = panel;
-    for (int64_t q = q0; q < q0 + QC; ++q, dst += kNR) {
-      const int64_t c = q / RS, rs = q % RS, r = rs / S, s = rs % S;
-      const float *__restrict plane = img + c * H * W;
-      const int64_t rowOff = r * dilH, colOff = s * dilW;
-      if (contiguous) {
-        const int64_t ih = ihBase[0] + rowOff, iw0 = iwBase[0] + colOff;
-        if ((uint64_t)ih >= (uint64_t)H) {
-          for (int64_t j = 0; j < kNR; ++j) dst[j] = 0.0f;
-          continue;
-        }
-        const float *__restrict src = plane + ih * W + iw0;
-        if (strideW == 1 && iw0 >= 0 && iw0 + kNR <= W) {
-          for (int64_t j = 0; j < kNR; ++j) dst[j] = src[j];
-          continue;
-        }
-        if (strideW == 2 && iw0 >= 0 && iw0 + 2 * (kNR - 1) < W) {
-          for (int64_t j = 0; j < kNR; ++j) dst[j] = src[2 * j];
-          continue;
-        }
-      }
-      for (int64_t j = 0; j < kNR; ++j) {
-        const int64_t ih = ihBase[j] + rowOff, iw = iwBase[j] + colOff;
-        dst[j] = ((uint64_t)ih < (uint64_t)H && (uint64_t)iw < (uint64_t)W) ? plane[ih * W + iw] : 0.0f;
-      }
+    for (int64_t q = 0; q < QC; ++q) {
+      const int64_t c = (q0 + q) / RS, rs = (q0 + q) % RS, r = rs / S, s = rs % S;
+      packPanelRow(img + c * H * W, panel + q * kNR, runs, numRuns, valid, H, W, strideW, r * dilH, s * dilW);
     }
     int64_t k = kBegin;
     for (; k + 6 <= kEnd; k += 6) microKernel<6>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
@@ -200,7 +198,7 @@ void convGemmTile(const float *__restrict x, const float *__restrict w, const fl
 }
 
 /// Runs tasks [begin, end) of the implicit GEMM (see the task layout at the top).
-void convGemm(const float *__restrict x, const float *__restrict w, const float *__restrict bias,
+__attribute__((always_inline)) inline void convGemm(const float *__restrict x, const float *__restrict w, const float *__restrict bias,
               float *__restrict y, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S, int64_t OH,
               int64_t OW, int64_t strideH, int64_t strideW, int64_t padT, int64_t padL, int64_t dilH,
               int64_t dilW, int64_t group, int64_t kBlockSize, int32_t activation, float actAlpha, float actBeta,
@@ -222,6 +220,48 @@ void convGemm(const float *__restrict x, const float *__restrict w, const float 
   }
 }
 
+/// Floats of the direct convolution's accumulator buffer (32 KiB of stack): a task's
+/// output rows x positions x 2L channels. The compiler only picks the direct kernel when one
+/// row fits.
+constexpr int64_t kDirectAccFloats = 8192;
+
+/// Tasks [begin, end) of the direct convolution: task = (image, block of 2L channels, block
+/// of RB output rows), rows fastest. A task runs the channels in chunks of CC whose packed
+/// weights (CC x R x S x 2L floats) stay in L1 while every position of its rows uses them,
+/// keeping partial sums in a stack buffer; then it applies the activation and writes the
+/// buffer out transposed (channels are lanes here but rows of y). Every output is bias +
+/// sum over q in (c, r, s) order whatever the task split.
+template <int L, int MR>
+__attribute__((always_inline)) inline void directConv(const float *__restrict x, const float *__restrict wp,
+                                                      const float *__restrict bias, float *__restrict y, int64_t C,
+                                                      int64_t Hp, int64_t Wp, int64_t K, int64_t R, int64_t S,
+                                                      int64_t OH, int64_t OW, int64_t strideH, int64_t strideW,
+                                                      int64_t dilH, int64_t dilW, int64_t RB, int64_t CC,
+                                                      int32_t activation, float actAlpha, float actBeta,
+                                                      int64_t begin, int64_t end) {
+  constexpr int64_t KB = 2 * L;
+  const int64_t blocks = (K + KB - 1) / KB, rowBlocks = (OH + RB - 1) / RB, Q = C * R * S, P = OH * OW;
+  const int64_t plane = Hp * Wp;
+  alignas(64) float acc[kDirectAccFloats];
+  for (int64_t task = begin; task < end; ++task) {
+    const int64_t rb = task % rowBlocks, kb = task / rowBlocks % blocks, n = task / rowBlocks / blocks;
+    const int64_t oh0 = rb * RB, rows = imin(RB, OH - oh0);
+    const float *__restrict xn = x + n * C * plane;
+    const float *__restrict wk = wp + kb * Q * KB;
+    for (int64_t c0 = 0; c0 < C; c0 += CC) {
+      for (int64_t i = 0; i < rows; ++i)
+        channelLaneRow<L, MR>(xn + c0 * plane + (oh0 + i) * strideH * Wp, wk + c0 * R * S * KB, bias + kb * KB,
+                         acc + i * OW * KB, c0 == 0, imin(CC, C - c0), plane, Wp, R, S, dilH, dilW, strideW, OW);
+    }
+    const int64_t positions = rows * OW;
+    activateFast(acc, positions * KB, activation, actAlpha, actBeta);
+    const int64_t kValid = imin(KB, K - kb * KB);
+    float *__restrict out = y + (n * K + kb * KB) * P + oh0 * OW;
+    for (int64_t k = 0; k < kValid; ++k)
+      for (int64_t j = 0; j < positions; ++j) out[k * P + j] = acc[j * KB + k];
+  }
+}
+
 constexpr int64_t kDwRow = 640; // floats per padded input row of the 3x3 depthwise path
 
 /// Depthwise 3x3, stride 1 or 2, dilation 1: output plane `out` of input plane `plane`.
@@ -229,8 +269,8 @@ constexpr int64_t kDwRow = 640; // floats per padded input row of the 3x3 depthw
 /// registers: bias + w00 x00 + w01 x01 + ... + w22 x22 (padding reads as zero). Input rows
 /// are copied, zero padded, into a small ring of stack buffers so the inner loop has no
 /// bounds checks.
-template <int STRIDE>
-void depthwise3x3(const float *__restrict plane, const float *__restrict filter, float b, float *__restrict out,
+template <int STRIDE, int NV>
+__attribute__((always_inline)) inline void depthwise3x3(const float *__restrict plane, const float *__restrict filter, float b, float *__restrict out,
                   int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t padT, int64_t padL, int32_t activation,
                   float actAlpha, float actBeta) {
   constexpr int kRows = 4;                     // output rows per block: independent accumulators
@@ -239,7 +279,7 @@ void depthwise3x3(const float *__restrict plane, const float *__restrict filter,
   alignas(64) float zeroRow[kDwRow];
   int64_t tag[16];
   for (int i = 0; i < 16; ++i) tag[i] = -1;
-  const int64_t OWv = (OW + 15) / 16 * 16;
+  const int64_t OWv = (OW + 31) / 32 * 32;
   const int64_t need = OWv * STRIDE + 32; // padded columns read by the vector loop
   for (int64_t j = 0; j < need; ++j) zeroRow[j] = 0.0f;
   v16f wv[9];
@@ -262,45 +302,62 @@ void depthwise3x3(const float *__restrict plane, const float *__restrict filter,
       }
       src[j] = buf;
     }
-    for (int64_t ow = 0; ow < OW; ow += 16) {
-      v16f acc[kRows];
-      _Pragma("clang loop unroll(full)") for (int o = 0; o < kRows; ++o) acc[o] = b;
+    // NV 16-column vectors per row (two unless the row is short): 4 x NV independent
+    // accumulators hide the FMA latency.
+    for (int64_t ow = 0; ow < OW; ow += 16 * NV) {
+      v16f acc[kRows][NV];
+      _Pragma("clang loop unroll(full)") for (int o = 0; o < kRows; ++o)
+        _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) acc[o][v] = b;
       _Pragma("clang loop unroll(full)") for (int r = 0; r < 3; ++r) {
         _Pragma("clang loop unroll(full)") for (int o = 0; o < kRows; ++o) {
-          const float *__restrict base = src[o * STRIDE + r] + ow * STRIDE;
-          if (STRIDE == 1) {
-            acc[o] += wv[r * 3 + 0] * load16(base);
-            acc[o] += wv[r * 3 + 1] * load16(base + 1);
-            acc[o] += wv[r * 3 + 2] * load16(base + 2);
-          } else {
-            const v16f a0 = load16(base), a1 = load16(base + 16);
-            const v16f even =
-                __builtin_shufflevector(a0, a1, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-            const v16f odd =
-                __builtin_shufflevector(a0, a1, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-            const v16f a0s = load16(base + 2), a1s = load16(base + 18);
-            const v16f even2 =
-                __builtin_shufflevector(a0s, a1s, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-            acc[o] += wv[r * 3 + 0] * even;
-            acc[o] += wv[r * 3 + 1] * odd;
-            acc[o] += wv[r * 3 + 2] * even2;
+          _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) {
+            const float *__restrict base = src[o * STRIDE + r] + (ow + 16 * v) * STRIDE;
+            if (STRIDE == 1) {
+              acc[o][v] += wv[r * 3 + 0] * load16(base);
+              acc[o][v] += wv[r * 3 + 1] * load16(base + 1);
+              acc[o][v] += wv[r * 3 + 2] * load16(base + 2);
+            } else {
+              const v16f a0 = load16(base), a1 = load16(base + 16);
+              const v16f even =
+                  __builtin_shufflevector(a0, a1, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+              const v16f odd =
+                  __builtin_shufflevector(a0, a1, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+              const v16f a0s = load16(base + 2), a1s = load16(base + 18);
+              const v16f even2 =
+                  __builtin_shufflevector(a0s, a1s, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+              acc[o][v] += wv[r * 3 + 0] * even;
+              acc[o][v] += wv[r * 3 + 1] * odd;
+              acc[o][v] += wv[r * 3 + 2] * even2;
+            }
           }
         }
       }
       _Pragma("clang loop unroll(full)") for (int o = 0; o < kRows; ++o) {
         if (oh0 + o >= OH) break;
-        float *__restrict dst = out + (oh0 + o) * OW + ow;
-        alignas(64) float tmp[16];
-        store16(tmp, acc[o]);
-        activateFast(tmp, 16, activation, actAlpha, actBeta);
-        if (ow + 16 <= OW) {
-          store16(dst, load16(tmp));
-        } else {
-          for (int64_t j = 0; ow + j < OW; ++j) dst[j] = tmp[j];
+        _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) {
+          const int64_t col = ow + 16 * v;
+          if (col >= OW) break;
+          v16f value = acc[o][v];
+          // Relu and Clip here, on registers; other activations in a pass after the plane
+          // (their libm calls would force the weights out of registers).
+          if (activation == kRelu) value = value > 0.0f ? value : 0.0f;
+          if (activation == kClip) {
+            value = value < actAlpha ? actAlpha : value;
+            value = value > actBeta ? actBeta : value;
+          }
+          float *__restrict dst = out + (oh0 + o) * OW + col;
+          if (col + 16 <= OW) {
+            store16(dst, value);
+          } else {
+            alignas(64) float tmp[16];
+            store16(tmp, value);
+            for (int64_t j = 0; col + j < OW; ++j) dst[j] = tmp[j];
+          }
         }
       }
     }
   }
+  if (activation != kRelu && activation != kClip) activateRange(out, OH * OW, activation, actAlpha, actBeta);
 }
 
 } // namespace
@@ -321,17 +378,22 @@ extern "C" void leip_k_conv2d_f32(const float *__restrict x, const float *__rest
   }
   // Depthwise: direct convolution.
   if (cPerGroup == 1 && R == 3 && S == 3 && dilH == 1 && dilW == 1 && strideH == strideW &&
-      (strideH == 1 || strideH == 2) && ((OW + 15) / 16 * 16) * strideH + 48 <= kDwRow && padL + W <= kDwRow) {
+      (strideH == 1 || strideH == 2) && ((OW + 31) / 32 * 32) * strideH + 48 <= kDwRow && padL + W <= kDwRow) {
     for (int64_t task = begin; task < end; ++task) {
       const int64_t n = task / K, k = task % K;
       const int64_t c = (k / kPerGroup);
       const float *__restrict plane = x + (n * C + c) * H * W;
       float *__restrict out = y + task * OH * OW;
       const float b = bias ? bias[k] : 0.0f;
-      if (strideH == 1)
-        depthwise3x3<1>(plane, w + k * 9, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);
+      const float *__restrict filter = w + k * 9;
+      if (strideH == 1 && OW <= 16)
+        depthwise3x3<1, 1>(plane, filter, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);
+      else if (strideH == 1)
+        depthwise3x3<1, 2>(plane, filter, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);
+      else if (OW <= 16)
+        depthwise3x3<2, 1>(plane, filter, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);
       else
-        depthwise3x3<2>(plane, w + k * 9, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);
+        depthwise3x3<2, 2>(plane, filter, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);
     }
     return;
   }
@@ -367,6 +429,27 @@ extern "C" void leip_k_conv2d_f32(const float *__restrict x, const float *__rest
     }
     activateFast(out, OH * OW, activation, actAlpha, actBeta);
   }
+}
+
+/// Direct convolution (directConv above) of a zero-padded input xp [N, C, Hp, Wp] with
+/// weights packed by the compiler as [K / 2L blocks][q][2L] (zeros past K) and bias padded
+/// to a multiple of 2L. `lanes` (L: 16 for AVX-512, 8 for AVX2, 4 for NEON/SSE) and `rows`
+/// (MR, positions per micro-kernel) are compile-time constants chosen for the target's
+/// vector registers, so after inlining only one instantiation remains; `rowsPerTask` x OW x
+/// 2L floats must fit kDirectAccFloats.
+extern "C" void leip_k_conv2d_direct_f32(const float *__restrict xp, const float *__restrict wp,
+                                         const float *__restrict bias, float *__restrict y, int64_t C, int64_t Hp,
+                                         int64_t Wp, int64_t K, int64_t R, int64_t S, int64_t OH, int64_t OW,
+                                         int64_t strideH, int64_t strideW, int64_t dilH, int64_t dilW, int64_t lanes,
+                                         int64_t rows, int64_t rowsPerTask, int64_t channelChunk, int32_t activation,
+                                         float actAlpha, float actBeta, int64_t begin, int64_t end) {
+#define LEIP_DIRECT(l, mr)                                                                                             \
+  if (lanes == l && rows == mr)                                                                                        \
+    return directConv<l, mr>(xp, wp, bias, y, C, Hp, Wp, K, R, S, OH, OW, strideH, strideW, dilH, dilW, rowsPerTask,   \
+                             channelChunk, activation, actAlpha, actBeta, begin, end);
+  LEIP_DIRECT(16, 14) LEIP_DIRECT(16, 12) LEIP_DIRECT(16, 8) LEIP_DIRECT(16, 7) LEIP_DIRECT(16, 4)
+  LEIP_DIRECT(8, 6) LEIP_DIRECT(8, 4) LEIP_DIRECT(4, 12) LEIP_DIRECT(4, 6)
+#undef LEIP_DIRECT
 }
 
 /// 1x1, stride 1, no padding, one group: the same implicit GEMM with R = S = 1 over the

@@ -1,99 +1,131 @@
-// Data movement: strided gathers (Transpose, Slice, Expand), Concat and Pad. Shapes have
-// at most 6 dims (the compiler collapses contiguous dims and pads with leading 1s); tasks
-// are output rows (all dims but the last), whose inner loop is contiguous in the output.
+// Data movement for every dtype: the elements are moved as opaque unsigned integers of
+// their size, so each kernel is a template instantiated for 1, 2, 4 and 8 bytes (suffixes
+// _b1, _b2, _b4, _b8), or a byte kernel when whole rows move with memcpy. Strided gathers
+// (Transpose, Slice, Expand, Tile, DepthToSpace, SpaceToDepth) and Pad take their dims as
+// constant arrays of any rank; tasks are output rows (all dims but the last), whose inner
+// loop is contiguous in the output.
 #include "Kernels.h"
-
-using namespace leip::kernels;
 
 namespace {
 
-/// Splits row index `row` of an output with dims d[0..4] (the row dims) into coordinates.
-inline void rowCoords(int64_t row, const int64_t *d, int64_t *c) {
-  for (int i = 4; i >= 0; --i) {
+/// The coordinates of output row `row` over the row dims d[0..n), in row-major order.
+inline void rowCoords(int64_t row, const int64_t *d, int64_t n, int64_t *c) {
+  for (int64_t i = n - 1; i >= 0; --i) {
     c[i] = row % d[i];
     row /= d[i];
   }
 }
 
-/// Maps a coordinate outside [0, n) to the input coordinate Pad's edge (mode 1) or
-/// reflect (mode 2) reads; -1 for constant mode (mode 0).
-inline int64_t padSource(int64_t i, int64_t n, int32_t mode) {
-  if (i >= 0 && i < n) return i;
-  if (mode == 0) return -1;
-  if (mode == 1 || n == 1) return i < 0 ? 0 : n - 1;
-  const int64_t period = 2 * (n - 1);
-  int64_t r = i % period;
-  if (r < 0) r += period;
-  return r < n ? r : period - r;
+/// Moves coordinates c over dims d[0..n) to the next row; the offset `off` follows with
+/// per-dim strides s (an odometer: no division per row).
+inline void nextRow(const int64_t *d, const int64_t *s, int64_t n, int64_t *c, int64_t &off) {
+  for (int64_t i = n - 1; i >= 0; --i) {
+    off += s[i];
+    if (++c[i] < d[i]) return;
+    off -= c[i] * s[i];
+    c[i] = 0;
+  }
+}
+
+/// The most dims a kernel sees; the compiler merges contiguous dims before calling.
+constexpr int64_t kMaxRank = 16;
+
+/// y[i...] = x[base + sum_d i_d * s_d] over `rank` output dims (strides may be 0 or
+/// negative). Tasks: rows.
+template <typename T>
+void gatherStrided(const T *__restrict x, T *__restrict y, int64_t base, int64_t rank, const int64_t *__restrict dims,
+                   const int64_t *__restrict strides, int64_t begin, int64_t end) {
+  const int64_t n = rank - 1, len = dims[n], step = strides[n];
+  int64_t c[kMaxRank];
+  rowCoords(begin, dims, n, c);
+  int64_t off = base;
+  for (int64_t i = 0; i < n; ++i) off += c[i] * strides[i];
+  for (int64_t row = begin; row < end; ++row) {
+    const T *__restrict src = x + off;
+    T *__restrict dst = y + row * len;
+    if (step == 1) {
+      for (int64_t j = 0; j < len; ++j) dst[j] = src[j];
+    } else {
+      for (int64_t j = 0; j < len; ++j) dst[j] = src[j * step];
+    }
+    nextRow(dims, strides, n, c, off);
+  }
+}
+
+/// Pad as per-axis tables: output element (i0, .., ik) is x[sum_d table_d[i_d]], or the fill
+/// value when any table entry is -1 (constant padding). `tables` holds the tables of all
+/// axes back to back (dims[d] entries each). On the last axis, columns [lo, hi) read
+/// consecutive input elements. `fill` may be null (zero). Tasks: rows.
+template <typename T>
+void padTables(const T *__restrict x, T *__restrict y, int64_t rank, const int64_t *__restrict dims,
+               const int64_t *__restrict tables, int64_t lo, int64_t hi, const T *fill, int64_t begin, int64_t end) {
+  const T value = fill ? *fill : T(0);
+  const int64_t n = rank - 1, len = dims[n];
+  const int64_t *__restrict last = tables;
+  for (int64_t i = 0; i < n; ++i) last += dims[i];
+  int64_t c[kMaxRank];
+  rowCoords(begin, dims, n, c);
+  for (int64_t row = begin; row < end; ++row) {
+    T *__restrict dst = y + row * len;
+    int64_t off = 0;
+    bool inside = true;
+    const int64_t *table = tables;
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t t = table[c[i]];
+      inside = inside && t >= 0;
+      off += t;
+      table += dims[i];
+    }
+    if (!inside) {
+      for (int64_t j = 0; j < len; ++j) dst[j] = value;
+    } else {
+      const T *__restrict src = x + off;
+      for (int64_t j = 0; j < lo; ++j) dst[j] = last[j] < 0 ? value : src[last[j]];
+      if (hi > lo) {
+        const T *__restrict mid = src + last[lo];
+        for (int64_t j = lo; j < hi; ++j) dst[j] = mid[j - lo];
+      }
+      for (int64_t j = hi; j < len; ++j) dst[j] = last[j] < 0 ? value : src[last[j]];
+    }
+    for (int64_t i = n - 1; i >= 0; --i) {
+      if (++c[i] < dims[i]) break;
+      c[i] = 0;
+    }
+  }
 }
 
 } // namespace
 
-/// y[i0..i5] = x[base + sum_d i_d * s_d] for output dims d0..d5 (strides may be 0 or
-/// negative).
-extern "C" void leip_k_gather_f32(const float *__restrict x, float *__restrict y, int64_t base, int64_t d0,
-                                  int64_t d1, int64_t d2, int64_t d3, int64_t d4, int64_t d5, int64_t s0, int64_t s1,
-                                  int64_t s2, int64_t s3, int64_t s4, int64_t s5, int64_t begin, int64_t end) {
-  const int64_t dims[5] = {d0, d1, d2, d3, d4};
-  const int64_t strides[5] = {s0, s1, s2, s3, s4};
-  for (int64_t row = begin; row < end; ++row) {
-    int64_t c[5];
-    rowCoords(row, dims, c);
-    int64_t off = base;
-    for (int i = 0; i < 5; ++i) off += c[i] * strides[i];
-    const float *__restrict src = x + off;
-    float *__restrict dst = y + row * d5;
-    if (s5 == 1) {
-      for (int64_t j = 0; j < d5; ++j) dst[j] = src[j];
-    } else {
-      for (int64_t j = 0; j < d5; ++j) dst[j] = src[j * s5];
-    }
+#define LEIP_MOVEMENT_KERNELS(suffix, T)                                                                             \
+  extern "C" void leip_k_gather_##suffix(const T *x, T *y, int64_t base, int64_t rank, const int64_t *dims,          \
+                                         const int64_t *strides, int64_t begin, int64_t end) {                       \
+    gatherStrided(x, y, base, rank, dims, strides, begin, end);                                                      \
+  }                                                                                                                  \
+  extern "C" void leip_k_pad_##suffix(const T *x, T *y, int64_t rank, const int64_t *dims, const int64_t *tables,    \
+                                      int64_t lo, int64_t hi, const T *fill, int64_t begin, int64_t end) {           \
+    padTables(x, y, rank, dims, tables, lo, hi, fill, begin, end);                                                   \
+  }
+
+LEIP_MOVEMENT_KERNELS(b1, uint8_t)
+LEIP_MOVEMENT_KERNELS(b2, uint16_t)
+LEIP_MOVEMENT_KERNELS(b4, uint32_t)
+LEIP_MOVEMENT_KERNELS(b8, uint64_t)
+
+/// y[r * yRow + yOff ..][0, bytes) = x[r * xRow + xOff ..][0, bytes) for rows r: one input
+/// of Concat or one output of Split. Each row is cut into `pieces` byte ranges so that a
+/// few long rows still give every thread work; tasks are (row, piece).
+extern "C" void leip_k_copy_rows(const char *__restrict x, char *__restrict y, int64_t bytes, int64_t xRow,
+                                 int64_t xOff, int64_t yRow, int64_t yOff, int64_t pieces, int64_t begin, int64_t end) {
+  for (int64_t t = begin; t < end; ++t) {
+    const int64_t r = t / pieces, p = t % pieces;
+    const int64_t from = bytes * p / pieces, to = bytes * (p + 1) / pieces;
+    memcpy(y + r * yRow + yOff + from, x + r * xRow + xOff + from, static_cast<size_t>(to - from));
   }
 }
 
-/// One Concat input: rows of `inRow` elements go to y at `offset` within rows of
-/// `outRow` elements. Tasks are the rows (the product of the dims before the axis).
-extern "C" void leip_k_concat_f32(const float *__restrict x, float *__restrict y, int64_t inRow, int64_t outRow,
-                                  int64_t offset, int64_t begin, int64_t end) {
-  for (int64_t r = begin; r < end; ++r) {
-    const float *__restrict src = x + r * inRow;
-    float *__restrict dst = y + r * outRow + offset;
-    for (int64_t j = 0; j < inRow; ++j) dst[j] = src[j];
-  }
-}
-
-/// Pad (mode 0 constant, 1 edge, 2 reflect) from x with dims e[0..5] to y with dims
-/// d[0..5]; p[i] is the (possibly negative) leading pad of dim i. `dims` holds d0..d5,
-/// e0..e5, p0..p5.
-extern "C" void leip_k_pad_f32(const float *__restrict x, float *__restrict y, const int64_t *__restrict dims,
-                               int32_t mode, float value, int64_t begin, int64_t end) {
-  const int64_t *d = dims, *e = dims + 6, *p = dims + 12;
-  int64_t inStride[6];
-  inStride[5] = 1;
-  for (int i = 4; i >= 0; --i) inStride[i] = inStride[i + 1] * e[i + 1];
-  const int64_t L = d[5];
-  for (int64_t row = begin; row < end; ++row) {
-    int64_t c[5];
-    rowCoords(row, d, c);
-    float *__restrict dst = y + row * L;
-    int64_t off = 0;
-    bool inside = true;
-    for (int i = 0; i < 5; ++i) {
-      const int64_t src = padSource(c[i] - p[i], e[i], mode);
-      if (src < 0) inside = false;
-      off += src * inStride[i];
-    }
-    if (!inside) {
-      for (int64_t j = 0; j < L; ++j) dst[j] = value;
-      continue;
-    }
-    const float *__restrict src = x + off;
-    // Output columns [lo, hi) read input columns j - p5 directly.
-    int64_t lo = p[5] < 0 ? 0 : (p[5] > L ? L : p[5]);
-    int64_t hi = p[5] + e[5];
-    hi = hi < lo ? lo : (hi > L ? L : hi);
-    for (int64_t j = 0; j < lo; ++j) dst[j] = mode == 0 ? value : src[padSource(j - p[5], e[5], mode)];
-    for (int64_t j = lo; j < hi; ++j) dst[j] = src[j - p[5]];
-    for (int64_t j = hi; j < L; ++j) dst[j] = mode == 0 ? value : src[padSource(j - p[5], e[5], mode)];
-  }
+/// Inference-mode Dropout: y = x, and the mask (if any) all true. Tasks: elements.
+extern "C" void leip_k_dropout(const char *__restrict x, char *__restrict y, char *__restrict mask, int64_t elemSize,
+                               int64_t begin, int64_t end) {
+  memcpy(y + begin * elemSize, x + begin * elemSize, static_cast<size_t>((end - begin) * elemSize));
+  if (mask) memset(mask + begin, 1, static_cast<size_t>(end - begin));
 }

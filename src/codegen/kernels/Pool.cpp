@@ -1,70 +1,160 @@
-// 2-D max and average pooling (NCHW). Tasks are (n, c) planes. Windows that hang over the
-// padding skip the missing elements (average: divides by the count of present elements
-// unless count_include_pad, then by the full window that lies within the padded input).
-#include "Kernels.h"
+// Pooling over 1 to 3 spatial dims (the compiler pads to 3 with dims of size 1): MaxPool
+// (f32, i8, u8; optionally the Indices output), AveragePool, LpPool, and the global pools.
+// Tasks are output rows (plane, od, oh). For each window tap (kd, kh, kw) whose input row
+// exists, the kernel combines the tap into the output columns whose input column lies
+// inside the image (ranges computed per tap, no bounds checks in the inner loop); windows
+// never see the padding, as in the reference kernel.
+#include "Sums.h"
+
+using namespace leip::kernels;
 
 namespace {
 
-template <bool IsMax>
-void pool2d(const float *x, float *y, int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t kH, int64_t kW,
-            int64_t strideH, int64_t strideW, int64_t padT, int64_t padL, int64_t padB, int64_t padR,
-            int64_t dilH, int64_t dilW, int32_t countIncludePad, int64_t begin, int64_t end) {
+/// Geometry layout (3 values each, depth, height, width): input dims, output dims, kernel,
+/// strides, dilations, leading pads, and the strides of the Indices output's flat index.
+struct Geometry {
+  const int64_t *g;
+  int64_t in(int d) const { return g[d]; }
+  int64_t out(int d) const { return g[3 + d]; }
+  int64_t kernel(int d) const { return g[6 + d]; }
+  int64_t stride(int d) const { return g[9 + d]; }
+  int64_t dilation(int d) const { return g[12 + d]; }
+  int64_t pad(int d) const { return g[15 + d]; }
+  int64_t indexStride(int d) const { return g[18 + d]; }
+};
+
+enum PoolKind { kMax, kMaxIndices, kAverage, kLp };
+
+template <typename T> inline T lowestOf();
+template <> inline float lowestOf<float>() { return -__builtin_inff(); }
+template <> inline int8_t lowestOf<int8_t>() { return -128; }
+template <> inline uint8_t lowestOf<uint8_t>() { return 0; }
+
+inline float lpTerm(float v, int64_t p) {
+  const float a = fabsf(v);
+  return p == 1 ? a : p == 2 ? a * a : powf(a, static_cast<float>(p));
+}
+
+inline float lpRoot(float sum, int64_t p) {
+  return p == 1 ? sum : p == 2 ? sqrtf(sum) : powf(sum, 1.0f / static_cast<float>(p));
+}
+
+/// Combines tap values into `acc` (the output row; `idx` the Indices row for kMaxIndices).
+template <typename T, PoolKind Kind>
+void pool(const T *__restrict x, T *__restrict y, int64_t *__restrict indices, const Geometry &g, int64_t p,
+          int64_t begin, int64_t end) {
+  const int64_t D = g.in(0), H = g.in(1), W = g.in(2), OD = g.out(0), OH = g.out(1), OW = g.out(2);
+  const int64_t sW = g.stride(2);
   for (int64_t task = begin; task < end; ++task) {
-    const float *plane = x + task * H * W;
-    float *out = y + task * OH * OW;
-    for (int64_t oh = 0; oh < OH; ++oh) {
-      for (int64_t ow = 0; ow < OW; ++ow) {
-        float acc = IsMax ? -__builtin_inff() : 0.0f;
-        int64_t count = 0, padded = 0;
-        for (int64_t r = 0; r < kH; ++r) {
-          const int64_t ih = oh * strideH - padT + r * dilH;
-          for (int64_t s = 0; s < kW; ++s) {
-            const int64_t iw = ow * strideW - padL + s * dilW;
-            if (ih >= -padT && ih < H + padB && iw >= -padL && iw < W + padR) ++padded;
-            if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
-            const float v = plane[ih * W + iw];
-            if (IsMax) acc = v > acc ? v : acc;
-            else acc += v;
-            ++count;
+    const int64_t oh = task % OH, od = task / OH % OD, plane = task / (OH * OD);
+    const T *__restrict src = x + plane * D * H * W;
+    T *__restrict acc = y + task * OW;
+    int64_t *__restrict idx = Kind == kMaxIndices ? indices + task * OW : nullptr;
+    for (int64_t j = 0; j < OW; ++j) {
+      acc[j] = Kind == kMax || Kind == kMaxIndices ? lowestOf<T>() : T(0);
+      if (Kind == kMaxIndices) idx[j] = -1;
+    }
+    for (int64_t kd = 0; kd < g.kernel(0); ++kd) {
+      const int64_t id = od * g.stride(0) - g.pad(0) + kd * g.dilation(0);
+      if (id < 0 || id >= D) continue;
+      for (int64_t kh = 0; kh < g.kernel(1); ++kh) {
+        const int64_t ih = oh * g.stride(1) - g.pad(1) + kh * g.dilation(1);
+        if (ih < 0 || ih >= H) continue;
+        const T *__restrict row = src + (id * H + ih) * W;
+        for (int64_t kw = 0; kw < g.kernel(2); ++kw) {
+          // Output columns j with 0 <= j * sW + offset < W.
+          const int64_t offset = kw * g.dilation(2) - g.pad(2);
+          const int64_t lo = offset >= 0 ? 0 : (-offset + sW - 1) / sW;
+          int64_t hi = W - 1 - offset < 0 ? 0 : (W - 1 - offset) / sW + 1;
+          if (hi > OW) hi = OW;
+          const T *__restrict in = row + offset;
+          for (int64_t j = lo; j < hi; ++j) {
+            const T v = in[j * sW];
+            if (Kind == kMax) {
+              acc[j] = v > acc[j] ? v : acc[j];
+            } else if (Kind == kMaxIndices) {
+              if (idx[j] < 0 || v > acc[j]) { // the first maximum in window order, as the reference
+                acc[j] = v;
+                idx[j] = plane * D * H * W + id * g.indexStride(0) + ih * g.indexStride(1) +
+                         (j * sW + offset) * g.indexStride(2);
+              }
+            } else if (Kind == kAverage) {
+              acc[j] += v;
+            } else {
+              acc[j] += lpTerm(v, p);
+            }
           }
         }
-        if (!IsMax) acc = acc / static_cast<float>(countIncludePad ? padded : (count ? count : 1));
-        out[oh * OW + ow] = acc;
       }
     }
+    if (Kind == kLp)
+      for (int64_t j = 0; j < OW; ++j) acc[j] = lpRoot(acc[j], p);
   }
+}
+
+template <typename T>
+void maxPool(const T *x, T *y, int64_t *indices, const int64_t *geom, int64_t begin, int64_t end) {
+  if (indices) pool<T, kMaxIndices>(x, y, indices, Geometry{geom}, 0, begin, end);
+  else pool<T, kMax>(x, y, nullptr, Geometry{geom}, 0, begin, end);
 }
 
 } // namespace
 
-extern "C" void leip_k_maxpool2d_f32(const float *x, float *y, int64_t H, int64_t W, int64_t OH, int64_t OW,
-                                     int64_t kH, int64_t kW, int64_t strideH, int64_t strideW, int64_t padT,
-                                     int64_t padL, int64_t dilH, int64_t dilW, int64_t begin, int64_t end) {
-  pool2d<true>(x, y, H, W, OH, OW, kH, kW, strideH, strideW, padT, padL, 0, 0, dilH, dilW, 0, begin, end);
+/// indices: the Indices output (flat index into x, row- or column-major per the strides in
+/// geom) or null.
+extern "C" void leip_k_maxpool_f32(const float *x, float *y, int64_t *indices, const int64_t *geom, int64_t begin,
+                                   int64_t end) {
+  maxPool(x, y, indices, geom, begin, end);
+}
+extern "C" void leip_k_maxpool_i8(const int8_t *x, int8_t *y, int64_t *indices, const int64_t *geom, int64_t begin,
+                                  int64_t end) {
+  maxPool(x, y, indices, geom, begin, end);
+}
+extern "C" void leip_k_maxpool_u8(const uint8_t *x, uint8_t *y, int64_t *indices, const int64_t *geom,
+                                  int64_t begin, int64_t end) {
+  maxPool(x, y, indices, geom, begin, end);
 }
 
-extern "C" void leip_k_avgpool2d_f32(const float *x, float *y, int64_t H, int64_t W, int64_t OH, int64_t OW,
-                                     int64_t kH, int64_t kW, int64_t strideH, int64_t strideW, int64_t padT,
-                                     int64_t padL, int64_t padB, int64_t padR, int32_t countIncludePad,
-                                     int64_t begin, int64_t end) {
-  pool2d<false>(x, y, H, W, OH, OW, kH, kW, strideH, strideW, padT, padL, padB, padR, 1, 1, countIncludePad,
-                begin, end);
+/// divisors: per dim, the window size each output coordinate divides by (OD, then OH, then
+/// OW entries); an output's divisor is their product (0 gives 0).
+extern "C" void leip_k_avgpool_f32(const float *x, float *y, const int64_t *geom, const int64_t *__restrict divisors,
+                                   int64_t begin, int64_t end) {
+  const Geometry g{geom};
+  pool<float, kAverage>(x, y, nullptr, g, 0, begin, end);
+  const int64_t OD = g.out(0), OH = g.out(1), OW = g.out(2);
+  const int64_t *__restrict dW = divisors + OD + OH;
+  for (int64_t task = begin; task < end; ++task) {
+    const int64_t oh = task % OH, od = task / OH % OD;
+    const int64_t rowCount = divisors[od] * divisors[OD + oh];
+    float *__restrict row = y + task * OW;
+    for (int64_t j = 0; j < OW; ++j) {
+      const int64_t count = rowCount * dW[j];
+      row[j] = count > 0 ? row[j] / static_cast<float>(count) : 0.0f;
+    }
+  }
 }
 
-/// GlobalAveragePool (isMax 0) and GlobalMaxPool (isMax 1): one value per (n, c) plane of
-/// `size` elements.
-extern "C" void leip_k_global_pool_f32(const float *__restrict x, float *__restrict y, int64_t size, int32_t isMax,
-                                       int64_t begin, int64_t end) {
+extern "C" void leip_k_lppool_f32(const float *x, float *y, const int64_t *geom, int64_t p, int64_t begin,
+                                  int64_t end) {
+  pool<float, kLp>(x, y, nullptr, Geometry{geom}, p, begin, end);
+}
+
+/// GlobalAveragePool (op 0), GlobalMaxPool (op 1), GlobalLpPool (op 2, with p): one value
+/// per (n, c) plane of `size` elements (a task).
+extern "C" void leip_k_global_pool_f32(const float *__restrict x, float *__restrict y, int64_t size, int32_t op,
+                                       int64_t p, int64_t begin, int64_t end) {
   for (int64_t task = begin; task < end; ++task) {
     const float *__restrict plane = x + task * size;
-    if (isMax) {
-      float acc = -__builtin_inff();
+    if (op == 1) {
+      float acc = size > 0 ? -__builtin_inff() : 0.0f;
       for (int64_t i = 0; i < size; ++i) acc = plane[i] > acc ? plane[i] : acc;
       y[task] = acc;
+    } else if (op == 0) {
+      y[task] = static_cast<float>(sumF64(plane, size) / static_cast<double>(size));
     } else {
-      float acc = 0.0f;
-      for (int64_t i = 0; i < size; ++i) acc += plane[i];
-      y[task] = acc / static_cast<float>(size);
+      double sum = 0.0;
+      for (int64_t i = 0; i < size; ++i) sum += lpTerm(plane[i], p);
+      y[task] = lpRoot(static_cast<float>(sum), p);
     }
   }
 }

@@ -1,7 +1,10 @@
 // Lowering of convolution (kernels/Conv.cpp).
 #include "../Lowering.h"
 
+#include "leip/support/Error.h"
+
 #include <algorithm>
+#include <optional>
 
 namespace leip::codegen {
 
@@ -22,20 +25,100 @@ int64_t convGemmTaskCount(int64_t N, int64_t group, int64_t kPerGroup, int64_t p
   return tiles * blocks;
 }
 
+/// Reduction length (C/group x R x S) from which a dense convolution uses the direct kernel
+/// (channels in vector lanes). Below it, its transposing stores cost more than the
+/// implicit GEMM's packing.
+constexpr int64_t kDirectMinReduction = 128;
+
+/// Floats of the direct kernel's per-task accumulator buffer (kDirectAccFloats in
+/// kernels/Conv.cpp) and the bytes of packed weights a channel chunk may take (half of L1).
+constexpr int64_t kDirectAccFloats = 8192, kDirectChunkBytes = 16384;
+
+bool usesDirectConv(const ir::Node &conv, int lanes) {
+  const ir::Shape &ws = conv.input(1)->type().shape, &ys = conv.output(0)->type().shape;
+  return conv.input(0)->type().shape.size() == 4 && ws.size() == 4 && ys.size() == 4 && conv.input(1)->isConstant() &&
+         (conv.numInputs() < 3 || !conv.input(2) || conv.input(2)->isConstant()) &&
+         conv.attrs().getInt("group", 1) == 1 && ws[1] * ws[2] * ws[3] >= kDirectMinReduction &&
+         ys[3] * 2 * lanes <= kDirectAccFloats;
+}
+
+/// The direct kernel: weights packed [K / 2L][q][2L] with zeros past K, bias padded the
+/// same way; the input was zero-padded by insertConvPadding.
+int64_t lowerDirectConv(NodeLowering &L, const ir::Value *x, const ir::Value *y, const std::vector<int64_t> &strides,
+                        const std::vector<int64_t> &dilations) {
+  const ir::Node &node = L.node();
+  const ir::Shape &xs = x->type().shape, &ys = y->type().shape, &ws = node.input(1)->type().shape;
+  const int64_t lanes = L.vectorLanes(), KB = 2 * lanes, K = ws[0], Q = ws[1] * ws[2] * ws[3];
+  const int64_t blocks = (K + KB - 1) / KB;
+  const float *w = node.input(1)->constant()->data<float>();
+  std::vector<float> packed(static_cast<size_t>(blocks * Q * KB), 0.0f), bias(static_cast<size_t>(blocks * KB), 0.0f);
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t q = 0; q < Q; ++q) packed[((k / KB) * Q + q) * KB + k % KB] = w[k * Q + q];
+  const ir::Value *b = node.numInputs() > 2 ? node.input(2) : nullptr;
+  if (b) {
+    if (!b->isConstant()) L.fail("bias must be a constant");
+    const float *bv = b->constant()->data<float>();
+    std::copy(bv, bv + K, bias.begin());
+  }
+  // Rows per task: as many as the accumulator buffer holds, but at least kMinTasks tasks
+  // when there are rows enough, so small late layers still spread over the threads.
+  constexpr int64_t kMinTasks = 8;
+  const int64_t fewestRowBlocks = std::min<int64_t>(ys[2], (kMinTasks + ys[0] * blocks - 1) / (ys[0] * blocks));
+  int64_t rowsPerTask = std::clamp<int64_t>(kDirectAccFloats / (ys[3] * KB), 1, ys[2]);
+  rowsPerTask = std::min(rowsPerTask, (ys[2] + fewestRowBlocks - 1) / fewestRowBlocks);
+  // Channels per chunk: as many as keep the chunk's packed weights in half of L1.
+  const int64_t channelChunk = std::clamp<int64_t>(kDirectChunkBytes / (ws[2] * ws[3] * KB * 4), 1, ws[1]);
+  std::vector<llvm::Value *> args{L.address(x), L.derivedConstant(packed), L.derivedConstant(bias), L.address(y)};
+  for (int64_t v : {xs[1], xs[2], xs[3], K, ws[2], ws[3], ys[2], ys[3], strides[0], strides[1], dilations[0],
+                    dilations[1], lanes, laneTileRows(L.vectorLanes(), ys[3]), rowsPerTask, channelChunk})
+    args.push_back(L.i64(v));
+  L.pushActivation(args);
+  L.callKernel("leip_k_conv2d_direct_f32", args);
+  return ys[0] * blocks * ((ys[2] + rowsPerTask - 1) / rowsPerTask);
+}
+
+/// A 1-D or 2-D convolution as the 2-D one the kernels compute (a 1-D one is an image of
+/// height 1): shapes, strides, dilations and pads (top, left, bottom, right).
+struct Conv2dView {
+  ir::Shape xs, ys, ws;
+  std::vector<int64_t> strides, dilations;
+  std::array<int64_t, 4> pads{};
+  int64_t group = 1;
+};
+
+std::optional<Conv2dView> conv2dView(const ir::Node &node) {
+  Conv2dView v{node.input(0)->type().shape, node.output(0)->type().shape, node.input(1)->type().shape, {}, {}, {}, 1};
+  const size_t spatial = v.xs.size() < 3 ? 0 : v.xs.size() - 2;
+  if ((spatial != 1 && spatial != 2) || v.ys.size() != v.xs.size() || v.ws.size() != v.xs.size()) return std::nullopt;
+  std::vector<int64_t> kernel(v.ws.begin() + 2, v.ws.end());
+  v.strides = node.attrs().getInts("strides", std::vector<int64_t>(spatial, 1));
+  v.dilations = node.attrs().getInts("dilations", std::vector<int64_t>(spatial, 1));
+  v.group = node.attrs().getInt("group", 1);
+  if (v.strides.size() != spatial || v.dilations.size() != spatial || v.group < 1) return std::nullopt;
+  std::vector<int64_t> pads = windowPads(node, v.xs, v.ys, kernel, v.strides, v.dilations);
+  if (spatial == 2) {
+    v.pads = {pads[0], pads[1], pads[2], pads[3]};
+    return v;
+  }
+  for (ir::Shape *shape : {&v.xs, &v.ys, &v.ws}) shape->insert(shape->begin() + 2, 1);
+  v.strides.insert(v.strides.begin(), 1);
+  v.dilations.insert(v.dilations.begin(), 1);
+  v.pads = {0, pads[0], 0, pads[1]};
+  return v;
+}
+
 int64_t lowerConv(NodeLowering &L) {
   L.requireFloat32();
   const ir::Node &node = L.node();
   const ir::Value *x = node.input(0), *y = L.outputs()[0];
-  const ir::Shape &xs = x->type().shape, &ys = y->type().shape;
-  if (xs.size() != 4) L.fail("only 2-D convolution (4-D input) so far");
-  if (!node.input(1)->isConstant()) L.fail("weights must be constants");
-  const ir::Shape &ws = node.input(1)->type().shape;
-  std::vector<int64_t> kernel{ws[2], ws[3]};
-  auto strides = node.attrs().getInts("strides", {1, 1});
-  auto dilations = node.attrs().getInts("dilations", {1, 1});
-  int64_t group = node.attrs().getInt("group", 1);
-  if (strides.size() != 2 || dilations.size() != 2 || group < 1) L.fail("bad strides/dilations");
-  auto pads = windowPads2d(L, xs, ys, kernel, strides, dilations);
+  std::optional<Conv2dView> view = conv2dView(node);
+  if (!view) L.fail("only 1-D and 2-D convolution (3-D or 4-D input) so far");
+  const auto &[xs, ys, ws, strides, dilations, pads, group] = *view;
+  if (usesDirectConv(node, L.vectorLanes())) {
+    if (pads != std::array<int64_t, 4>{0, 0, 0, 0})
+      throw InternalError("codegen: " + node.describe() + " should have been padded by insertConvPadding");
+    return lowerDirectConv(L, x, y, strides, dilations);
+  }
   const ir::Value *bias = node.numInputs() > 2 ? node.input(2) : nullptr;
   std::vector<llvm::Value *> args{L.address(x), L.address(node.input(1)), L.address(bias), L.address(y)};
   bool pointwise = ws[2] == 1 && ws[3] == 1 && strides == std::vector<int64_t>{1, 1} && group == 1 &&
@@ -59,6 +142,34 @@ int64_t lowerConv(NodeLowering &L) {
 }
 
 } // namespace
+
+void insertConvPadding(ir::Graph &graph, int vectorLanes) {
+  for (ir::Node *conv : graph.topologicalOrder()) {
+    if (conv->opType() != "Conv" || !conv->domain().empty() || !usesDirectConv(*conv, vectorLanes)) continue;
+    ir::Value *x = conv->input(0);
+    const ir::Shape &xs = x->type().shape, &ys = conv->output(0)->type().shape, &ws = conv->input(1)->type().shape;
+    std::vector<int64_t> strides = conv->attrs().getInts("strides", {1, 1});
+    std::vector<int64_t> dilations = conv->attrs().getInts("dilations", {1, 1});
+    if (strides.size() != 2 || dilations.size() != 2) continue; // lowerConv reports it
+    std::array<int64_t, 4> pads = windowPads2d(*conv, xs, ys, {ws[2], ws[3]}, strides, dilations);
+    // Bottom/right padding beyond what the last output reads is never touched: trim it.
+    const int64_t needH = (ys[2] - 1) * strides[0] + (ws[2] - 1) * dilations[0] + 1;
+    const int64_t needW = (ys[3] - 1) * strides[1] + (ws[3] - 1) * dilations[1] + 1;
+    pads[2] = std::max<int64_t>(0, needH - xs[2] - pads[0]);
+    pads[3] = std::max<int64_t>(0, needW - xs[3] - pads[1]);
+    conv->attrs().set("auto_pad", ir::Attribute(std::string("NOTSET")));
+    conv->attrs().set("pads", ir::Attribute(std::vector<int64_t>{0, 0, 0, 0}));
+    if (pads == std::array<int64_t, 4>{0, 0, 0, 0}) continue;
+    ir::Value *padsValue = graph.addConstant(
+        graph.uniqueName(conv->name() + "_pads"),
+        ir::Tensor::fromVector(ir::DType::I64, {8}, std::vector<int64_t>{0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3]}));
+    ir::Node *pad = graph.addNode("Pad", graph.uniqueName(conv->name() + "_pad"), {x, padsValue},
+                                  {graph.uniqueName(x->name() + "_padded")});
+    pad->output(0)->setType(
+        ir::TensorType{x->type().dtype, {xs[0], xs[1], xs[2] + pads[0] + pads[2], xs[3] + pads[1] + pads[3]}, {}});
+    conv->setInput(0, pad->output(0));
+  }
+}
 
 void addConvLowerings(LoweringRules &rules) { rules["Conv"] = lowerConv; }
 

@@ -1,58 +1,105 @@
-// Lowering of pooling (kernels/Pool.cpp).
+// Lowering of pooling over 1 to 3 spatial dims and the global pools (kernels/Pool.cpp).
+// The window geometry (pads, auto_pad, ceil_mode) comes from ir::poolGeometry, the function
+// the shape rule and the reference kernel use.
 #include "../Lowering.h"
+
+#include "leip/ir/NNGeometry.h"
 
 namespace leip::codegen {
 
 namespace {
 
+/// The kernels' geometry table (see kernels/Pool.cpp), spatial dims padded to 3 with leading
+/// dims of size 1.
+std::vector<int64_t> poolTable(const ir::WindowGeometry &g, bool columnMajor) {
+  size_t lead = 3 - g.rank();
+  std::vector<int64_t> t(21, 1);
+  for (size_t d = 0; d < 3; ++d) t[15 + d] = t[18 + d] = 0;
+  int64_t rowStride = 1, columnStride = 1;
+  for (size_t d = g.rank(); d-- > 0;) { // row-major strides of the flat index
+    t[18 + lead + d] = rowStride;
+    rowStride *= g.input[d];
+  }
+  for (size_t d = 0; d < g.rank(); ++d) {
+    size_t at = lead + d;
+    t[at] = g.input[d];
+    t[3 + at] = g.output[d];
+    t[6 + at] = g.kernel[d];
+    t[9 + at] = g.strides[d];
+    t[12 + at] = g.dilations[d];
+    t[15 + at] = g.padBegin[d];
+    if (columnMajor) {
+      t[18 + at] = columnStride;
+      columnStride *= g.input[d];
+    }
+  }
+  return t;
+}
+
+/// AveragePool's divisors per dim and output coordinate: the taps inside the input, or with
+/// count_include_pad those inside the padded input (the reference's PoolTable).
+std::vector<int64_t> averageDivisors(const ir::WindowGeometry &g, bool includePad) {
+  std::vector<int64_t> counts(3 - g.rank(), 1);
+  for (size_t d = 0; d < g.rank(); ++d)
+    for (int64_t o = 0; o < g.output[d]; ++o) {
+      int64_t count = 0;
+      for (int64_t k = 0; k < g.kernel[d]; ++k) {
+        int64_t pos = o * g.strides[d] - g.padBegin[d] + k * g.dilations[d];
+        count += includePad ? pos >= -g.padBegin[d] && pos < g.input[d] + g.padEnd[d] : pos >= 0 && pos < g.input[d];
+      }
+      counts.push_back(count);
+    }
+  return counts;
+}
+
 int64_t lowerPool(NodeLowering &L) {
-  L.requireFloat32();
   const ir::Node &node = L.node();
+  const std::string &op = node.opType();
   const ir::Value *x = node.input(0), *y = L.outputs()[0];
   const ir::Shape &xs = x->type().shape, &ys = y->type().shape;
-  if (xs.size() != 4) L.fail("only 2-D pooling (4-D input) so far");
-  if (node.numOutputs() > 1 && node.output(1) && !node.output(1)->users().empty()) L.fail("the Indices output");
-  auto kernel = node.attrs().getInts("kernel_shape");
-  auto strides = node.attrs().getInts("strides", {1, 1});
-  auto dilations = node.attrs().getInts("dilations", {1, 1});
-  if (kernel.size() != 2 || strides.size() != 2 || dilations.size() != 2)
-    L.fail("kernel_shape, strides and dilations must have 2 values");
-  auto pads = windowPads2d(L, xs, ys, kernel, strides, dilations);
-  if (node.opType() == "MaxPool") {
-    L.callKernel("leip_k_maxpool2d_f32",
-                 {L.address(x), L.address(y), L.i64(xs[2]), L.i64(xs[3]), L.i64(ys[2]), L.i64(ys[3]),
-                  L.i64(kernel[0]), L.i64(kernel[1]), L.i64(strides[0]), L.i64(strides[1]), L.i64(pads[0]),
-                  L.i64(pads[1]), L.i64(dilations[0]), L.i64(dilations[1])});
+  ir::DType dtype = x->type().dtype;
+  if (op != "MaxPool") L.requireFloat32();
+  else if (dtype != ir::DType::F32 && dtype != ir::DType::I8 && dtype != ir::DType::U8)
+    L.fail("MaxPool of " + std::string(ir::dtypeName(dtype)));
+  if (xs.size() < 3 || xs.size() > 5) L.fail("only 1-D, 2-D and 3-D pooling");
+  ir::WindowGeometry g = ir::poolGeometry(node, xs);
+  std::vector<int64_t> table = poolTable(g, node.attrs().getInt("storage_order", 0) == 1);
+  if (y->type().numElements() == 0) return 0;
+  int64_t rows = y->type().numElements() / ys.back();
+  if (op == "MaxPool") {
+    const ir::Value *indices = node.numOutputs() > 1 ? node.output(1) : nullptr;
+    std::string suffix = dtype == ir::DType::F32 ? "f32" : dtype == ir::DType::I8 ? "i8" : "u8";
+    L.callKernel("leip_k_maxpool_" + suffix, {L.address(x), L.address(y), L.address(indices), L.i64Array(table)});
+  } else if (op == "AveragePool") {
+    bool includePad = node.attrs().getInt("count_include_pad", 0) != 0;
+    L.callKernel("leip_k_avgpool_f32", {L.address(x), L.address(y), L.i64Array(table),
+                                        L.i64Array(averageDivisors(g, includePad))});
   } else {
-    if (dilations != std::vector<int64_t>{1, 1}) L.fail("dilated AveragePool");
-    L.callKernel("leip_k_avgpool2d_f32",
-                 {L.address(x), L.address(y), L.i64(xs[2]), L.i64(xs[3]), L.i64(ys[2]), L.i64(ys[3]),
-                  L.i64(kernel[0]), L.i64(kernel[1]), L.i64(strides[0]), L.i64(strides[1]), L.i64(pads[0]),
-                  L.i64(pads[1]), L.i64(pads[2]), L.i64(pads[3]),
-                  L.i32(node.attrs().getInt("count_include_pad", 0))});
+    L.callKernel("leip_k_lppool_f32",
+                 {L.address(x), L.address(y), L.i64Array(table), L.i64(node.attrs().getInt("p", 2))});
   }
-  return ys[0] * ys[1];
+  return rows;
 }
 
 int64_t lowerGlobalPool(NodeLowering &L) {
   L.requireFloat32();
-  const ir::Value *x = L.node().input(0), *y = L.outputs()[0];
+  const ir::Node &node = L.node();
+  const ir::Value *x = node.input(0), *y = L.outputs()[0];
   const ir::Shape &xs = x->type().shape;
-  if (xs.size() < 3) L.fail("input of rank < 3");
+  if (xs.size() < 2) L.fail("input of rank < 2");
   int64_t planes = xs[0] * xs[1];
   if (planes == 0) return 0;
+  int32_t op = node.opType() == "GlobalAveragePool" ? 0 : node.opType() == "GlobalMaxPool" ? 1 : 2;
   L.callKernel("leip_k_global_pool_f32", {L.address(x), L.address(y), L.i64(x->type().numElements() / planes),
-                                          L.i32(L.node().opType() == "GlobalMaxPool")});
+                                          L.i32(op), L.i64(node.attrs().getInt("p", 2))});
   return planes;
 }
 
 } // namespace
 
 void addPoolLowerings(LoweringRules &rules) {
-  rules["MaxPool"] = lowerPool;
-  rules["AveragePool"] = lowerPool;
-  rules["GlobalAveragePool"] = lowerGlobalPool;
-  rules["GlobalMaxPool"] = lowerGlobalPool;
+  for (const char *op : {"MaxPool", "AveragePool", "LpPool"}) rules[op] = lowerPool;
+  for (const char *op : {"GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"}) rules[op] = lowerGlobalPool;
 }
 
 } // namespace leip::codegen

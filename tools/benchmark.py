@@ -225,6 +225,8 @@ def write_doc(path, args, rows, cpu, meta):
     scaling = scaling_lines(compiled)
     if scaling:
         parts += ["Speed-up from more threads (median at 1 thread / median at T threads):", ""] + scaling + [""]
+    parts += ["Where the time goes, layer by layer, and how to profile: "
+              "[performance-notes.md](performance-notes.md).", ""]
     if failed:
         parts += ["## Not compiled yet", ""]
         parts += [f"- {r['model']}: `{r['error']}`" for r in failed]

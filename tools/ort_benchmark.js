@@ -6,7 +6,7 @@
  *
  * Usage:
  *   node tools/ort_benchmark.js [--threads=T] [--iterations=N] [--warmup=W] [--opt_level=all]
- *                               MODEL.onnx [NAME=]input.npy ...
+ *                               [--profile=PREFIX] MODEL.onnx [NAME=]input.npy ...
  *
  * Runs W untimed inferences, then times N inferences one by one (session.run, wall clock),
  * with graphOptimizationLevel 'all' (default) and intraOpNumThreads = T (default 1), and
@@ -14,7 +14,8 @@
  *   {engine: "onnxruntime", min_ms, median_ms, p90_ms, mean_ms, max_ms, iterations, warmup,
  *    threads, opt_level, ort_version}
  * median: the middle sample (mean of the two middle ones for an even count); p90: the
- * nearest-rank 90th percentile, as leip computes them.
+ * nearest-rank 90th percentile, as leip computes them. --profile=PREFIX turns on ORT's
+ * profiler, which writes its trace (per-node times) to PREFIX_<date>.json.
  * Exit codes: 0 ok, 1 usage, 2 bad model or data, 3 ORT could not be loaded.
  */
 
@@ -25,7 +26,7 @@ const common = require('./ort_common.js');
 const { ToolError } = common;
 
 const USAGE = 'usage: node tools/ort_benchmark.js [--threads=T] [--iterations=N] [--warmup=W] ' +
-              '[--opt_level=all] MODEL.onnx [NAME=]input.npy ...';
+              '[--opt_level=all] [--profile=PREFIX] MODEL.onnx [NAME=]input.npy ...';
 
 function positiveInt(name, value, min) {
   const n = Number(value);
@@ -47,7 +48,7 @@ function summarize(ms) {
 
 async function main() {
   const [opts, pos] = common.parseArgs(process.argv.slice(2), {
-    threads: 'value', iterations: 'value', warmup: 'value', opt_level: 'value', help: 'flag',
+    threads: 'value', iterations: 'value', warmup: 'value', opt_level: 'value', profile: 'value', help: 'flag',
   });
   if (opts.help) {
     process.stdout.write(`${USAGE}\n`);
@@ -62,7 +63,7 @@ async function main() {
   if (!fs.existsSync(modelPath)) throw new ToolError(`${modelPath}: no such file`, 2);
 
   const ort = common.loadOrt();
-  const session = await common.createSession(ort, modelPath, { optLevel, threads });
+  const session = await common.createSession(ort, modelPath, { optLevel, threads, profilePrefix: opts.profile });
   const names = session.inputNames;
   if (inputArgs.length !== names.length) {
     throw new ToolError(`${modelPath} has ${names.length} input(s) (${names.join(', ')}), ` +
@@ -96,6 +97,7 @@ async function main() {
     await runOnce();
     ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
+  if (opts.profile) session.endProfiling();
   process.stdout.write(`${JSON.stringify({
     engine: 'onnxruntime', model: modelPath, ...summarize(ms), iterations, warmup, threads,
     opt_level: optLevel, ort_version: ort.env.versions.common,

@@ -50,8 +50,8 @@ function loadOrt() {
 const OPT_LEVELS = ['disabled', 'basic', 'extended', 'all'];
 
 /** Session options chosen so that numerics stay close to leip's reference interpreter. */
-function sessionOptions({ optLevel = 'disabled', threads = 1 } = {}) {
-  return {
+function sessionOptions({ optLevel = 'disabled', threads = 1, profilePrefix = '' } = {}) {
+  const options = {
     executionProviders: ['cpu'],
     graphOptimizationLevel: optLevel,
     intraOpNumThreads: threads,
@@ -59,6 +59,11 @@ function sessionOptions({ optLevel = 'disabled', threads = 1 } = {}) {
     executionMode: 'sequential',
     logSeverityLevel: 3,
   };
+  if (profilePrefix) {
+    options.enableProfiling = true; // per-node times in a JSON trace (tools/profile_layers.py)
+    options.profileFilePrefix = profilePrefix;
+  }
+  return options;
 }
 
 async function createSession(ort, modelPath, opts) {

@@ -15,6 +15,8 @@ void *malloc(size_t size);
 void *calloc(size_t count, size_t size);
 void free(void *ptr);
 int snprintf(char *buffer, size_t size, const char *format, ...);
+int dprintf(int fd, const char *format, ...);
+char *getenv(const char *name);
 
 // pthreads and clock_gettime, declared by hand (no sysroot headers for aarch64). The
 // mutex and condition variable are opaque storage that is larger and at least as aligned
@@ -79,11 +81,16 @@ struct leip_context {
   int32_t threads; // requested with leip_context_set_threads (default 1)
   Pool *pool;      // created by the first run that needs more than one thread
   char error[256];
+  // LEIP_PROFILE set in the environment: wall time per node over all runs, printed to
+  // stderr when the context is destroyed (for finding where the time goes).
+  int64_t *nodeNanoseconds;
+  int64_t profiledRuns;
 };
 
 namespace {
 
 const leip_model kModel = {&leip_compiled_model};
+
 char gLastError[256];
 
 const leip_tensor_desc *inputAt(const leip_model *model, int32_t index) {
@@ -238,9 +245,21 @@ void *workerMain(void *arg) {
 void runNodes(leip_context *context) {
   const leip_model_desc *desc = context->model->desc;
   Pool *pool = context->pool;
+  int64_t *profile = context->nodeNanoseconds;
+  int64_t start = profile ? nowNanoseconds() : 0;
+  // Charges the time since the last mark to node n.
+  auto mark = [&](int32_t n) {
+    if (!profile) return;
+    const int64_t now = nowNanoseconds();
+    profile[n] += now - start;
+    start = now;
+  };
+  if (profile) ++context->profiledRuns;
   if (!pool) {
-    for (int32_t n = 0; n < desc->num_nodes; ++n)
+    for (int32_t n = 0; n < desc->num_nodes; ++n) {
       desc->nodes[n].fn(context->arena, context->io, 0, desc->nodes[n].task_count);
+      mark(n);
+    }
     return;
   }
   pool->nextSeq += (uint64_t)desc->num_nodes;
@@ -249,6 +268,7 @@ void runNodes(leip_context *context) {
     const int64_t chunks = chunkCount(node, pool->size);
     if (chunks <= 1) { // nothing to share: no need to involve the workers
       node.fn(context->arena, context->io, 0, node.task_count);
+      mark(n);
       continue;
     }
     // All chunks of the previous node are done, so nobody touches `done` now.
@@ -263,6 +283,22 @@ void runNodes(leip_context *context) {
       cpuRelax();
       if ((spin & 1023) == 0) sched_yield();
     }
+    mark(n);
+  }
+}
+
+/// Prints the profile of LEIP_PROFILE: per node, its mean wall time and share.
+void printProfile(const leip_context *context) {
+  const leip_model_desc *desc = context->model->desc;
+  if (!context->nodeNanoseconds || context->profiledRuns == 0) return;
+  int64_t total = 0;
+  for (int32_t n = 0; n < desc->num_nodes; ++n) total += context->nodeNanoseconds[n];
+  dprintf(2, "leip profile: %lld runs, %d threads, mean %.3f ms per run (node numbers as in `leip compile -v`)\n",
+          (long long)context->profiledRuns, (int)context->threads, total / 1e6 / context->profiledRuns);
+  for (int32_t n = 0; n < desc->num_nodes; ++n) {
+    const int64_t ns = context->nodeNanoseconds[n];
+    dprintf(2, "  node %4d  %9.4f ms  %5.1f%%  %lld tasks\n", (int)n, ns / 1e6 / context->profiledRuns,
+            total ? 100.0 * ns / total : 0.0, (long long)desc->nodes[n].task_count);
   }
 }
 
@@ -410,6 +446,9 @@ leip_status leip_context_create(const leip_model *model, leip_context **context)
   // byte so that a model without intermediates still gets a valid pointer.
   ctx->arena = static_cast<char *>(malloc(desc->arena_bytes > 0 ? (size_t)desc->arena_bytes : 1));
   ctx->io = static_cast<void **>(calloc((size_t)(desc->num_inputs + desc->num_outputs) + 1, sizeof(void *)));
+  const char *profile = getenv("LEIP_PROFILE");
+  if (profile && profile[0] && !(profile[0] == '0' && !profile[1]))
+    ctx->nodeNanoseconds = static_cast<int64_t *>(calloc((size_t)desc->num_nodes + 1, sizeof(int64_t)));
   if (!ctx->arena || !ctx->io) {
     leip_context_destroy(ctx);
     snprintf(gLastError, sizeof gLastError, "leip_context_create: out of memory (%lld activation bytes)",
@@ -423,6 +462,8 @@ leip_status leip_context_create(const leip_model *model, leip_context **context)
 void leip_context_destroy(leip_context *context) {
   if (!context) return;
   destroyPool(context);
+  printProfile(context);
+  free(context->nodeNanoseconds);
   free(context->arena);
   free(context->io);
   free(context);

@@ -53,9 +53,11 @@ typedef float v16u __attribute__((ext_vector_type(16), aligned(4)));
 /// panel is QC x kNR (row q holds the kNR positions of the tile). Splitting q into chunks
 /// keeps the per-element order of additions, so results do not depend on the chunking.
 template <int MR>
-__attribute__((always_inline)) inline void microKernel(const float *__restrict w, const float *__restrict bias, const float *__restrict panel,
-                        float *__restrict y, int64_t Q, int64_t q0, int64_t QC, int64_t P, int64_t k0, int64_t p0,
-                        int64_t valid, int64_t panelStride = kNR) {
+__attribute__((always_inline)) inline void microKernel(const float *__restrict w, const float *__restrict bias,
+                                                       const float *__restrict panel, float *__restrict y, int64_t Q,
+                                                       int64_t q0, int64_t QC, int64_t P, int64_t k0, int64_t p0,
+                                                       int64_t valid, int64_t panelStride, int32_t activation,
+                                                       float actAlpha, float actBeta) {
   v16f acc0[MR], acc1[MR];
   const float *__restrict wr[MR];
   _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; ++i) {
@@ -84,6 +86,21 @@ __attribute__((always_inline)) inline void microKernel(const float *__restrict w
       acc1[i] += wv * x1;
     }
   }
+  // The last q chunk applies Relu/Clip on registers (convGemm applies the others after).
+  if (q0 + QC == Q && (activation == kRelu || activation == kClip)) {
+    // The interpreter's formulas exactly (NaN: Relu gives 0, Clip keeps it).
+    _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; ++i) {
+      if (activation == kRelu) {
+        acc0[i] = acc0[i] > 0.0f ? acc0[i] : 0.0f;
+        acc1[i] = acc1[i] > 0.0f ? acc1[i] : 0.0f;
+      } else {
+        acc0[i] = acc0[i] < actAlpha ? actAlpha : acc0[i];
+        acc1[i] = acc1[i] < actAlpha ? actAlpha : acc1[i];
+        acc0[i] = acc0[i] > actBeta ? actBeta : acc0[i];
+        acc1[i] = acc1[i] > actBeta ? actBeta : acc1[i];
+      }
+    }
+  }
   _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; ++i) {
     float *__restrict out = y + (k0 + i) * P + p0;
     if (valid == kNR) {
@@ -96,6 +113,25 @@ __attribute__((always_inline)) inline void microKernel(const float *__restrict w
       for (int64_t j = 0; j < valid; ++j) out[j] = tmp[j];
     }
   }
+}
+
+/// Output channels [kBegin, kEnd) of one tile and q chunk: micro-kernels of 6, 4, 2 and 1
+/// rows.
+__attribute__((always_inline)) inline void microKernelRows(const float *__restrict w, const float *__restrict bias,
+                                                           const float *__restrict panel, float *__restrict y,
+                                                           int64_t Q, int64_t q0, int64_t QC, int64_t P,
+                                                           int64_t kBegin, int64_t kEnd, int64_t p0, int64_t valid,
+                                                           int64_t panelStride, int32_t activation, float actAlpha,
+                                                           float actBeta) {
+  int64_t k = kBegin;
+  for (; k + 6 <= kEnd; k += 6)
+    microKernel<6>(w, bias, panel, y, Q, q0, QC, P, k, p0, valid, panelStride, activation, actAlpha, actBeta);
+  for (; k + 4 <= kEnd; k += 4)
+    microKernel<4>(w, bias, panel, y, Q, q0, QC, P, k, p0, valid, panelStride, activation, actAlpha, actBeta);
+  for (; k + 2 <= kEnd; k += 2)
+    microKernel<2>(w, bias, panel, y, Q, q0, QC, P, k, p0, valid, panelStride, activation, actAlpha, actBeta);
+  for (; k < kEnd; ++k)
+    microKernel<1>(w, bias, panel, y, Q, q0, QC, P, k, p0, valid, panelStride, activation, actAlpha, actBeta);
 }
 
 /// Output positions [dst, dst + len) of a tile lie in one output row; for filter tap
@@ -138,7 +174,7 @@ __attribute__((always_inline)) inline void convGemmTile(const float *__restrict 
                   float *__restrict y, float *__restrict panel, int64_t n, int64_t C, int64_t H, int64_t W,
                   int64_t K, int64_t R, int64_t S, int64_t OH, int64_t OW, int64_t strideH, int64_t strideW,
                   int64_t padT, int64_t padL, int64_t dilH, int64_t dilW, int64_t cPerGroup, int64_t c0,
-                  int64_t kBegin, int64_t kEnd, int64_t p0) {
+                  int64_t kBegin, int64_t kEnd, int64_t p0, int32_t activation, float actAlpha, float actBeta) {
   const int64_t P = OH * OW, RS = R * S, Q = cPerGroup * RS;
   const float *__restrict img = x + (n * C + c0) * H * W;
   float *__restrict out = y + n * K * P;
@@ -155,22 +191,16 @@ __attribute__((always_inline)) inline void convGemmTile(const float *__restrict 
           float *__restrict dst = panel + q * kNR;
           for (int64_t j = 0; j < kNR; ++j) dst[j] = j < valid ? src[j] : 0.0f;
         }
-        int64_t k = kBegin;
-        for (; k + 6 <= kEnd; k += 6) microKernel<6>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
-        for (; k + 4 <= kEnd; k += 4) microKernel<4>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
-        for (; k + 2 <= kEnd; k += 2) microKernel<2>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
-        for (; k < kEnd; ++k) microKernel<1>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
+        microKernelRows(w, bias, panel, out, Q, q0, QC, P, kBegin, kEnd, p0, valid, kNR, activation, actAlpha,
+                        actBeta);
       }
       return;
     }
     for (int64_t q0 = 0; q0 < Q; q0 += kQC) {
       const int64_t QC = imin(kQC, Q - q0);
       const float *__restrict src = img + q0 * P + p0;
-      int64_t k = kBegin;
-      for (; k + 6 <= kEnd; k += 6) microKernel<6>(w, bias, src, out, Q, q0, QC, P, k, p0, valid, P);
-      for (; k + 4 <= kEnd; k += 4) microKernel<4>(w, bias, src, out, Q, q0, QC, P, k, p0, valid, P);
-      for (; k + 2 <= kEnd; k += 2) microKernel<2>(w, bias, src, out, Q, q0, QC, P, k, p0, valid, P);
-      for (; k < kEnd; ++k) microKernel<1>(w, bias, src, out, Q, q0, QC, P, k, p0, valid, P);
+      microKernelRows(w, bias, src, out, Q, q0, QC, P, kBegin, kEnd, p0, valid, P, activation, actAlpha,
+                      actBeta);
     }
     return;
   }
@@ -189,11 +219,8 @@ __attribute__((always_inline)) inline void convGemmTile(const float *__restrict 
       const int64_t c = (q0 + q) / RS, rs = (q0 + q) % RS, r = rs / S, s = rs % S;
       packPanelRow(img + c * H * W, panel + q * kNR, runs, numRuns, valid, H, W, strideW, r * dilH, s * dilW);
     }
-    int64_t k = kBegin;
-    for (; k + 6 <= kEnd; k += 6) microKernel<6>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
-    for (; k + 4 <= kEnd; k += 4) microKernel<4>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
-    for (; k + 2 <= kEnd; k += 2) microKernel<2>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
-    for (; k < kEnd; ++k) microKernel<1>(w, bias, panel, out, Q, q0, QC, P, k, p0, valid);
+    microKernelRows(w, bias, panel, out, Q, q0, QC, P, kBegin, kEnd, p0, valid, kNR, activation, actAlpha,
+                    actBeta);
   }
 }
 
@@ -214,9 +241,10 @@ __attribute__((always_inline)) inline void convGemm(const float *__restrict x, c
     const int64_t kEnd = imin((g + 1) * kPerGroup, kBegin + kBlockSize);
     const int64_t p0 = tile * kNR, valid = imin(kNR, P - p0);
     convGemmTile(x, w, bias, y, panel, n, C, H, W, K, R, S, OH, OW, strideH, strideW, padT, padL, dilH, dilW,
-                 cPerGroup, g * cPerGroup, kBegin, kEnd, p0);
-    for (int64_t k = kBegin; k < kEnd; ++k)
-      activateFast(y + (n * K + k) * P + p0, valid, activation, actAlpha, actBeta);
+                 cPerGroup, g * cPerGroup, kBegin, kEnd, p0, activation, actAlpha, actBeta);
+    if (activation != kRelu && activation != kClip) // those two ran in the micro-kernel
+      for (int64_t k = kBegin; k < kEnd; ++k)
+        activateFast(y + (n * K + k) * P + p0, valid, activation, actAlpha, actBeta);
   }
 }
 
@@ -257,8 +285,7 @@ __attribute__((always_inline)) inline void directConv(const float *__restrict x,
     activateFast(acc, positions * KB, activation, actAlpha, actBeta);
     const int64_t kValid = imin(KB, K - kb * KB);
     float *__restrict out = y + (n * K + kb * KB) * P + oh0 * OW;
-    for (int64_t k = 0; k < kValid; ++k)
-      for (int64_t j = 0; j < positions; ++j) out[k * P + j] = acc[j * KB + k];
+    storeTransposed(acc, KB, out, P, positions, kValid);
   }
 }
 
@@ -285,6 +312,12 @@ __attribute__((always_inline)) inline void depthwise3x3(const float *__restrict 
   v16f wv[9];
   for (int i = 0; i < 9; ++i) wv[i] = filter[i];
   for (int64_t oh0 = 0; oh0 < OH; oh0 += kRows) {
+    // The input usually comes from memory (the layer before wrote megabytes): ask for the
+    // next block's new rows while this block computes.
+    for (int64_t ih = (oh0 + kRows) * STRIDE - padT + kIn - kRows * STRIDE; ih < (oh0 + kRows) * STRIDE - padT + kIn;
+         ++ih)
+      if ((uint64_t)ih < (uint64_t)H)
+        for (int64_t c = 0; c < W; c += 16) __builtin_prefetch(plane + ih * W + c, 0, 3);
     const float *__restrict src[kIn];
     for (int j = 0; j < kIn; ++j) {
       const int64_t ih = oh0 * STRIDE - padT + j;
@@ -360,6 +393,59 @@ __attribute__((always_inline)) inline void depthwise3x3(const float *__restrict 
   if (activation != kRelu && activation != kClip) activateRange(out, OH * OW, activation, actAlpha, actBeta);
 }
 
+/// Floats of the zero-padded plane of depthwise3x3Flat (with 2 rows + 64 floats of slack for the
+/// last vectors): planes up to about 30 x 30.
+constexpr int64_t kDwFlat = 1024;
+
+/// Depthwise 3x3, stride 1, for small planes: the plane is copied into a zero-padded Hp x Wp
+/// buffer, and outputs are computed in its flat coordinates p = oh * Wp + ow, where tap (r,
+/// s) is simply p + r * Wp + s: whole vectors of 16 outputs per load, no per-row edges (the
+/// Wp - OW columns per row that fall in the padding are computed and dropped). Each output is
+/// bias + taps in (r, s) order, as in depthwise3x3.
+__attribute__((always_inline)) inline void depthwise3x3Flat(const float *__restrict plane,
+                                                            const float *__restrict filter, float b,
+                                                            float *__restrict out, int64_t H, int64_t W, int64_t OH,
+                                                            int64_t OW, int64_t padT, int64_t padL, int32_t activation,
+                                                            float actAlpha, float actBeta) {
+  const int64_t Wp = OW + 2, Hp = OH + 2, flat = OH * Wp;
+  alignas(64) float buf[kDwFlat];
+  alignas(64) float res[kDwFlat];
+  for (int64_t i = 0; i < Hp * Wp + 2 * Wp + 64; ++i) buf[i] = 0.0f; // all the vectors read
+  for (int64_t ih = 0; ih < H; ++ih) {
+    const int64_t row = ih + padT;
+    if (row < 0 || row >= Hp) continue;
+    for (int64_t c = 0; c < W; ++c) {
+      const int64_t col = c + padL;
+      if (col >= 0 && col < Wp) buf[row * Wp + col] = plane[ih * W + c];
+    }
+  }
+  v16f wv[9];
+  for (int i = 0; i < 9; ++i) wv[i] = filter[i];
+  constexpr int kVec = 4; // vectors per step: independent accumulators
+  for (int64_t p0 = 0; p0 < flat; p0 += 16 * kVec) {
+    v16f acc[kVec];
+    _Pragma("clang loop unroll(full)") for (int v = 0; v < kVec; ++v) acc[v] = b;
+    _Pragma("clang loop unroll(full)") for (int r = 0; r < 3; ++r) {
+      _Pragma("clang loop unroll(full)") for (int t = 0; t < 3; ++t) {
+        _Pragma("clang loop unroll(full)") for (int v = 0; v < kVec; ++v)
+          acc[v] += wv[r * 3 + t] * load16(buf + p0 + 16 * v + r * Wp + t);
+      }
+    }
+    _Pragma("clang loop unroll(full)") for (int v = 0; v < kVec; ++v) {
+      v16f value = acc[v];
+      if (activation == kRelu) value = value > 0.0f ? value : 0.0f;
+      if (activation == kClip) {
+        value = value < actAlpha ? actAlpha : value;
+        value = value > actBeta ? actBeta : value;
+      }
+      store16(res + p0 + 16 * v, value);
+    }
+  }
+  for (int64_t oh = 0; oh < OH; ++oh)
+    for (int64_t ow = 0; ow < OW; ++ow) out[oh * OW + ow] = res[oh * Wp + ow];
+  if (activation != kRelu && activation != kClip) activateRange(out, OH * OW, activation, actAlpha, actBeta);
+}
+
 } // namespace
 
 extern "C" void leip_k_conv2d_f32(const float *__restrict x, const float *__restrict w, const float *__restrict bias,
@@ -386,7 +472,10 @@ extern "C" void leip_k_conv2d_f32(const float *__restrict x, const float *__rest
       float *__restrict out = y + task * OH * OW;
       const float b = bias ? bias[k] : 0.0f;
       const float *__restrict filter = w + k * 9;
-      if (strideH == 1 && OW <= 16)
+      // The flat kernel reads up to 16 * 4 - 1 floats past the last output's taps.
+      if (strideH == 1 && (OH + 2) * (OW + 2) + 2 * (OW + 2) + 64 <= kDwFlat)
+        depthwise3x3Flat(plane, filter, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);
+      else if (strideH == 1 && OW <= 16)
         depthwise3x3<1, 1>(plane, filter, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);
       else if (strideH == 1)
         depthwise3x3<1, 2>(plane, filter, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);

@@ -6,7 +6,9 @@
 //   meta[12..18) start of axis d's entries in `offsets`/`weights` ([coordinate][tap])
 // offsets hold input element offsets (index * the input's stride along d), or -1 in the
 // first tap of a coordinate outside the input (tf_crop_and_resize): such outputs take the
-// fill value. Tasks are output rows (all dims but the last).
+// fill value. The last axis's offsets come again as int32 in `lastOffsets` (its stride is 1),
+// which halves the width of the gathers in the inner loops. Tasks are output rows (all dims
+// but the last).
 #include "Kernels.h"
 
 namespace {
@@ -22,9 +24,9 @@ inline void rowCoordinates(const int64_t *__restrict meta, int64_t row, int64_t 
 /// Nearest: a gather, so one kernel per element size serves every dtype.
 template <typename T>
 void resizeNearest(const T *__restrict x, T *__restrict y, const int64_t *__restrict meta,
-                   const int64_t *__restrict offsets, T fill, int32_t hasOutside, int64_t begin, int64_t end) {
+                   const int64_t *__restrict offsets, const int32_t *__restrict last, T fill, int32_t hasOutside,
+                   int64_t begin, int64_t end) {
   const int64_t W = meta[5];
-  const int64_t *__restrict last = offsets + meta[17];
   for (int64_t row = begin; row < end; ++row) {
     int64_t o[5];
     rowCoordinates(meta, row, o);
@@ -51,7 +53,7 @@ void resizeNearest(const T *__restrict x, T *__restrict y, const int64_t *__rest
 /// CheckOutside, coordinates outside the input take `fill`.
 template <int P, bool CheckOutside>
 inline void interpolateRow(const float *__restrict src, float *__restrict dst, int64_t W, float w, bool first,
-                           const int64_t *__restrict off, const float *__restrict wt, float fill) {
+                           const int32_t *__restrict off, const float *__restrict wt, float fill) {
   for (int64_t j = 0; j < W; ++j) {
     if (CheckOutside && off[j * P] < 0) {
       dst[j] = fill;
@@ -66,7 +68,7 @@ inline void interpolateRow(const float *__restrict src, float *__restrict dst, i
 
 template <bool CheckOutside>
 inline void interpolateRows(int64_t P, const float *__restrict src, float *__restrict dst, int64_t W, float w,
-                            bool first, const int64_t *__restrict off, const float *__restrict wt, float fill) {
+                            bool first, const int32_t *__restrict off, const float *__restrict wt, float fill) {
   if (P == 1) interpolateRow<1, CheckOutside>(src, dst, W, w, first, off, wt, fill);
   else if (P == 2) interpolateRow<2, CheckOutside>(src, dst, W, w, first, off, wt, fill);
   else interpolateRow<4, CheckOutside>(src, dst, W, w, first, off, wt, fill);
@@ -75,9 +77,9 @@ inline void interpolateRows(int64_t P, const float *__restrict src, float *__res
 } // namespace
 
 #define LEIP_RESIZE_NEAREST(NAME, T)                                                                               \
-  extern "C" void NAME(const T *x, T *y, const int64_t *meta, const int64_t *offsets, T fill, int32_t hasOutside, \
-                       int64_t begin, int64_t end) {                                                               \
-    resizeNearest<T>(x, y, meta, offsets, fill, hasOutside, begin, end);                                          \
+  extern "C" void NAME(const T *x, T *y, const int64_t *meta, const int64_t *offsets, const int32_t *lastOffsets,  \
+                       T fill, int32_t hasOutside, int64_t begin, int64_t end) {                                   \
+    resizeNearest<T>(x, y, meta, offsets, lastOffsets, fill, hasOutside, begin, end);                             \
   }
 LEIP_RESIZE_NEAREST(leip_k_resize_nearest_b1, uint8_t)
 LEIP_RESIZE_NEAREST(leip_k_resize_nearest_b2, uint16_t)
@@ -85,14 +87,19 @@ LEIP_RESIZE_NEAREST(leip_k_resize_nearest_b4, uint32_t)
 LEIP_RESIZE_NEAREST(leip_k_resize_nearest_b8, uint64_t)
 #undef LEIP_RESIZE_NEAREST
 
-/// Linear and cubic: each output row sums, over the combinations of taps of dims 0..4,
-/// weight * (the last axis interpolated on that input row), the last axis innermost as the
-/// reference's first pass.
+/// Linear and cubic. Each output row is a sum over the combinations of taps of dims 0..4
+/// (weight * input row): the rows are blended first (contiguous, vectorized) into a stack row
+/// of inW elements, then the last axis is interpolated from it, so the inner loop gathers
+/// P values per output instead of P per combination. Rows wider than the stack row sum the
+/// last-axis interpolation of each input row instead (the reference's order of passes).
 extern "C" void leip_k_resize_f32(const float *__restrict x, float *__restrict y, const int64_t *__restrict meta,
-                                  const int64_t *__restrict offsets, const float *__restrict weights, float fill,
-                                  int32_t hasOutside, int64_t begin, int64_t end) {
+                                  const int64_t *__restrict offsets, const int32_t *__restrict lastOff,
+                                  const float *__restrict weights, float fill, int32_t hasOutside, int64_t inW,
+                                  int64_t begin, int64_t end) {
+  constexpr int64_t kMaxRow = 4096;
+  float blended[kMaxRow];
   const int64_t W = meta[5], P = meta[11];
-  const int64_t *__restrict lastOff = offsets + meta[17];
+  const int64_t combinations = meta[6] * meta[7] * meta[8] * meta[9] * meta[10];
   const float *__restrict lastWt = weights + meta[17];
   for (int64_t row = begin; row < end; ++row) {
     int64_t o[5], t[5] = {0, 0, 0, 0, 0};
@@ -104,6 +111,8 @@ extern "C" void leip_k_resize_f32(const float *__restrict x, float *__restrict y
       for (int64_t j = 0; j < W; ++j) dst[j] = fill;
       continue;
     }
+    const bool blend = inW <= kMaxRow;
+    const float *src = blended;
     for (bool first = true;; first = false) {
       int64_t base = 0;
       float w = 1.0f;
@@ -112,11 +121,24 @@ extern "C" void leip_k_resize_f32(const float *__restrict x, float *__restrict y
         base += offsets[at];
         w *= weights[at];
       }
-      if (hasOutside) interpolateRows<true>(P, x + base, dst, W, w, first, lastOff, lastWt, fill);
-      else interpolateRows<false>(P, x + base, dst, W, w, first, lastOff, lastWt, fill);
+      const float *__restrict in = x + base;
+      if (!blend) {
+        if (hasOutside) interpolateRows<true>(P, in, dst, W, w, first, lastOff, lastWt, fill);
+        else interpolateRows<false>(P, in, dst, W, w, first, lastOff, lastWt, fill);
+      } else if (combinations == 1 && w == 1.0f) {
+        src = in; // nothing to blend: interpolate straight from the input row
+      } else if (first) {
+        for (int64_t i = 0; i < inW; ++i) blended[i] = w * in[i];
+      } else {
+        for (int64_t i = 0; i < inW; ++i) blended[i] += w * in[i];
+      }
       int d = 4; // next combination of taps
       while (d >= 0 && ++t[d] == meta[6 + d]) t[d--] = 0;
       if (d < 0) break;
+    }
+    if (blend) {
+      if (hasOutside) interpolateRows<true>(P, src, dst, W, 1.0f, true, lastOff, lastWt, fill);
+      else interpolateRows<false>(P, src, dst, W, 1.0f, true, lastOff, lastWt, fill);
     }
   }
 }

@@ -26,9 +26,10 @@ int64_t convGemmTaskCount(int64_t N, int64_t group, int64_t kPerGroup, int64_t p
 }
 
 /// Reduction length (C/group x R x S) from which a dense convolution uses the direct kernel
-/// (channels in vector lanes). Below it, its transposing stores cost more than the
-/// implicit GEMM's packing.
-constexpr int64_t kDirectMinReduction = 128;
+/// (channels in vector lanes). Below it its transposing stores cost more than the implicit
+/// GEMM's packing; a 1x1 stride-1 layer needs more, because the implicit GEMM reads its
+/// input without packing.
+constexpr int64_t kDirectMinReduction = 16, kDirectMinPointwiseReduction = 128;
 
 /// Floats of the direct kernel's per-task accumulator buffer (kDirectAccFloats in
 /// kernels/Conv.cpp) and the bytes of packed weights a channel chunk may take (half of L1).
@@ -38,7 +39,8 @@ bool usesDirectConv(const ir::Node &conv, int lanes) {
   const ir::Shape &ws = conv.input(1)->type().shape, &ys = conv.output(0)->type().shape;
   return conv.input(0)->type().shape.size() == 4 && ws.size() == 4 && ys.size() == 4 && conv.input(1)->isConstant() &&
          (conv.numInputs() < 3 || !conv.input(2) || conv.input(2)->isConstant()) &&
-         conv.attrs().getInt("group", 1) == 1 && ws[1] * ws[2] * ws[3] >= kDirectMinReduction &&
+         conv.attrs().getInt("group", 1) == 1 &&
+         ws[1] * ws[2] * ws[3] >= (ws[2] * ws[3] == 1 ? kDirectMinPointwiseReduction : kDirectMinReduction) &&
          ys[3] * 2 * lanes <= kDirectAccFloats;
 }
 

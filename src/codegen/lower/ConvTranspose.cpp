@@ -1,9 +1,7 @@
 // Lowering of ConvTranspose over 1 to 3 spatial dims (kernels/ConvTranspose.cpp). The
 // geometry (pads, auto_pad, output_shape, output_padding) comes from
 // ir::convTransposeGeometry, the function the shape rule and the reference kernel use.
-#include "../Lowering.h"
-
-#include "leip/ir/NNGeometry.h"
+#include "NNCommon.h"
 
 namespace leip::codegen {
 
@@ -18,26 +16,15 @@ int64_t lowerConvTranspose(NodeLowering &L) {
   ir::WindowGeometry g = ir::convTransposeGeometry(node, xs, ws);
   int64_t group = node.attrs().getInt("group", 1);
   if (group < 1 || xs[1] % group != 0) L.fail("bad group");
-  // Spatial dims padded to 3 with leading dims of size 1 (kernel 1, stride 1, no padding).
-  size_t lead = 3 - g.rank();
-  std::vector<int64_t> geom(18, 1);
-  for (size_t d = 0; d < 3; ++d) geom[15 + d] = 0;
-  for (size_t d = 0; d < g.rank(); ++d) {
-    size_t at = lead + d;
-    geom[at] = g.input[d];
-    geom[3 + at] = g.output[d];
-    geom[6 + at] = g.kernel[d];
-    geom[9 + at] = g.strides[d];
-    geom[12 + at] = g.dilations[d];
-    geom[15 + at] = g.padBegin[d];
-  }
+  std::vector<int64_t> geom = windowTable3d(g);
   int64_t outCg = ws[1];
   constexpr int64_t kBlock = 4; // the kernel's output channels per task
   int64_t tasks = ys[0] * group * ((outCg + kBlock - 1) / kBlock) * geom[3] * geom[4];
-  if (y->type().numElements() == 0) return 0;
   const ir::Value *bias = node.numInputs() > 2 ? node.input(2) : nullptr;
   std::vector<llvm::Value *> args{L.address(x), L.address(w), L.address(bias), L.address(y),
-                                  L.i64Array(geom), L.i64(xs[1]), L.i64(group), L.i64(outCg)};
+                                  L.i64Array(geom), L.i64(xs[1]), L.i64(group), L.i64(outCg),
+                                  L.i32(L.vectorLanes() >= 16)}; // 32-column tiles need 16 lanes x 32 registers
+  if (tasks == 0) return emptyNode(L);
   L.pushActivation(args);
   L.callKernel("leip_k_conv_transpose_f32", args);
   return tasks;

@@ -1,6 +1,6 @@
 // Lowering of Einsum (kernels/Einsum.cpp). The equation is resolved by ir::einsumSpec, the
 // function the shape rule and the reference kernel use.
-#include "../Lowering.h"
+#include "NNCommon.h"
 
 #include "leip/ir/NNGeometry.h"
 
@@ -67,7 +67,7 @@ int64_t lowerEinsum(NodeLowering &L) {
   std::vector<llvm::Value *> args;
   for (size_t k = 0; k < 3; ++k) args.push_back(L.address(k < operands ? node.input(k) : nullptr));
   args.push_back(L.address(y));
-  if (y->type().numElements() == 0) return 0;
+  if (y->type().numElements() == 0) return emptyNode(L);
   args.push_back(L.i64Array(meta));
   args.push_back(L.i64(static_cast<int64_t>(operands)));
   L.callKernel(std::string("leip_k_einsum_") + suffix, args);

@@ -1,5 +1,5 @@
 // Lowering of GridSample (kernels/GridSample.cpp).
-#include "../Lowering.h"
+#include "NNCommon.h"
 
 namespace leip::codegen {
 
@@ -16,7 +16,7 @@ int64_t lowerGridSample(NodeLowering &L) {
   int32_t modeCode = mode == "bilinear" ? 0 : mode == "nearest" ? 1 : mode == "bicubic" ? 2 : -1;
   int32_t paddingCode = padding == "zeros" ? 0 : padding == "border" ? 1 : padding == "reflection" ? 2 : -1;
   if (modeCode < 0 || paddingCode < 0) L.fail("mode '" + mode + "', padding_mode '" + padding + "'");
-  if (y->type().numElements() == 0) return 0;
+  if (y->type().numElements() == 0) return emptyNode(L);
   L.callKernel("leip_k_grid_sample_f32",
                {L.address(x), L.address(grid), L.address(y), L.i64(xs[1]), L.i64(xs[2]), L.i64(xs[3]), L.i64(ys[2]),
                 L.i64(ys[3]), L.i32(modeCode), L.i32(paddingCode),

@@ -1,7 +1,7 @@
 // Lowering of normalizations: BatchNormalization (when not folded: its parameters are
 // computed at run time), InstanceNormalization, LayerNormalization,
 // MeanVarianceNormalization and LRN (kernels/Normalization.cpp).
-#include "../Lowering.h"
+#include "NNCommon.h"
 
 #include <numeric>
 
@@ -22,7 +22,7 @@ int64_t lowerBatchNorm(NodeLowering &L) {
   const ir::Value *x = node.input(0), *y = L.outputs()[0];
   const ir::Shape &xs = x->type().shape;
   int64_t planes = product(xs, 0, 2), plane = product(xs, 2, xs.size());
-  if (planes == 0 || plane == 0) return 0;
+  if (planes == 0 || plane == 0) return emptyNode(L);
   L.callKernel("leip_k_batchnorm_f32",
                {L.address(x), L.address(node.input(1)), L.address(node.input(2)), L.address(node.input(3)),
                 L.address(node.input(4)), L.address(y), L.i64(xs[1]), L.i64(plane),
@@ -36,7 +36,7 @@ int64_t lowerInstanceNorm(NodeLowering &L) {
   const ir::Value *x = node.input(0);
   const ir::Shape &xs = x->type().shape;
   int64_t planes = product(xs, 0, 2), plane = product(xs, 2, xs.size());
-  if (planes == 0 || plane == 0) return 0;
+  if (planes == 0 || plane == 0) return emptyNode(L);
   L.callKernel("leip_k_instancenorm_f32",
                {L.address(x), L.address(node.input(1)), L.address(node.input(2)), L.address(L.outputs()[0]),
                 L.i64(xs[1]), L.i64(plane), L.f32(node.attrs().getFloat("epsilon", 1e-5f))});
@@ -71,7 +71,8 @@ int64_t lowerLayerNorm(NodeLowering &L) {
   if (axis < 0 || axis >= rank) L.fail("axis out of range");
   ir::Shape normalized(xs.begin() + axis, xs.end());
   int64_t rows = product(xs, 0, static_cast<size_t>(axis)), len = ir::numElements(normalized);
-  if (rows == 0 || len == 0) return 0;
+  if (rows == 0) return emptyNode(L);
+  if (len == 0) L.fail("an empty normalized shape");
   const ir::Value *scale = node.input(1), *bias = node.numInputs() > 2 ? node.input(2) : nullptr;
   auto output = [&](size_t i) -> const ir::Value * {
     return node.numOutputs() > i ? node.output(i) : nullptr;
@@ -89,7 +90,7 @@ int64_t lowerMeanVarianceNorm(NodeLowering &L) {
   const ir::Value *x = node.input(0);
   const ir::Shape &xs = x->type().shape;
   auto rank = static_cast<int64_t>(xs.size());
-  if (x->type().numElements() == 0) return 0;
+  if (x->type().numElements() == 0) return emptyNode(L);
   std::vector<bool> reduced(xs.size(), false);
   for (int64_t axis : node.attrs().getInts("axes", {0, 2, 3})) {
     if (axis < -rank || axis >= rank) L.fail("axis " + std::to_string(axis) + " out of range");
@@ -118,7 +119,7 @@ int64_t lowerLrn(NodeLowering &L) {
   int64_t size = node.attrs().getInt("size", 1);
   if (size < 1) L.fail("size must be >= 1");
   int64_t planes = product(xs, 0, 2), plane = product(xs, 2, xs.size());
-  if (planes == 0 || plane == 0) return 0;
+  if (planes == 0 || plane == 0) return emptyNode(L);
   int64_t before = (size - 1) / 2, after = size - 1 - before;
   float alpha = node.attrs().getFloat("alpha", 1e-4f);
   L.callKernel("leip_k_lrn_f32",

@@ -1,38 +1,28 @@
 // Lowering of pooling over 1 to 3 spatial dims and the global pools (kernels/Pool.cpp).
 // The window geometry (pads, auto_pad, ceil_mode) comes from ir::poolGeometry, the function
 // the shape rule and the reference kernel use.
-#include "../Lowering.h"
-
-#include "leip/ir/NNGeometry.h"
+#include "NNCommon.h"
 
 namespace leip::codegen {
 
 namespace {
 
-/// The kernels' geometry table (see kernels/Pool.cpp), spatial dims padded to 3 with leading
-/// dims of size 1.
+/// The kernels' geometry table (lower/Window.h) and the strides of MaxPool's flat Indices
+/// (row-major, or column-major for storage_order 1).
 std::vector<int64_t> poolTable(const ir::WindowGeometry &g, bool columnMajor) {
+  std::vector<int64_t> t = windowTable3d(g);
+  t.resize(21, 0);
   size_t lead = 3 - g.rank();
-  std::vector<int64_t> t(21, 1);
-  for (size_t d = 0; d < 3; ++d) t[15 + d] = t[18 + d] = 0;
   int64_t rowStride = 1, columnStride = 1;
-  for (size_t d = g.rank(); d-- > 0;) { // row-major strides of the flat index
+  for (size_t d = g.rank(); d-- > 0;) {
     t[18 + lead + d] = rowStride;
     rowStride *= g.input[d];
   }
-  for (size_t d = 0; d < g.rank(); ++d) {
-    size_t at = lead + d;
-    t[at] = g.input[d];
-    t[3 + at] = g.output[d];
-    t[6 + at] = g.kernel[d];
-    t[9 + at] = g.strides[d];
-    t[12 + at] = g.dilations[d];
-    t[15 + at] = g.padBegin[d];
-    if (columnMajor) {
-      t[18 + at] = columnStride;
+  if (columnMajor)
+    for (size_t d = 0; d < g.rank(); ++d) {
+      t[18 + lead + d] = columnStride;
       columnStride *= g.input[d];
     }
-  }
   return t;
 }
 
@@ -64,7 +54,7 @@ int64_t lowerPool(NodeLowering &L) {
   if (xs.size() < 3 || xs.size() > 5) L.fail("only 1-D, 2-D and 3-D pooling");
   ir::WindowGeometry g = ir::poolGeometry(node, xs);
   std::vector<int64_t> table = poolTable(g, node.attrs().getInt("storage_order", 0) == 1);
-  if (y->type().numElements() == 0) return 0;
+  if (y->type().numElements() == 0) return emptyNode(L);
   int64_t rows = y->type().numElements() / ys.back();
   if (op == "MaxPool") {
     const ir::Value *indices = node.numOutputs() > 1 ? node.output(1) : nullptr;
@@ -88,7 +78,7 @@ int64_t lowerGlobalPool(NodeLowering &L) {
   const ir::Shape &xs = x->type().shape;
   if (xs.size() < 2) L.fail("input of rank < 2");
   int64_t planes = xs[0] * xs[1];
-  if (planes == 0) return 0;
+  if (planes == 0) return emptyNode(L);
   int32_t op = node.opType() == "GlobalAveragePool" ? 0 : node.opType() == "GlobalMaxPool" ? 1 : 2;
   L.callKernel("leip_k_global_pool_f32", {L.address(x), L.address(y), L.i64(x->type().numElements() / planes),
                                           L.i32(op), L.i64(node.attrs().getInt("p", 2))});

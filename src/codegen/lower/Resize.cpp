@@ -2,12 +2,13 @@
 // (kernels/Resize.cpp). Every axis's taps are computed here, at compile time, with the
 // formulas of the reference kernel (src/interp/kernels/NN.cpp: sourceCoordinate, axisTaps),
 // and handed to the kernels as constant tables.
-#include "../Lowering.h"
+#include "NNCommon.h"
 
 #include "leip/ir/NNGeometry.h"
 
 #include <algorithm>
 #include <array>
+#include <climits>
 #include <cmath>
 #include <cstring>
 
@@ -129,7 +130,7 @@ int64_t lowerResize(NodeLowering &L) {
   ir::ResizeGeometry g =
       ir::resizeGeometry(node, xs, roi, optionalConstant(L, 2, "scales"), optionalConstant(L, 3, "sizes"));
   if (g.output != y->type().shape) L.fail("output shape differs from the resize geometry");
-  if (y->type().numElements() == 0) return 0;
+  if (y->type().numElements() == 0) return emptyNode(L);
 
   // Tables over kMaxRank dims: leading dims of size 1 have one tap (offset 0, weight 1).
   size_t lead = kMaxRank - xs.size();
@@ -163,6 +164,10 @@ int64_t lowerResize(NodeLowering &L) {
     }
   }
   int64_t rows = y->type().numElements() / meta[kMaxRank - 1];
+  // The last axis (stride 1) again as int32 for narrower gathers.
+  if (xs.back() > INT32_MAX) L.fail("a last dim of more than 2^31 elements");
+  std::vector<int32_t> lastOffsets(offsets.begin() + meta[3 * kMaxRank - 1], offsets.end());
+  llvm::Constant *last = L.derivedConstant(lastOffsets.data(), lastOffsets.size() * sizeof(int32_t));
 
   if (nearest) {
     size_t elem = ir::dtypeSize(x->type().dtype);
@@ -173,11 +178,12 @@ int64_t lowerResize(NodeLowering &L) {
     std::memcpy(&bits, fill.rawData(), elem);
     llvm::Type *elemTy = L.builder().getIntNTy(static_cast<unsigned>(elem * 8));
     L.callKernel("leip_k_resize_nearest_b" + std::to_string(elem),
-                 {L.address(x), L.address(y), L.i64Array(meta), L.i64Array(offsets),
+                 {L.address(x), L.address(y), L.i64Array(meta), L.i64Array(offsets), last,
                   llvm::ConstantInt::get(elemTy, bits), L.i32(hasOutside)});
   } else {
-    L.callKernel("leip_k_resize_f32", {L.address(x), L.address(y), L.i64Array(meta), L.i64Array(offsets),
-                                       L.derivedConstant(weights), L.f32(extrapolation), L.i32(hasOutside)});
+    L.callKernel("leip_k_resize_f32", {L.address(x), L.address(y), L.i64Array(meta), L.i64Array(offsets), last,
+                                       L.derivedConstant(weights), L.f32(extrapolation), L.i32(hasOutside),
+                                       L.i64(xs.back())});
   }
   return rows;
 }

@@ -270,9 +270,9 @@ int report(std::vector<CompiledResult> results, const std::string &target, const
            "compile yet; the reasons are listed below.\n\n"
         << "**" << total.pass << " compiled and passed, " << total.fail << " failed, " << total.notCompilable
         << " not compilable** of the " << ran << " cases the interpreter passes (target: " << target
-        << "). The compiler requires weights (Conv's W, Clip's bounds, ...) to be constants, as they are in "
-           "exported models; ONNX's cases feed them as graph inputs, so "
-        << baked << " passing cases were compiled with those inputs baked into initializers.\n\n"
+        << "). When the compiler asks for a constant where ONNX's case feeds a graph input (a weight, a "
+           "bound), the case is compiled again with those inputs baked into initializers: "
+        << baked << " passing cases needed that.\n\n"
         << "## By the ops in the case's model\n\n"
         << table.str() << "\n## Why cases are not compilable\n\n"
         << reasons.str();

@@ -223,6 +223,39 @@ private:
     return constantBytes("leip_dims", bytes);
   }
 
+  // A rough cost model, only to decide how many threads a node is worth: a handoff between
+  // threads costs about a microsecond, so pieces under kMinChunkNanoseconds of work run
+  // better on one thread (a 28x28 model's nodes take a few microseconds each).
+  static constexpr double kBytesPerNanosecond = 16.0, kMacsPerNanosecond = 50.0, kMinChunkNanoseconds = 4000.0;
+
+  static int64_t chunksFor(double nanoseconds) {
+    return std::max<int64_t>(1, static_cast<int64_t>(nanoseconds / kMinChunkNanoseconds));
+  }
+
+  /// The step's work estimate (bytes of activations read and written, and multiply-adds of
+  /// the convolution and matrix ops) as a number of worthwhile chunks.
+  int64_t worthwhileChunks(const Step &step) {
+    double bytes = 0.0, macs = 0.0;
+    for (const ir::Value *in : step.node->inputs())
+      if (in && !in->isConstant()) bytes += static_cast<double>(in->type().byteSize());
+    for (const ir::Value *out : step.outputs())
+      if (out) bytes += static_cast<double>(out->type().byteSize());
+    const ir::Node &node = *step.node;
+    const std::string &op = node.opType();
+    if ((op == "Conv" || op == "ConvTranspose" || op == "ConvInteger" || op == "QLinearConv") &&
+        node.numInputs() > 1) {
+      // Multiply-adds per output (per input for ConvTranspose): weight elements / K.
+      const ir::Shape &ws = node.input(op == "QLinearConv" ? 3 : 1)->type().shape;
+      const double perElement = ws.size() > 1 && ws[0] > 0 ? static_cast<double>(ir::numElements(ws) / ws[0]) : 1.0;
+      const ir::Value *counted = op == "ConvTranspose" ? node.input(0) : node.output(0);
+      macs = static_cast<double>(counted->type().numElements()) * perElement;
+    } else if (op == "Gemm" || op == "MatMul" || op == "MatMulInteger" || op == "QLinearMatMul") {
+      const ir::Shape &as = node.input(0)->type().shape;
+      macs = static_cast<double>(node.output(0)->type().numElements()) * static_cast<double>(as.empty() ? 1 : as.back());
+    }
+    return chunksFor(bytes / kBytesPerNanosecond + macs / kMacsPerNanosecond);
+  }
+
   /// `void leip_node_<index>(arena, io, begin, end)`: the step's kernel calls, emitted by the
   /// op's lowering rule (src/codegen/lower/).
   void lowerStep(const Step &step, size_t index) {
@@ -244,9 +277,10 @@ private:
           (!out->users().empty() || std::find(graphOutputs.begin(), graphOutputs.end(), out) != graphOutputs.end()))
         lowering.fail("its output '" + out->name() + "' is not computed");
     lowering.builder().CreateRetVoid();
-    spdlog::debug("leip_node_{}: {} -> {}, {} tasks", index, step.node->describe(),
-                  step.outputs()[0]->type().toString(), tasks);
-    nodes_.push_back({fn, tasks});
+    const int64_t chunks = worthwhileChunks(step);
+    spdlog::debug("leip_node_{}: {} -> {}, {} tasks, at most {} chunks", index, step.node->describe(),
+                  step.outputs()[0]->type().toString(), tasks, chunks);
+    nodes_.push_back({fn, tasks, chunks});
   }
 
   /// Graph outputs no step writes into their own io slot (a constant, a graph input, a value
@@ -281,7 +315,8 @@ private:
       }
       b.CreateCall(copy, {src, ioSlot(slot), fn->getArg(2), fn->getArg(3)});
       b.CreateRetVoid();
-      nodes_.push_back({fn, static_cast<int64_t>(v->type().byteSize())});
+      const int64_t bytes = static_cast<int64_t>(v->type().byteSize());
+      nodes_.push_back({fn, bytes, chunksFor(2.0 * bytes / kBytesPerNanosecond)});
     }
   }
 
@@ -289,7 +324,7 @@ private:
   /// runtime's external declaration.
   void emitDescriptor() {
     auto *tensorTy = llvm::StructType::get(ctx_, {ptrTy_, i32Ty_, i32Ty_, ptrTy_, i64Ty_});
-    auto *nodeTy = llvm::StructType::get(ctx_, {ptrTy_, i64Ty_});
+    auto *nodeTy = llvm::StructType::get(ctx_, {ptrTy_, i64Ty_, i64Ty_});
     auto *modelTy = llvm::StructType::get(ctx_, {i32Ty_, i32Ty_, i32Ty_, i32Ty_, ptrTy_, ptrTy_, ptrTy_, i64Ty_});
 
     auto tensorTable = [&](const std::vector<ir::Value *> &values, const std::string &name) -> llvm::Constant * {
@@ -307,7 +342,8 @@ private:
                                       llvm::ConstantArray::get(arrTy, entries), name);
     };
     std::vector<llvm::Constant *> nodeEntries;
-    for (const auto &[fn, tasks] : nodes_) nodeEntries.push_back(llvm::ConstantStruct::get(nodeTy, {fn, i64(tasks)}));
+    for (const NodeEntry &node : nodes_)
+      nodeEntries.push_back(llvm::ConstantStruct::get(nodeTy, {node.fn, i64(node.tasks), i64(node.maxChunks)}));
     llvm::Constant *nodeTable = null();
     if (!nodeEntries.empty()) {
       auto *arrTy = llvm::ArrayType::get(nodeTy, nodeEntries.size());
@@ -335,7 +371,11 @@ private:
   llvm::PointerType *ptrTy_;
   llvm::Type *i32Ty_, *i64Ty_;
   MemoryPlanner planner_;
-  std::vector<std::pair<llvm::Function *, int64_t>> nodes_;
+  struct NodeEntry {
+    llvm::Function *fn;
+    int64_t tasks, maxChunks;
+  };
+  std::vector<NodeEntry> nodes_;
   std::vector<Step> steps_;
 };
 

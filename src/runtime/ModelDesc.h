@@ -17,12 +17,15 @@ struct leip_tensor_desc {
 };
 
 /// One node of the graph: `fn(arena, io, begin, end)` computes tasks [begin, end) of
-/// `task_count` (io: graph input pointers, then graph output pointers).
+/// `task_count` (io: graph input pointers, then graph output pointers). `max_chunks`: how
+/// many pieces the node is worth splitting across threads (its estimated work over the
+/// smallest piece that repays a handoff between threads); 1 runs it on the calling thread.
 typedef void (*leip_node_fn)(char *arena, void **io, int64_t begin, int64_t end);
 
 struct leip_node_desc {
   leip_node_fn fn;
   int64_t task_count;
+  int64_t max_chunks;
 };
 
 struct leip_model_desc {

@@ -164,6 +164,7 @@ inline void cpuRelax() {
 
 int64_t chunkCount(const leip_node_desc &node, int32_t size) {
   int64_t chunks = size * kChunksPerThread;
+  if (chunks > node.max_chunks) chunks = node.max_chunks;
   if (chunks > node.task_count) chunks = node.task_count;
   if (chunks > (int64_t)kChunkMask) chunks = (int64_t)kChunkMask;
   return chunks;

@@ -109,20 +109,6 @@ std::string runtimeDTypeName(ir::DType t) {
   return "unknown";
 }
 
-/// leip_dtype of include/leip/runtime.h.
-int32_t runtimeDTypeCode(ir::DType t) {
-  switch (t) {
-  case ir::DType::F32: return 0;
-  case ir::DType::F16: return 1;
-  case ir::DType::I8: return 2;
-  case ir::DType::U8: return 3;
-  case ir::DType::I32: return 4;
-  case ir::DType::I64: return 5;
-  case ir::DType::Bool: return 6;
-  }
-  return -1;
-}
-
 /// Builds the module: one function per node, weights, and the model descriptor.
 class ModuleBuilder {
 public:

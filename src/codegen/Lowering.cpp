@@ -133,6 +133,33 @@ std::string sizedKernelName(const std::string &base, ir::DType dtype) {
   return base + "_b" + std::to_string(ir::dtypeSize(dtype));
 }
 
+int32_t runtimeDTypeCode(ir::DType type) {
+  switch (type) {
+  case ir::DType::F32: return 0;
+  case ir::DType::F16: return 1;
+  case ir::DType::I8: return 2;
+  case ir::DType::U8: return 3;
+  case ir::DType::I32: return 4;
+  case ir::DType::I64: return 5;
+  case ir::DType::Bool: return 6;
+  }
+  return -1;
+}
+
+int64_t dimProduct(const ir::Shape &shape, size_t from, size_t to) {
+  int64_t n = 1;
+  for (size_t d = from; d < to && d < shape.size(); ++d) n *= shape[d];
+  return n;
+}
+
+int64_t elementSize(const ir::Value *value) { return static_cast<int64_t>(ir::dtypeSize(value->type().dtype)); }
+
+int64_t normalizedAxis(NodeLowering &L, int64_t axis, int64_t rank) {
+  if (axis < -rank || axis >= rank)
+    L.fail("axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
+  return axis < 0 ? axis + rank : axis;
+}
+
 std::vector<int64_t> broadcastStrides(const ir::Shape &shape, size_t rank) {
   std::vector<int64_t> strides(rank, 0);
   std::vector<int64_t> own = ir::stridesOf(shape);

@@ -107,6 +107,18 @@ private:
 /// (kernels/Movement.cpp, kernels/Indexing.cpp) for tensors of `dtype`.
 std::string sizedKernelName(const std::string &base, ir::DType dtype);
 
+/// leip_dtype of include/leip/runtime.h (also the dtype codes kernels take).
+int32_t runtimeDTypeCode(ir::DType type);
+
+/// Product of dims [from, to) of `shape`.
+int64_t dimProduct(const ir::Shape &shape, size_t from, size_t to);
+
+/// Bytes per element of `value`.
+int64_t elementSize(const ir::Value *value);
+
+/// `axis` normalized for a tensor of `rank` dims; fails (naming the node) when out of range.
+int64_t normalizedAxis(NodeLowering &L, int64_t axis, int64_t rank);
+
 /// Row-major strides of `shape` as seen from an output of rank `rank` under ONNX
 /// (numpy) broadcasting: right-aligned, 0 along dims of size 1 or missing.
 std::vector<int64_t> broadcastStrides(const ir::Shape &shape, size_t rank);

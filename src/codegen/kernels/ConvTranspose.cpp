@@ -6,6 +6,7 @@
 // every output element is computed by exactly one task (bias + sum over (kd, kh), kw, input
 // channel in that order, whatever the split).
 #include "Kernels.h"
+#include "WindowGeometry.h"
 
 using namespace leip::kernels;
 
@@ -13,20 +14,8 @@ namespace {
 
 constexpr int64_t kBlock = 4; // output channels per task: one input row feeds 4 output rows
 
-/// Geometry layout (3 values each, depth, height, width): input dims, output dims, kernel,
-/// strides, dilations, leading pads.
-struct Geometry {
-  const int64_t *g;
-  int64_t in(int d) const { return g[d]; }
-  int64_t out(int d) const { return g[3 + d]; }
-  int64_t kernel(int d) const { return g[6 + d]; }
-  int64_t stride(int d) const { return g[9 + d]; }
-  int64_t dilation(int d) const { return g[12 + d]; }
-  int64_t pad(int d) const { return g[15 + d]; }
-};
-
 /// The input coordinate whose tap k lands on output coordinate o along dim d, or -1.
-inline int64_t sourceOf(const Geometry &g, int d, int64_t o, int64_t k) {
+inline int64_t sourceOf(const WindowGeometry &g, int d, int64_t o, int64_t k) {
   const int64_t t = o + g.pad(d) - k * g.dilation(d);
   if (t < 0 || t % g.stride(d) != 0) return -1;
   const int64_t i = t / g.stride(d);
@@ -43,7 +32,7 @@ typedef float v16u __attribute__((ext_vector_type(16), aligned(4))); // unaligne
 /// take a scalar loop with bounds checks. Both sum over (kd, kh), kw, input channel in the
 /// same order.
 template <int NB, int V>
-void outputPhase(const float *__restrict x, const float *__restrict w, const Geometry &g, float *__restrict *rows,
+void outputPhase(const float *__restrict x, const float *__restrict w, const WindowGeometry &g, float *__restrict *rows,
                  const float *init, int64_t n, int64_t C, int64_t ic0, int64_t inCg, int64_t outCg, int64_t ocg0,
                  int64_t od, int64_t oh, int64_t p) {
   const int64_t ID = g.in(0), IH = g.in(1), IW = g.in(2), OW = g.out(2);
@@ -124,7 +113,7 @@ void outputPhase(const float *__restrict x, const float *__restrict w, const Geo
 }
 
 template <int NB, int V>
-void outputRows(const float *__restrict x, const float *__restrict w, const Geometry &g, float *__restrict *rows,
+void outputRows(const float *__restrict x, const float *__restrict w, const WindowGeometry &g, float *__restrict *rows,
                 const float *init, int64_t n, int64_t C, int64_t ic0, int64_t inCg, int64_t outCg, int64_t ocg0,
                 int64_t od, int64_t oh) {
   const int64_t phases = g.stride(2) < g.out(2) ? g.stride(2) : g.out(2);
@@ -132,7 +121,7 @@ void outputRows(const float *__restrict x, const float *__restrict w, const Geom
 }
 
 template <int V>
-void rowBlock(int64_t nb, const float *__restrict x, const float *__restrict w, const Geometry &g,
+void rowBlock(int64_t nb, const float *__restrict x, const float *__restrict w, const WindowGeometry &g,
               float *__restrict *rows, const float *init, int64_t n, int64_t C, int64_t ic0, int64_t inCg,
               int64_t outCg, int64_t ocg0, int64_t od, int64_t oh) {
   switch (nb) {
@@ -146,14 +135,14 @@ void rowBlock(int64_t nb, const float *__restrict x, const float *__restrict w, 
 } // namespace
 
 /// x [N, C, ID, IH, IW], w [C, outCg, KD, KH, KW], bias [group * outCg] or null,
-/// y [N, group * outCg, OD, OH, OW]; geom as in Geometry. wideTiles: 32-column register
+/// y [N, group * outCg, OD, OH, OW]; geom as in WindowGeometry. wideTiles: 32-column register
 /// tiles (targets with 32 vector registers) instead of 16.
 extern "C" void leip_k_conv_transpose_f32(const float *__restrict x, const float *__restrict w,
                                           const float *__restrict bias, float *__restrict y,
                                           const int64_t *__restrict geom, int64_t C, int64_t group,
                                           int64_t outCg, int32_t wideTiles, int32_t activation, float actAlpha,
                                           float actBeta, int64_t begin, int64_t end) {
-  const Geometry g{geom};
+  const WindowGeometry g{geom};
   const int64_t OD = g.out(0), OH = g.out(1), OW = g.out(2);
   const int64_t inCg = C / group, M = group * outCg;
   const int64_t blocks = (outCg + kBlock - 1) / kBlock;

@@ -7,6 +7,9 @@
 // cannot be reported from inside a kernel: gathers write zeros for them and scatters skip
 // them, so a kernel never reads or writes outside its tensors.
 #include "Kernels.h"
+#include "Odometer.h"
+
+using namespace leip::kernels;
 
 extern "C" {
 void *malloc(size_t size);
@@ -42,26 +45,6 @@ inline int64_t normalizeIndex(int64_t index, int64_t dim) {
   return index < 0 ? index + dim : index;
 }
 
-/// The coordinates of flat position `pos` over dims d[0..n), row-major.
-inline void coordsOf(int64_t pos, const int64_t *d, int64_t n, int64_t *c) {
-  for (int64_t i = n - 1; i >= 0; --i) {
-    c[i] = pos % d[i];
-    pos /= d[i];
-  }
-}
-
-/// Advances coordinates c over dims d[0..n) by one position; `off` follows with strides s.
-inline void advance(const int64_t *d, const int64_t *s, int64_t n, int64_t *c, int64_t &off) {
-  for (int64_t i = n - 1; i >= 0; --i) {
-    off += s[i];
-    if (++c[i] < d[i]) return;
-    off -= c[i] * s[i];
-    c[i] = 0;
-  }
-}
-
-/// The most dims a kernel sees (the IR's tensors have far fewer).
-constexpr int64_t kMaxRank = 16;
 
 // --- GatherElements ------------------------------------------------------------------------
 
@@ -81,7 +64,7 @@ void gatherElements(const T *__restrict data, const void *indices, T *__restrict
       const int64_t index = normalizeIndex(loadIndex(indices, row * len + j, indexType), axisDim);
       y[row * len + j] = index < 0 ? T(0) : data[off + j * step + index * axisStride];
     }
-    advance(dims, strides, n, c, off);
+    advanceCoords(dims, strides, n, c, off);
   }
 }
 
@@ -172,7 +155,7 @@ void scatterElements(const T *data, const void *indices, const T *__restrict upd
       T &dst = y[off + index * axisStride];
       dst = reduction == kNone ? updates[e] : reduce(dst, updates[e], reduction);
     }
-    advance(dims, strides, rank, c, off);
+    advanceCoords(dims, strides, rank, c, off);
   }
 }
 

@@ -7,6 +7,9 @@
 // QLinear* requantize: saturate(round_half_even(float(acc) * (x_scale * w_scale / y_scale))
 // + y_zero_point). Simple loops: correct first, a later issue makes them fast.
 #include "Kernels.h"
+#include "WindowGeometry.h"
+
+using namespace leip::kernels;
 
 namespace {
 
@@ -41,21 +44,9 @@ struct Operands {
   int32_t xSigned, wSigned;
 };
 
-/// Conv geometry (3 values each, depth, height, width): input dims, output dims, kernel,
-/// strides, dilations, leading pads.
-struct Geometry {
-  const int64_t *g;
-  int64_t in(int d) const { return g[d]; }
-  int64_t out(int d) const { return g[3 + d]; }
-  int64_t kernel(int d) const { return g[6 + d]; }
-  int64_t stride(int d) const { return g[9 + d]; }
-  int64_t dilation(int d) const { return g[12 + d]; }
-  int64_t pad(int d) const { return g[15 + d]; }
-};
-
 /// acc[0, len) = the convolution sums of output row `task` = (n, m, od, oh), columns
 /// [j0, j0 + len). x [N, C, D, H, W], w [M, C / group, KD, KH, KW].
-void convRow(const Operands &o, const Geometry &g, int64_t C, int64_t M, int64_t group, int64_t task, int64_t j0,
+void convRow(const Operands &o, const WindowGeometry &g, int64_t C, int64_t M, int64_t group, int64_t task, int64_t j0,
              int64_t len, int64_t *__restrict acc) {
   const int64_t D = g.in(0), H = g.in(1), W = g.in(2), OD = g.out(0), OH = g.out(1);
   const int64_t KD = g.kernel(0), KH = g.kernel(1), KW = g.kernel(2);
@@ -115,7 +106,7 @@ extern "C" void leip_k_conv_integer(const void *x, const void *xZero, const void
                                     int64_t wZeroCount, int32_t xSigned, int32_t wSigned, int64_t begin,
                                     int64_t end) {
   const Operands o{x, xZero, w, wZero, 1, wZeroCount, xSigned, wSigned};
-  const Geometry g{geom};
+  const WindowGeometry g{geom};
   const int64_t OW = g.out(2);
   int64_t acc[kChunk];
   for (int64_t task = begin; task < end; ++task)
@@ -134,7 +125,7 @@ extern "C" void leip_k_qlinear_conv(const void *x, const float *xScale, const vo
                                     int64_t group, int64_t wScaleCount, int64_t wZeroCount, int32_t xSigned,
                                     int32_t wSigned, int32_t ySigned, int64_t begin, int64_t end) {
   const Operands o{x, xZero, w, wZero, 1, wZeroCount, xSigned, wSigned};
-  const Geometry g{geom};
+  const WindowGeometry g{geom};
   const int64_t OW = g.out(2), OD = g.out(0), OH = g.out(1);
   const float zy = static_cast<float>(load8(yZero, 0, ySigned));
   int64_t acc[kChunk];

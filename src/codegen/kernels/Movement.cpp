@@ -5,30 +5,12 @@
 // constant arrays of any rank; tasks are output rows (all dims but the last), whose inner
 // loop is contiguous in the output.
 #include "Kernels.h"
+#include "Odometer.h"
+
+using namespace leip::kernels;
 
 namespace {
 
-/// The coordinates of output row `row` over the row dims d[0..n), in row-major order.
-inline void rowCoords(int64_t row, const int64_t *d, int64_t n, int64_t *c) {
-  for (int64_t i = n - 1; i >= 0; --i) {
-    c[i] = row % d[i];
-    row /= d[i];
-  }
-}
-
-/// Moves coordinates c over dims d[0..n) to the next row; the offset `off` follows with
-/// per-dim strides s (an odometer: no division per row).
-inline void nextRow(const int64_t *d, const int64_t *s, int64_t n, int64_t *c, int64_t &off) {
-  for (int64_t i = n - 1; i >= 0; --i) {
-    off += s[i];
-    if (++c[i] < d[i]) return;
-    off -= c[i] * s[i];
-    c[i] = 0;
-  }
-}
-
-/// The most dims a kernel sees; the compiler merges contiguous dims before calling.
-constexpr int64_t kMaxRank = 16;
 
 /// y[i...] = x[base + sum_d i_d * s_d] over `rank` output dims (strides may be 0 or
 /// negative). Tasks: rows.
@@ -37,7 +19,7 @@ void gatherStrided(const T *__restrict x, T *__restrict y, int64_t base, int64_t
                    const int64_t *__restrict strides, int64_t begin, int64_t end) {
   const int64_t n = rank - 1, len = dims[n], step = strides[n];
   int64_t c[kMaxRank];
-  rowCoords(begin, dims, n, c);
+  coordsOf(begin, dims, n, c);
   int64_t off = base;
   for (int64_t i = 0; i < n; ++i) off += c[i] * strides[i];
   for (int64_t row = begin; row < end; ++row) {
@@ -48,7 +30,7 @@ void gatherStrided(const T *__restrict x, T *__restrict y, int64_t base, int64_t
     } else {
       for (int64_t j = 0; j < len; ++j) dst[j] = src[j * step];
     }
-    nextRow(dims, strides, n, c, off);
+    advanceCoords(dims, strides, n, c, off);
   }
 }
 
@@ -64,7 +46,7 @@ void padTables(const T *__restrict x, T *__restrict y, int64_t rank, const int64
   const int64_t *__restrict last = tables;
   for (int64_t i = 0; i < n; ++i) last += dims[i];
   int64_t c[kMaxRank];
-  rowCoords(begin, dims, n, c);
+  coordsOf(begin, dims, n, c);
   for (int64_t row = begin; row < end; ++row) {
     T *__restrict dst = y + row * len;
     int64_t off = 0;

@@ -5,23 +5,11 @@
 // inside the image (ranges computed per tap, no bounds checks in the inner loop); windows
 // never see the padding, as in the reference kernel.
 #include "Sums.h"
+#include "WindowGeometry.h"
 
 using namespace leip::kernels;
 
 namespace {
-
-/// Geometry layout (3 values each, depth, height, width): input dims, output dims, kernel,
-/// strides, dilations, leading pads, and the strides of the Indices output's flat index.
-struct Geometry {
-  const int64_t *g;
-  int64_t in(int d) const { return g[d]; }
-  int64_t out(int d) const { return g[3 + d]; }
-  int64_t kernel(int d) const { return g[6 + d]; }
-  int64_t stride(int d) const { return g[9 + d]; }
-  int64_t dilation(int d) const { return g[12 + d]; }
-  int64_t pad(int d) const { return g[15 + d]; }
-  int64_t indexStride(int d) const { return g[18 + d]; }
-};
 
 enum PoolKind { kMax, kMaxIndices, kAverage, kLp };
 
@@ -41,7 +29,7 @@ inline float lpRoot(float sum, int64_t p) {
 
 /// Combines tap values into `acc` (the output row; `idx` the Indices row for kMaxIndices).
 template <typename T, PoolKind Kind>
-void pool(const T *__restrict x, T *__restrict y, int64_t *__restrict indices, const Geometry &g, int64_t p,
+void pool(const T *__restrict x, T *__restrict y, int64_t *__restrict indices, const WindowGeometry &g, int64_t p,
           int64_t begin, int64_t end) {
   const int64_t D = g.in(0), H = g.in(1), W = g.in(2), OD = g.out(0), OH = g.out(1), OW = g.out(2);
   const int64_t sW = g.stride(2);
@@ -94,8 +82,8 @@ void pool(const T *__restrict x, T *__restrict y, int64_t *__restrict indices, c
 
 template <typename T>
 void maxPool(const T *x, T *y, int64_t *indices, const int64_t *geom, int64_t begin, int64_t end) {
-  if (indices) pool<T, kMaxIndices>(x, y, indices, Geometry{geom}, 0, begin, end);
-  else pool<T, kMax>(x, y, nullptr, Geometry{geom}, 0, begin, end);
+  if (indices) pool<T, kMaxIndices>(x, y, indices, WindowGeometry{geom}, 0, begin, end);
+  else pool<T, kMax>(x, y, nullptr, WindowGeometry{geom}, 0, begin, end);
 }
 
 } // namespace
@@ -119,7 +107,7 @@ extern "C" void leip_k_maxpool_u8(const uint8_t *x, uint8_t *y, int64_t *indices
 /// OW entries); an output's divisor is their product (0 gives 0).
 extern "C" void leip_k_avgpool_f32(const float *x, float *y, const int64_t *geom, const int64_t *__restrict divisors,
                                    int64_t begin, int64_t end) {
-  const Geometry g{geom};
+  const WindowGeometry g{geom};
   pool<float, kAverage>(x, y, nullptr, g, 0, begin, end);
   const int64_t OD = g.out(0), OH = g.out(1), OW = g.out(2);
   const int64_t *__restrict dW = divisors + OD + OH;
@@ -136,7 +124,7 @@ extern "C" void leip_k_avgpool_f32(const float *x, float *y, const int64_t *geom
 
 extern "C" void leip_k_lppool_f32(const float *x, float *y, const int64_t *geom, int64_t p, int64_t begin,
                                   int64_t end) {
-  pool<float, kLp>(x, y, nullptr, Geometry{geom}, p, begin, end);
+  pool<float, kLp>(x, y, nullptr, WindowGeometry{geom}, p, begin, end);
 }
 
 /// GlobalAveragePool (op 0), GlobalMaxPool (op 1), GlobalLpPool (op 2, with p): one value

@@ -21,19 +21,6 @@ std::string kernelSuffix(NodeLowering &L, const ir::Value *v) {
   L.fail("float16 arithmetic is not compiled, '" + v->name() + "' is f16 (Cast it to float32 first)");
 }
 
-int32_t dtypeCode(ir::DType type) {
-  switch (type) {
-  case ir::DType::F32: return 0;
-  case ir::DType::F16: return 1;
-  case ir::DType::I8: return 2;
-  case ir::DType::U8: return 3;
-  case ir::DType::I32: return 4;
-  case ir::DType::I64: return 5;
-  case ir::DType::Bool: return 6;
-  }
-  return -1;
-}
-
 llvm::Constant *broadcastGeometry(NodeLowering &L, const std::vector<const ir::Value *> &operands, const ir::Value *y) {
   std::vector<int64_t> dims = y->type().shape;
   std::vector<std::vector<int64_t>> strides;
@@ -43,17 +30,6 @@ llvm::Constant *broadcastGeometry(NodeLowering &L, const std::vector<const ir::V
   return L.i64Array(dims);
 }
 
-int64_t normalizedAxis(NodeLowering &L, int64_t axis, int64_t rank) {
-  if (axis < -rank || axis >= rank)
-    L.fail("axis " + std::to_string(axis) + " is out of range for rank " + std::to_string(rank));
-  return axis < 0 ? axis + rank : axis;
-}
-
-int64_t dimProduct(const ir::Shape &shape, size_t from, size_t to) {
-  int64_t n = 1;
-  for (size_t d = from; d < to; ++d) n *= shape[d];
-  return n;
-}
 
 namespace {
 
@@ -238,7 +214,7 @@ int64_t lowerCast(NodeLowering &L) {
     L.callKernel("leip_k_copy", {L.address(x), L.address(y)});
     return static_cast<int64_t>(y->type().byteSize());
   }
-  L.callKernel("leip_k_cast", {L.address(x), L.address(y), L.i32(dtypeCode(from)), L.i32(dtypeCode(to))});
+  L.callKernel("leip_k_cast", {L.address(x), L.address(y), L.i32(runtimeDTypeCode(from)), L.i32(runtimeDTypeCode(to))});
   return y->type().numElements();
 }
 

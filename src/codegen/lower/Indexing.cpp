@@ -10,19 +10,6 @@ namespace leip::codegen {
 
 namespace {
 
-int64_t product(const ir::Shape &shape, size_t begin, size_t end) {
-  int64_t p = 1;
-  for (size_t i = begin; i < end && i < shape.size(); ++i) p *= shape[i];
-  return p;
-}
-
-int64_t elementSize(const ir::Value *v) { return static_cast<int64_t>(ir::dtypeSize(v->type().dtype)); }
-
-int64_t normalizedAxis(NodeLowering &L, int64_t axis, int64_t rank) {
-  if (axis < -rank || axis >= rank) L.fail("axis " + std::to_string(axis) + " is out of range");
-  return axis < 0 ? axis + rank : axis;
-}
-
 /// The kernels' code for the dtype of an index tensor (IndexType in kernels/Indexing.cpp).
 int32_t indexTypeCode(NodeLowering &L, const ir::Value *indices) {
   switch (indices->type().dtype) {
@@ -58,8 +45,8 @@ int64_t lowerGather(NodeLowering &L) {
   int64_t dim = ds[axis];
   checkConstantIndices(L, indices, [&](int64_t) { return dim; });
   if (y->type().numElements() == 0) return 0;
-  int64_t outer = product(ds, 0, static_cast<size_t>(axis));
-  int64_t innerBytes = product(ds, static_cast<size_t>(axis) + 1, ds.size()) * elementSize(data);
+  int64_t outer = dimProduct(ds, 0, static_cast<size_t>(axis));
+  int64_t innerBytes = dimProduct(ds, static_cast<size_t>(axis) + 1, ds.size()) * elementSize(data);
   int64_t count = indices->type().numElements();
   L.callKernel("leip_k_gather_axis", {L.address(data), L.address(indices), L.address(y),
                                       L.i32(indexTypeCode(L, indices)), L.i64(count), L.i64(dim), L.i64(innerBytes)});
@@ -81,7 +68,7 @@ int64_t lowerGatherElements(NodeLowering &L) {
   L.callKernel(sizedKernelName("leip_k_gather_elements", data->type().dtype),
                {L.address(data), L.address(indices), L.address(y), L.i32(indexTypeCode(L, indices)), L.i64(rank),
                 L.i64Array(is), L.i64Array(strides), L.i64(axisStride), L.i64(ds[axis])});
-  return product(is, 0, is.size() - 1);
+  return dimProduct(is, 0, is.size() - 1);
 }
 
 int64_t lowerGatherND(NodeLowering &L) {
@@ -99,12 +86,12 @@ int64_t lowerGatherND(NodeLowering &L) {
     dims.push_back(ds[b + j]);
     strides.push_back(dataStrides[b + j] * size);
   }
-  int64_t tuples = product(is, 0, is.size() - 1);
-  int64_t tuplesPerBatch = product(is, b, is.size() - 1);
+  int64_t tuples = dimProduct(is, 0, is.size() - 1);
+  int64_t tuplesPerBatch = dimProduct(is, b, is.size() - 1);
   L.callKernel("leip_k_gather_nd",
                {L.address(data), L.address(indices), L.address(y), L.i32(indexTypeCode(L, indices)),
                 L.i64(static_cast<int64_t>(m)), L.i64Array(dims), L.i64Array(strides), L.i64(tuplesPerBatch),
-                L.i64(product(ds, b, ds.size()) * size), L.i64(product(ds, b + m, ds.size()) * size)});
+                L.i64(dimProduct(ds, b, ds.size()) * size), L.i64(dimProduct(ds, b + m, ds.size()) * size)});
   return tuples;
 }
 
@@ -144,8 +131,8 @@ int64_t lowerScatterND(NodeLowering &L) {
   std::vector<int64_t> strides(dataStrides.begin(), dataStrides.begin() + static_cast<std::ptrdiff_t>(k));
   L.callKernel(kernel, {L.address(data), L.address(indices), L.address(updates), L.address(y),
                         L.i32(indexTypeCode(L, indices)), L.i32(reduction), L.i64(static_cast<int64_t>(k)),
-                        L.i64Array(dims), L.i64Array(strides), L.i64(product(is, 0, is.size() - 1)),
-                        L.i64(product(ds, k, ds.size())), L.i64(product(ds, 1, ds.size()))});
+                        L.i64Array(dims), L.i64Array(strides), L.i64(dimProduct(is, 0, is.size() - 1)),
+                        L.i64(dimProduct(ds, k, ds.size())), L.i64(dimProduct(ds, 1, ds.size()))});
   return ds[0];
 }
 
@@ -165,7 +152,7 @@ int64_t lowerScatterElements(NodeLowering &L) {
   L.callKernel(kernel, {L.address(data), L.address(indices), L.address(updates), L.address(y),
                         L.i32(indexTypeCode(L, indices)), L.i32(reduction), L.i64(rank), L.i64Array(is),
                         L.i64Array(strides), L.i64(axis), L.i64(axisStride), L.i64(ds[axis]),
-                        L.i64(product(ds, 1, ds.size()))});
+                        L.i64(dimProduct(ds, 1, ds.size()))});
   return ds[0];
 }
 
@@ -185,8 +172,8 @@ int64_t lowerTopK(NodeLowering &L) {
   default: L.fail("TopK of " + std::string(ir::dtypeName(x->type().dtype)) + " values");
   }
   if (values->type().numElements() == 0) return 0;
-  int64_t outer = product(xs, 0, static_cast<size_t>(axis));
-  int64_t inner = product(xs, static_cast<size_t>(axis) + 1, xs.size());
+  int64_t outer = dimProduct(xs, 0, static_cast<size_t>(axis));
+  int64_t inner = dimProduct(xs, static_cast<size_t>(axis) + 1, xs.size());
   L.callKernel("leip_k_topk_" + suffix,
                {L.address(x), L.address(values), L.address(indices), L.i64(xs[axis]), L.i64(inner),
                 L.i64(values->type().shape[axis]), L.i32(node.attrs().getInt("largest", 1) != 0)});
@@ -203,8 +190,8 @@ int64_t lowerOneHot(NodeLowering &L) {
   int32_t code = indexTypeCode(L, indices);
   L.callKernel(sizedKernelName("leip_k_one_hot", y->type().dtype),
                {L.address(indices), L.address(values), L.address(y), L.i32(code), L.i64(ys[axis]),
-                L.i64(product(is, static_cast<size_t>(axis), is.size()))});
-  return product(is, 0, static_cast<size_t>(axis));
+                L.i64(dimProduct(is, static_cast<size_t>(axis), is.size()))});
+  return dimProduct(is, 0, static_cast<size_t>(axis));
 }
 
 int64_t lowerTrilu(NodeLowering &L) {
@@ -225,7 +212,7 @@ int64_t lowerTrilu(NodeLowering &L) {
   L.callKernel("leip_k_trilu", {L.address(x), L.address(y), kInput, L.i64(k),
                                 L.i32(node.attrs().getInt("upper", 1) != 0), L.i64(rows), L.i64(cols),
                                 L.i64(elementSize(x))});
-  return product(s, 0, s.size() - 1);
+  return dimProduct(s, 0, s.size() - 1);
 }
 
 int64_t lowerReverseSequence(NodeLowering &L) {
@@ -245,7 +232,7 @@ int64_t lowerReverseSequence(NodeLowering &L) {
   if (y->type().numElements() == 0) return 0;
   L.callKernel("leip_k_reverse_sequence",
                {L.address(x), L.address(lens), L.address(y), L.i32(batchFirst), L.i64(batch), L.i64(steps),
-                L.i64(product(s, 2, s.size()) * elementSize(x))});
+                L.i64(dimProduct(s, 2, s.size()) * elementSize(x))});
   return batch * steps;
 }
 

@@ -12,19 +12,6 @@ namespace leip::codegen {
 
 namespace {
 
-int64_t product(const ir::Shape &shape, size_t begin, size_t end) {
-  int64_t p = 1;
-  for (size_t i = begin; i < end && i < shape.size(); ++i) p *= shape[i];
-  return p;
-}
-
-int64_t elementSize(const ir::Value *v) { return static_cast<int64_t>(ir::dtypeSize(v->type().dtype)); }
-
-int64_t normalizedAxis(NodeLowering &L, int64_t axis, int64_t rank) {
-  if (axis < -rank || axis >= rank) L.fail("axis " + std::to_string(axis) + " is out of range");
-  return axis < 0 ? axis + rank : axis;
-}
-
 /// How many byte ranges each of `rows` rows is cut into for leip_k_copy_rows, so that a
 /// few long rows (Concat or Split on an outer axis) still give the threads work: about 16
 /// tasks in all, none under 16 KiB.
@@ -39,8 +26,8 @@ int64_t lowerConcat(NodeLowering &L) {
   const ir::Shape &ys = y->type().shape;
   int64_t axis = normalizedAxis(L, node.attrs().getInt("axis", 0), static_cast<int64_t>(ys.size()));
   int64_t size = elementSize(y);
-  int64_t outer = product(ys, 0, static_cast<size_t>(axis));
-  int64_t outRow = product(ys, static_cast<size_t>(axis), ys.size()) * size;
+  int64_t outer = dimProduct(ys, 0, static_cast<size_t>(axis));
+  int64_t outRow = dimProduct(ys, static_cast<size_t>(axis), ys.size()) * size;
   if (outer == 0 || outRow == 0) return 0;
   int64_t pieces = rowPieces(outer, outRow);
   int64_t offset = 0;
@@ -62,8 +49,8 @@ int64_t lowerSplit(NodeLowering &L) {
   const ir::Shape &xs = x->type().shape;
   int64_t axis = normalizedAxis(L, node.attrs().getInt("axis", 0), static_cast<int64_t>(xs.size()));
   int64_t size = elementSize(x);
-  int64_t outer = product(xs, 0, static_cast<size_t>(axis));
-  int64_t inRow = product(xs, static_cast<size_t>(axis), xs.size()) * size;
+  int64_t outer = dimProduct(xs, 0, static_cast<size_t>(axis));
+  int64_t inRow = dimProduct(xs, static_cast<size_t>(axis), xs.size()) * size;
   if (outer == 0 || inRow == 0) return 0;
   int64_t pieces = rowPieces(outer, inRow);
   int64_t offset = 0;

@@ -9,19 +9,13 @@ namespace leip::codegen {
 
 namespace {
 
-int64_t product(const ir::Shape &shape, size_t from, size_t to) {
-  int64_t n = 1;
-  for (size_t d = from; d < to && d < shape.size(); ++d) n *= shape[d];
-  return n;
-}
-
 int64_t lowerBatchNorm(NodeLowering &L) {
   L.requireFloat32();
   const ir::Node &node = L.node();
   if (node.attrs().getInt("training_mode", 0) != 0) L.fail("training_mode=1");
   const ir::Value *x = node.input(0), *y = L.outputs()[0];
   const ir::Shape &xs = x->type().shape;
-  int64_t planes = product(xs, 0, 2), plane = product(xs, 2, xs.size());
+  int64_t planes = dimProduct(xs, 0, 2), plane = dimProduct(xs, 2, xs.size());
   if (planes == 0 || plane == 0) return emptyNode(L);
   L.callKernel("leip_k_batchnorm_f32",
                {L.address(x), L.address(node.input(1)), L.address(node.input(2)), L.address(node.input(3)),
@@ -35,7 +29,7 @@ int64_t lowerInstanceNorm(NodeLowering &L) {
   const ir::Node &node = L.node();
   const ir::Value *x = node.input(0);
   const ir::Shape &xs = x->type().shape;
-  int64_t planes = product(xs, 0, 2), plane = product(xs, 2, xs.size());
+  int64_t planes = dimProduct(xs, 0, 2), plane = dimProduct(xs, 2, xs.size());
   if (planes == 0 || plane == 0) return emptyNode(L);
   L.callKernel("leip_k_instancenorm_f32",
                {L.address(x), L.address(node.input(1)), L.address(node.input(2)), L.address(L.outputs()[0]),
@@ -70,7 +64,7 @@ int64_t lowerLayerNorm(NodeLowering &L) {
   if (axis < 0) axis += rank;
   if (axis < 0 || axis >= rank) L.fail("axis out of range");
   ir::Shape normalized(xs.begin() + axis, xs.end());
-  int64_t rows = product(xs, 0, static_cast<size_t>(axis)), len = ir::numElements(normalized);
+  int64_t rows = dimProduct(xs, 0, static_cast<size_t>(axis)), len = ir::numElements(normalized);
   if (rows == 0) return emptyNode(L);
   if (len == 0) L.fail("an empty normalized shape");
   const ir::Value *scale = node.input(1), *bias = node.numInputs() > 2 ? node.input(2) : nullptr;
@@ -118,7 +112,7 @@ int64_t lowerLrn(NodeLowering &L) {
   const ir::Shape &xs = x->type().shape;
   int64_t size = node.attrs().getInt("size", 1);
   if (size < 1) L.fail("size must be >= 1");
-  int64_t planes = product(xs, 0, 2), plane = product(xs, 2, xs.size());
+  int64_t planes = dimProduct(xs, 0, 2), plane = dimProduct(xs, 2, xs.size());
   if (planes == 0 || plane == 0) return emptyNode(L);
   int64_t before = (size - 1) / 2, after = size - 1 - before;
   float alpha = node.attrs().getFloat("alpha", 1e-4f);

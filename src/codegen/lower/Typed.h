@@ -13,18 +13,9 @@ namespace leip::codegen {
 /// tensors use the u8 kernels). Fails for float16, whose arithmetic is not compiled.
 std::string kernelSuffix(NodeLowering &L, const ir::Value *v);
 
-/// leip_dtype code of include/leip/runtime.h (the dtype-generic kernels take it).
-int32_t dtypeCode(ir::DType type);
-
 /// The constant `shape` array of the broadcasting kernels: the output's dims collapsed to
 /// exactly 4, then 4 element strides per operand (0 along broadcast dims). Fails when more
 /// than 4 dims remain after merging.
 llvm::Constant *broadcastGeometry(NodeLowering &L, const std::vector<const ir::Value *> &operands, const ir::Value *y);
-
-/// Normalizes `axis` for a tensor of `rank` dims; fails when it is out of range.
-int64_t normalizedAxis(NodeLowering &L, int64_t axis, int64_t rank);
-
-/// Product of dims [from, to) of `shape`.
-int64_t dimProduct(const ir::Shape &shape, size_t from, size_t to);
 
 } // namespace leip::codegen

@@ -53,7 +53,10 @@ namespace {
 /// See "thread pool" below for the protocol.
 struct Pool {
   int32_t size = 1;      // threads that work on each node, the caller included
-  uint64_t word = 0;     // atomic: (node sequence number << kChunkBits) | next unclaimed chunk
+  uint64_t word = 0;     // atomic: node sequence number << kChunkBits (the published node)
+  // Atomic claim counters, one per thread's home range, a cache line apart:
+  // ranges[t * kCounterStride] = (node sequence number << kChunkBits) | next chunk of range t.
+  uint64_t *ranges = nullptr;
   int64_t done = 0;      // atomic: chunks of the published node that are finished
   int32_t sleepers = 0;  // atomic: workers blocked on `cond`
   int32_t stop = 0;      // atomic: set to make the workers exit
@@ -66,6 +69,7 @@ struct Pool {
 
 struct Worker {
   struct ::leip_context *context;
+  int32_t home; // the worker's range of each node's chunks (the caller has range 0)
 };
 
 } // namespace
@@ -127,20 +131,24 @@ void formatDims(char *out, size_t size, const int64_t *dims, int32_t rank) {
 // ---- thread pool -------------------------------------------------------------------
 //
 // The caller walks the node table. For a node worth splitting it cuts [0, task_count) into
-// a few chunks per thread and publishes the node in one atomic word (sequence number |
-// next chunk); then every thread, the caller included, claims chunks by compare-and-swap
-// until none is left, and the caller waits until all claimed chunks are done before the
-// next node (which reads what they wrote). Chunk boundaries depend only on the task count
-// and the pool size, and tasks write disjoint outputs, so results are bitwise identical for
-// any thread count. Claiming (rather than a fixed share per thread) means a worker the OS
-// has not scheduled yet delays nothing: the others take its chunks. Idle workers spin for
-// a short while and then sleep on a condition variable.
+// a few chunks per thread, gives thread t the home range [t, t + 1) * chunks / threads, and
+// publishes the node in one atomic word (its sequence number). Every thread, the caller
+// included, claims chunks of its home range by compare-and-swap, then those left in the
+// other ranges, and the caller waits until all claimed chunks are done before the next
+// node (which reads what they wrote). Home ranges keep each thread on the same part of
+// every node (nodes order their tasks by position or by channel), so it mostly reads what
+// it wrote itself, from its own cache. Chunk boundaries depend only on the task count and
+// the pool size, and tasks write disjoint outputs, so results are bitwise identical for any
+// thread count. Claiming (rather than a fixed share per thread) means a worker the OS has
+// not scheduled yet delays nothing: the others take its chunks. Idle workers spin for a
+// short while and then sleep on a condition variable.
 //
 // Sequence numbers: run r gives node n the number (r + 1) * num_nodes + n, so a worker
 // finds the node as seq % num_nodes, and a claim on a node that has moved on fails its
 // compare-and-swap (the word changed).
 
 constexpr int kChunkBits = 20;
+constexpr int32_t kCounterStride = 8; // uint64_t per claim counter: one cache line
 constexpr uint64_t kChunkMask = (uint64_t(1) << kChunkBits) - 1;
 /// Chunks per thread: a few, so that a slow or late thread can be compensated.
 constexpr int64_t kChunksPerThread = 4;
@@ -178,21 +186,28 @@ void runChunk(leip_context *context, const leip_node_desc &node, int64_t chunk, 
   if (begin < end) node.fn(context->arena, context->io, begin, end);
 }
 
-/// Claims and runs chunks of the node published in `word` until none is left or the word
-/// moves on to another node.
-void helpWith(leip_context *context, uint64_t word) {
+/// Claims and runs chunks of the node published in `word`, from home range `home` first,
+/// until none is left or the pool moves on to another node.
+void helpWith(leip_context *context, uint64_t word, int32_t home) {
   Pool *pool = context->pool;
   const leip_model_desc *desc = context->model->desc;
   const uint64_t seq = word >> kChunkBits;
   const leip_node_desc &node = desc->nodes[seq % (uint64_t)desc->num_nodes];
   const int64_t chunks = chunkCount(node, pool->size);
-  for (;;) {
-    if ((word >> kChunkBits) != seq || (int64_t)(word & kChunkMask) >= chunks) return;
-    if (__atomic_compare_exchange_n(&pool->word, &word, word + 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-      runChunk(context, node, (int64_t)(word & kChunkMask), chunks);
-      __atomic_fetch_add(&pool->done, 1, __ATOMIC_RELEASE);
-      word = __atomic_load_n(&pool->word, __ATOMIC_ACQUIRE);
-    } // else: `word` now holds the current value; look again
+  for (int32_t k = 0; k < pool->size; ++k) {
+    const int32_t range = (home + k) % pool->size;
+    const int64_t end = chunks * (range + 1) / pool->size;
+    uint64_t *counter = &pool->ranges[range * kCounterStride];
+    uint64_t claim = __atomic_load_n(counter, __ATOMIC_ACQUIRE);
+    for (;;) {
+      if ((claim >> kChunkBits) != seq) return; // the caller has moved on to another node
+      if ((int64_t)(claim & kChunkMask) >= end) break;
+      if (__atomic_compare_exchange_n(counter, &claim, claim + 1, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        runChunk(context, node, (int64_t)(claim & kChunkMask), chunks);
+        __atomic_fetch_add(&pool->done, 1, __ATOMIC_RELEASE);
+        claim = __atomic_load_n(counter, __ATOMIC_ACQUIRE);
+      } // else: `claim` now holds the current value; look again
+    }
   }
 }
 
@@ -232,13 +247,14 @@ void wakeSleepers(Pool *pool) {
 
 void *workerMain(void *arg) {
   leip_context *context = static_cast<Worker *>(arg)->context;
+  const int32_t home = static_cast<Worker *>(arg)->home;
   Pool *pool = context->pool;
   uint64_t seenSeq = 0;
   for (;;) {
     uint64_t word = waitForWork(pool, seenSeq);
     if (__atomic_load_n(&pool->stop, __ATOMIC_ACQUIRE)) return nullptr;
     seenSeq = word >> kChunkBits;
-    helpWith(context, word);
+    helpWith(context, word, home);
   }
 }
 
@@ -275,9 +291,11 @@ void runNodes(leip_context *context) {
     // All chunks of the previous node are done, so nobody touches `done` now.
     __atomic_store_n(&pool->done, 0, __ATOMIC_RELAXED);
     const uint64_t word = (pool->nextSeq + (uint64_t)n) << kChunkBits;
-    __atomic_store_n(&pool->word, word, __ATOMIC_SEQ_CST);
+    for (int32_t t = 0; t < pool->size; ++t)
+      __atomic_store_n(&pool->ranges[t * kCounterStride], word | (uint64_t)(chunks * t / pool->size), __ATOMIC_RELAXED);
+    __atomic_store_n(&pool->word, word, __ATOMIC_SEQ_CST); // publishes the counters too
     wakeSleepers(pool);
-    helpWith(context, word);
+    helpWith(context, word, 0);
     // Wait for chunks that workers still run; yield now and then in case a worker holding
     // one was preempted (the machine may have fewer free cores than threads).
     for (int32_t spin = 1; __atomic_load_n(&pool->done, __ATOMIC_ACQUIRE) < chunks; ++spin) {
@@ -316,6 +334,7 @@ void destroyPool(leip_context *context) {
   pthread_mutex_destroy(&pool->mutex);
   free(pool->threads);
   free(pool->workers);
+  free(pool->ranges);
   free(pool);
   context->pool = nullptr;
 }
@@ -331,9 +350,11 @@ void ensurePool(leip_context *context) {
   int32_t workers = context->threads - 1;
   pool->threads = static_cast<leip_pthread_t *>(calloc((size_t)workers, sizeof(leip_pthread_t)));
   pool->workers = static_cast<Worker *>(calloc((size_t)workers, sizeof(Worker)));
-  if (!pool->threads || !pool->workers || pthread_mutex_init(&pool->mutex, nullptr) != 0) {
+  pool->ranges = static_cast<uint64_t *>(calloc((size_t)(workers + 1) * kCounterStride, sizeof(uint64_t)));
+  if (!pool->threads || !pool->workers || !pool->ranges || pthread_mutex_init(&pool->mutex, nullptr) != 0) {
     free(pool->threads);
     free(pool->workers);
+    free(pool->ranges);
     free(pool);
     return;
   }
@@ -342,7 +363,7 @@ void ensurePool(leip_context *context) {
   pool->size = 1;
   context->pool = pool;
   for (int32_t i = 0; i < workers; ++i) {
-    pool->workers[i] = Worker{context};
+    pool->workers[i] = Worker{context, i + 1};
     if (pthread_create(&pool->threads[i], nullptr, workerMain, &pool->workers[i]) != 0) break;
     // Counted as it starts: destroyPool joins exactly the threads that exist. Workers read
     // `size` only in a node published after this function returns.

@@ -135,8 +135,14 @@ def benchmark_model(args, name, path, work):
 
     for threads in args.threads:
         best = {"leip": None, "ort": None}
-        for _ in range(args.rounds):
-            leip_cmd = [args.leip, "benchmark", "--input_path", artifact, "--threads", threads, "--iterations",
+        for round_index in range(args.rounds):
+            # Cores of a shared machine can differ by tens of percent (a noisy neighbour):
+            # a 1-thread round runs both engines on the same core, the next round on the next.
+            pin = []
+            if int(threads) == 1 and shutil.which("taskset") and hasattr(os, "sched_getaffinity"):
+                cores = sorted(os.sched_getaffinity(0))
+                pin = ["taskset", "-c", str(cores[round_index % len(cores)])]
+            leip_cmd = pin + [args.leip, "benchmark", "--input_path", artifact, "--threads", threads, "--iterations",
                         args.iterations, "--warmup", args.warmup, "--json"]
             for arg in input_args:
                 leip_cmd += ["--input", arg]
@@ -144,7 +150,7 @@ def benchmark_model(args, name, path, work):
             if rc != 0:
                 sys.exit(f"benchmark: leip benchmark failed for {name}:\n{err[-2000:]}")
             leip = json.loads(out)
-            ort_cmd = ["node", os.path.join(ROOT, "tools", "ort_benchmark.js"), f"--threads={threads}",
+            ort_cmd = pin + ["node", os.path.join(ROOT, "tools", "ort_benchmark.js"), f"--threads={threads}",
                        f"--iterations={args.iterations}", f"--warmup={args.warmup}", "--opt_level=all", path,
                        *input_args]
             rc, out, err = run(ort_cmd, timeout=args.timeout)
@@ -208,7 +214,8 @@ def write_doc(path, args, rows, cpu, meta):
         f"{meta['ort_version']} (`onnxruntime-node`, graph optimization level `all`, `intraOpNumThreads` = "
         "threads; `tools/ort_benchmark.js`), same random input, same warm-up and iteration counts, in the "
         "same run. **ratio < 1 means leip is faster.** Each engine's best median over "
-        f"{args.rounds} alternating round(s) is shown, because the machine is shared.",
+        f"{args.rounds} alternating round(s) is shown, because the machine is shared; 1-thread rounds pin both "
+        "engines to the same core, a different core each round (the cores of this shared machine differ).",
         "",
         f"- CPU: {cpu['model']}, {cpu['cpus']} logical CPUs; {flags}",
         f"- leip target: {meta.get('target', 'n/a')}",

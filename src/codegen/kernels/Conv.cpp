@@ -265,14 +265,18 @@ __attribute__((always_inline)) inline void directConv(const float *__restrict x,
                                                       int64_t Hp, int64_t Wp, int64_t K, int64_t R, int64_t S,
                                                       int64_t OH, int64_t OW, int64_t strideH, int64_t strideW,
                                                       int64_t dilH, int64_t dilW, int64_t RB, int64_t CC,
-                                                      int32_t activation, float actAlpha, float actBeta,
+                                                      bool rowsOuter, int32_t activation, float actAlpha, float actBeta,
                                                       int64_t begin, int64_t end) {
   constexpr int64_t KB = 2 * L;
   const int64_t blocks = (K + KB - 1) / KB, rowBlocks = (OH + RB - 1) / RB, Q = C * R * S, P = OH * OW;
   const int64_t plane = Hp * Wp;
   alignas(64) float acc[kDirectAccFloats];
   for (int64_t task = begin; task < end; ++task) {
-    const int64_t rb = task % rowBlocks, kb = task / rowBlocks % blocks, n = task / rowBlocks / blocks;
+    // Rows outermost: a thread's share of the tasks (its home range, src/runtime) is a band
+    // of rows of every channel block, so it reads only that band of the input; else a set
+    // of channel blocks over all rows, so it reads only those blocks' weights.
+    const int64_t rb = rowsOuter ? task / blocks % rowBlocks : task % rowBlocks;
+    const int64_t kb = rowsOuter ? task % blocks : task / rowBlocks % blocks, n = task / rowBlocks / blocks;
     const int64_t oh0 = rb * RB, rows = imin(RB, OH - oh0);
     const float *__restrict xn = x + n * C * plane;
     const float *__restrict wk = wp + kb * Q * KB;
@@ -530,12 +534,13 @@ extern "C" void leip_k_conv2d_direct_f32(const float *__restrict xp, const float
                                          const float *__restrict bias, float *__restrict y, int64_t C, int64_t Hp,
                                          int64_t Wp, int64_t K, int64_t R, int64_t S, int64_t OH, int64_t OW,
                                          int64_t strideH, int64_t strideW, int64_t dilH, int64_t dilW, int64_t lanes,
-                                         int64_t rows, int64_t rowsPerTask, int64_t channelChunk, int32_t activation,
+                                         int64_t rows, int64_t rowsPerTask, int64_t channelChunk, int32_t rowsOuter,
+                                         int32_t activation,
                                          float actAlpha, float actBeta, int64_t begin, int64_t end) {
 #define LEIP_DIRECT(l, mr)                                                                                             \
   if (lanes == l && rows == mr)                                                                                        \
     return directConv<l, mr>(xp, wp, bias, y, C, Hp, Wp, K, R, S, OH, OW, strideH, strideW, dilH, dilW, rowsPerTask,   \
-                             channelChunk, activation, actAlpha, actBeta, begin, end);
+                             channelChunk, rowsOuter != 0, activation, actAlpha, actBeta, begin, end);
   LEIP_DIRECT(16, 14) LEIP_DIRECT(16, 12) LEIP_DIRECT(16, 8) LEIP_DIRECT(16, 7) LEIP_DIRECT(16, 4)
   LEIP_DIRECT(8, 6) LEIP_DIRECT(8, 4) LEIP_DIRECT(4, 12) LEIP_DIRECT(4, 6)
 #undef LEIP_DIRECT

@@ -74,6 +74,10 @@ int64_t lowerDirectConv(NodeLowering &L, const ir::Value *x, const ir::Value *y,
   for (int64_t v : {xs[1], xs[2], xs[3], K, ws[2], ws[3], ys[2], ys[3], strides[0], strides[1], dilations[0],
                     dilations[1], lanes, laneTileRows(L.vectorLanes(), ys[3]), rowsPerTask, channelChunk})
     args.push_back(L.i64(v));
+  // Split the threads by rows when the input outweighs the weights (early layers), by
+  // channel blocks otherwise (late layers, megabytes of weights).
+  const bool rowsOuter = x->type().numElements() > static_cast<int64_t>(packed.size());
+  args.push_back(L.i32(rowsOuter));
   L.pushActivation(args);
   L.callKernel("leip_k_conv2d_direct_f32", args);
   return ys[0] * blocks * ((ys[2] + rowsPerTask - 1) / rowsPerTask);

@@ -12,7 +12,7 @@
 #include "leip/passes/ShapeInference.h"
 #include "leip/runtime.hpp"
 
-#include "TestWorkDir.h"
+#include "CompiledCheck.h"
 
 #include <gtest/gtest.h>
 
@@ -61,30 +61,15 @@ void expectMatchesInterpreter(OneNodeModel &m, ir::Value *output, const std::str
   m.graph.addOutput(output);
   passes::inferShapes(m.graph);
   const ir::Tensor want = interp::Interpreter(m.graph).run(m.inputs)[0];
-  double scale = 1e-6;
-  for (float v : want.values<const float>()) scale = std::max(scale, std::fabs(static_cast<double>(v)));
-  for (const char *target : {"x86_64", "x86_64 -mcpu=haswell", "x86_64 -mcpu=x86-64"}) {
-    SCOPED_TRACE(std::string(name) + " for " + target);
-    fs::path dir = test::workRoot() / (name + "_" + std::to_string(std::hash<std::string>{}(target) % 1000));
-    codegen::CompileOptions options;
-    options.target = codegen::parseTarget(target);
-    options.sourcePath = name;
-    options.outputDir = dir.string();
-    codegen::compileGraph(m.graph, options);
-    runtime::Model model(dir.string());
-    std::vector<const void *> in;
-    for (const ir::Tensor &t : m.inputs) in.push_back(t.rawData());
+  const std::pair<const char *, const char *> targets[] = {
+      {"x86_64", "host"}, {"x86_64 -mcpu=haswell", "avx2"}, {"x86_64 -mcpu=x86-64", "sse"}};
+  for (const auto &[target, tag] : targets) {
+    SCOPED_TRACE(name + " for " + target);
+    fs::path dir = test::compileForTest(m.graph, name + "_" + tag, target);
     for (int threads : {1, 3}) {
-      model.setThreads(threads);
-      std::vector<std::vector<char>> got;
-      model.inferRaw(in, got);
+      std::vector<std::vector<char>> got = test::runCompiled(dir, m.inputs, threads);
       ASSERT_EQ(got.size(), 1u);
-      ASSERT_EQ(got[0].size(), want.byteSize());
-      const float *values = reinterpret_cast<const float *>(got[0].data());
-      double worst = 0.0;
-      for (int64_t i = 0; i < want.numElements(); ++i)
-        worst = std::max(worst, std::fabs(static_cast<double>(values[i]) - want.data<float>()[i]));
-      EXPECT_LE(worst / scale, 1e-4) << threads << " thread(s)";
+      test::expectCloseToInterpreter(got[0], want, std::to_string(threads) + " thread(s)");
     }
     fs::remove_all(dir);
   }

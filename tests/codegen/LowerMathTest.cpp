@@ -12,7 +12,7 @@
 #include "leip/runtime.hpp"
 #include "leip/support/Error.h"
 
-#include "TestWorkDir.h"
+#include "CompiledCheck.h"
 
 #include <gtest/gtest.h>
 
@@ -80,67 +80,20 @@ private:
   std::uniform_int_distribution<int> small_{-20, 20};
 };
 
-codegen::CompileResult compile(const ir::Graph &graph, const fs::path &dir) {
-  codegen::CompileOptions options;
-  options.target = codegen::hostTarget();
-  options.sourcePath = "none";
-  options.outputDir = dir.string();
-  return codegen::compileGraph(graph, options);
-}
-
-fs::path workDir(const std::string &name) {
-  fs::path dir = test::workRoot() / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir.parent_path());
-  return dir;
-}
-
-/// Compares compiled output bytes with the interpreter's tensor.
-void expectClose(const std::vector<char> &got, const ir::Tensor &want, const std::string &what) {
-  ASSERT_EQ(got.size(), want.byteSize()) << what;
-  if (want.dtype() != DType::F32) {
-    EXPECT_EQ(std::memcmp(got.data(), want.rawData(), got.size()), 0)
-        << what << " (" << want.type().toString() << ") differs";
-    return;
-  }
-  std::vector<float> g(static_cast<size_t>(want.numElements()));
-  std::memcpy(g.data(), got.data(), got.size());
-  auto w = want.values<float>();
-  double scale = 0;
-  for (float v : w)
-    if (std::isfinite(v)) scale = std::max(scale, std::fabs(static_cast<double>(v)));
-  double tolerance = std::max(1e-4 * scale, 1e-30);
-  for (size_t i = 0; i < g.size(); ++i) {
-    bool same = std::isnan(w[i])   ? std::isnan(g[i])
-                : std::isinf(w[i]) ? g[i] == w[i]
-                                   : std::fabs(static_cast<double>(g[i]) - w[i]) <= tolerance;
-    if (!same) {
-      ADD_FAILURE() << what << ": element " << i << " is " << g[i] << ", the interpreter gives " << w[i];
-      return;
-    }
-  }
-}
-
 /// Compiles the builder's graph, runs it at 1 and 3 threads and compares with the
 /// interpreter.
 void expectMatchesInterpreter(Builder &b, const std::string &name) {
   ir::Graph &graph = b.graph();
   passes::inferShapes(graph);
-  fs::path dir = workDir(name);
-  compile(graph, dir);
+  fs::path dir = test::compileForTest(graph, name);
   std::vector<ir::Tensor> want = interp::Interpreter(graph).run(b.values());
-  runtime::Model model(dir.string());
-  std::vector<const void *> in;
-  for (const ir::Tensor &t : b.values()) in.push_back(t.rawData());
-  std::vector<std::vector<char>> one, three;
-  model.inferRaw(in, one);
-  model.setThreads(3);
-  model.inferRaw(in, three);
+  std::vector<std::vector<char>> one = test::runCompiled(dir, b.values(), 1);
+  std::vector<std::vector<char>> three = test::runCompiled(dir, b.values(), 3);
   ASSERT_EQ(one.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) {
     std::string what = name + " output " + std::to_string(i) + " (" + graph.outputs()[i]->producer()->describe() + ")";
     EXPECT_TRUE(one[i] == three[i]) << what << " differs between 1 and 3 threads";
-    expectClose(one[i], want[i], what);
+    test::expectCloseToInterpreter(one[i], want[i], what);
   }
 }
 
@@ -374,11 +327,7 @@ TEST(CodegenMath, IntegerDivisionByZeroGivesZero) {
   ir::Value *d = b.input(ir::Tensor::fromVector<int32_t>(DType::I32, {4}, {0, 2, -1, 0}));
   for (const char *op : {"Div", "Mod"}) b.output(b.node(op, {x, d}));
   passes::inferShapes(b.graph());
-  fs::path dir = workDir("div_zero");
-  compile(b.graph(), dir);
-  runtime::Model model(dir.string());
-  std::vector<std::vector<char>> out;
-  model.inferRaw({b.values()[0].rawData(), b.values()[1].rawData()}, out);
+  std::vector<std::vector<char>> out = test::runCompiled(test::compileForTest(b.graph(), "div_zero"), b.values(), 1);
   ASSERT_EQ(out.size(), 2u);
   int32_t div[4], mod[4];
   std::memcpy(div, out[0].data(), sizeof div);
@@ -394,14 +343,13 @@ TEST(CodegenMath, Float16ArithmeticIsABadInputErrorNamingTheNode) {
   ir::Node *add = b.addNode("Add", {x, x});
   b.output(add->output(0));
   passes::inferShapes(b.graph());
-  fs::path dir = workDir("f16");
   try {
-    compile(b.graph(), dir);
+    test::compileForTest(b.graph(), "f16");
     FAIL() << "compiling an f16 Add should fail";
   } catch (const BadInputError &e) {
     std::string message = e.what();
     EXPECT_NE(message.find(add->name()), std::string::npos) << message;
     EXPECT_NE(message.find("float16"), std::string::npos) << message;
   }
-  EXPECT_FALSE(fs::exists(dir));
+  EXPECT_FALSE(fs::exists(test::workRoot() / "f16")) << "a failed compile must leave no artifact";
 }

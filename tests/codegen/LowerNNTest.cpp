@@ -12,7 +12,7 @@
 #include "leip/runtime.hpp"
 #include "leip/support/Error.h"
 
-#include "TestWorkDir.h"
+#include "CompiledCheck.h"
 
 #include <gtest/gtest.h>
 
@@ -74,42 +74,16 @@ private:
   std::vector<ir::Tensor> inputs_;
 };
 
-void expectClose(const std::vector<char> &got, const ir::Tensor &want, const std::string &what) {
-  ASSERT_EQ(got.size(), want.byteSize()) << what;
-  if (want.dtype() != ir::DType::F32) {
-    EXPECT_EQ(std::memcmp(got.data(), want.rawData(), got.size()), 0) << what << ": integers differ";
-    return;
-  }
-  const auto *g = reinterpret_cast<const float *>(got.data());
-  double diff = 0, scale = 0;
-  for (int64_t i = 0; i < want.numElements(); ++i) {
-    double w = want.data<float>()[i];
-    diff = std::max(diff, std::isnan(w) == std::isnan(g[i]) ? (std::isnan(w) ? 0.0 : std::fabs(g[i] - w)) : INFINITY);
-    scale = std::max(scale, std::fabs(w));
-  }
-  EXPECT_LE(diff, 1e-4 * std::max(scale, 1e-2)) << what << ": max |diff| " << diff << ", max |want| " << scale;
-}
-
 /// Compiles the builder's graph, runs it at 1 and 3 threads and compares with the interpreter.
 void checkCompiled(GraphBuilder &b, const std::string &name) {
   passes::inferShapes(b.graph);
   std::vector<ir::Tensor> want = interp::Interpreter(b.graph).run(b.inputs());
-  fs::path dir = leip::test::workRoot() / name;
-  codegen::CompileOptions options;
-  options.target = codegen::hostTarget();
-  options.sourcePath = name;
-  options.outputDir = dir.string();
-  codegen::compileGraph(b.graph, options);
-  runtime::Model model(dir.string());
-  std::vector<const void *> in;
-  for (const ir::Tensor &t : b.inputs()) in.push_back(t.rawData());
-  std::vector<std::vector<char>> one, three;
-  model.inferRaw(in, one);
-  model.setThreads(3);
-  model.inferRaw(in, three);
+  fs::path dir = test::compileForTest(b.graph, name);
+  std::vector<std::vector<char>> one = test::runCompiled(dir, b.inputs(), 1);
+  std::vector<std::vector<char>> three = test::runCompiled(dir, b.inputs(), 3);
   ASSERT_EQ(one.size(), want.size());
   for (size_t i = 0; i < want.size(); ++i) {
-    expectClose(one[i], want[i], name + " output " + std::to_string(i));
+    test::expectCloseToInterpreter(one[i], want[i], name + " output " + std::to_string(i), 1e-6);
     EXPECT_EQ(one[i], three[i]) << name << " output " << i << " differs between 1 and 3 threads";
   }
 }
@@ -269,15 +243,12 @@ TEST(CodegenNN, UnsupportedEinsumIsABadInputErrorNamingTheOp) {
   for (int i = 0; i < 4; ++i) in.push_back(b.input("x" + std::to_string(i), ir::DType::F32, {3}));
   b.node("Einsum", in, {{"equation", std::string("i,i,i,i->i")}});
   passes::inferShapes(b.graph);
-  codegen::CompileOptions options;
-  options.target = codegen::hostTarget();
-  options.outputDir = (leip::test::workRoot() / "einsum4").string();
   try {
-    codegen::compileGraph(b.graph, options);
+    test::compileForTest(b.graph, "einsum4");
     FAIL() << "compiled a 4-operand Einsum";
   } catch (const BadInputError &e) {
     EXPECT_NE(std::string(e.what()).find("Einsum"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("more than 3 operands"), std::string::npos) << e.what();
   }
-  EXPECT_FALSE(fs::exists(options.outputDir));
+  EXPECT_FALSE(fs::exists(test::workRoot() / "einsum4"));
 }

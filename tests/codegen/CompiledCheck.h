@@ -1,0 +1,78 @@
+// What the per-op-family codegen tests share: compile a graph into a scratch directory, run
+// the artifact through include/leip/runtime.hpp at a given thread count, and compare an
+// output with the interpreter's tensor.
+#pragma once
+
+#include "leip/codegen/Compiler.h"
+#include "leip/ir/Graph.h"
+#include "leip/runtime.hpp"
+
+#include "TestWorkDir.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace leip::test {
+
+/// Compiles `graph` for `target` ("" is the host) into a fresh scratch directory `name`.
+inline std::filesystem::path compileForTest(const ir::Graph &graph, const std::string &name,
+                                            const std::string &target = "") {
+  std::filesystem::path dir = workRoot() / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir.parent_path());
+  codegen::CompileOptions options;
+  options.target = target.empty() ? codegen::hostTarget() : codegen::parseTarget(target);
+  options.sourcePath = name;
+  options.outputDir = dir.string();
+  codegen::compileGraph(graph, options);
+  return dir;
+}
+
+/// Runs the artifact in `dir` on `inputs` with `threads` threads; the outputs' bytes.
+inline std::vector<std::vector<char>> runCompiled(const std::filesystem::path &dir,
+                                                  const std::vector<ir::Tensor> &inputs, int threads) {
+  runtime::Model model(dir.string());
+  model.setThreads(threads);
+  std::vector<const void *> in;
+  for (const ir::Tensor &t : inputs) in.push_back(t.rawData());
+  std::vector<std::vector<char>> out;
+  model.inferRaw(in, out);
+  return out;
+}
+
+/// A compiled output against the interpreter's: non-float tensors byte for byte; float32
+/// within 1e-4 of the largest finite magnitude (at least `floor`), NaN where NaN is
+/// expected, infinities exact.
+inline void expectCloseToInterpreter(const std::vector<char> &got, const ir::Tensor &want, const std::string &what,
+                                     double floor = 1e-30) {
+  ASSERT_EQ(got.size(), want.byteSize()) << what;
+  if (want.dtype() != ir::DType::F32) {
+    EXPECT_EQ(std::memcmp(got.data(), want.rawData(), got.size()), 0)
+        << what << " (" << want.type().toString() << ") differs";
+    return;
+  }
+  std::vector<float> g(static_cast<size_t>(want.numElements()));
+  std::memcpy(g.data(), got.data(), got.size());
+  const float *w = want.data<float>();
+  double scale = 0;
+  for (size_t i = 0; i < g.size(); ++i)
+    if (std::isfinite(w[i])) scale = std::max(scale, std::fabs(static_cast<double>(w[i])));
+  const double tolerance = std::max(1e-4 * scale, floor);
+  for (size_t i = 0; i < g.size(); ++i) {
+    const bool same = std::isnan(w[i])   ? std::isnan(g[i])
+                      : std::isinf(w[i]) ? g[i] == w[i]
+                                         : std::fabs(static_cast<double>(g[i]) - w[i]) <= tolerance;
+    if (!same) {
+      ADD_FAILURE() << what << ": element " << i << " is " << g[i] << ", the interpreter gives " << w[i];
+      return;
+    }
+  }
+}
+
+} // namespace leip::test

@@ -196,43 +196,6 @@ bool collapseDims(std::vector<int64_t> &dims, std::vector<std::vector<int64_t>> 
 }
 
 /// Pads (top, left, bottom, right) of a 2-D window op, resolving auto_pad.
-std::array<int64_t, 4> windowPads2d(NodeLowering &L, const ir::Shape &in, const ir::Shape &out,
-                                    const std::vector<int64_t> &kernel, const std::vector<int64_t> &strides,
-                                    const std::vector<int64_t> &dilations) {
-  return windowPads2d(L.node(), in, out, kernel, strides, dilations);
-}
-
-std::array<int64_t, 4> windowPads2d(const ir::Node &node, const ir::Shape &in, const ir::Shape &out,
-                                    const std::vector<int64_t> &kernel, const std::vector<int64_t> &strides,
-                                    const std::vector<int64_t> &dilations) {
-  std::vector<int64_t> pads = windowPads(node, in, out, kernel, strides, dilations);
-  return {pads[0], pads[1], pads[2], pads[3]};
-}
-
-std::vector<int64_t> windowPads(const ir::Node &node, const ir::Shape &in, const ir::Shape &out,
-                                const std::vector<int64_t> &kernel, const std::vector<int64_t> &strides,
-                                const std::vector<int64_t> &dilations) {
-  const size_t spatial = kernel.size();
-  std::string autoPad = node.attrs().getString("auto_pad", "NOTSET");
-  if (autoPad == "NOTSET") {
-    std::vector<int64_t> pads = node.attrs().getInts("pads", std::vector<int64_t>(2 * spatial, 0));
-    if (pads.size() != 2 * spatial)
-      throw BadInputError(node.describe() + ": op " + node.opType() + " cannot be compiled yet (pads must have " +
-                          std::to_string(2 * spatial) + " values)");
-    return pads;
-  }
-  std::vector<int64_t> pads(2 * spatial, 0);
-  if (autoPad == "VALID") return pads;
-  for (size_t d = 0; d < spatial; ++d) {
-    int64_t total =
-        std::max<int64_t>(0, (out[2 + d] - 1) * strides[d] + (kernel[d] - 1) * dilations[d] + 1 - in[2 + d]);
-    int64_t small = total / 2;
-    pads[d] = autoPad == "SAME_LOWER" ? total - small : small;
-    pads[d + spatial] = total - pads[d];
-  }
-  return pads;
-}
-
 int64_t laneTileRows(int lanes, int64_t count) {
   const std::vector<int64_t> choices = lanes == 16 ? std::vector<int64_t>{14, 12, 8, 7, 4}
                                        : lanes == 8 ? std::vector<int64_t>{6, 4}

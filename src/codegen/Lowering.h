@@ -128,18 +128,6 @@ std::vector<int64_t> broadcastStrides(const ir::Shape &shape, size_t rank);
 /// otherwise pads with leading 1s (stride 0) to exactly maxRank.
 bool collapseDims(std::vector<int64_t> &dims, std::vector<std::vector<int64_t>> &strides, size_t maxRank);
 
-/// Pads (top, left, bottom, right) of a 2-D window op (Conv, pooling), resolving auto_pad.
-std::array<int64_t, 4> windowPads2d(NodeLowering &L, const ir::Shape &in, const ir::Shape &out,
-                                    const std::vector<int64_t> &kernel, const std::vector<int64_t> &strides,
-                                    const std::vector<int64_t> &dilations);
-std::array<int64_t, 4> windowPads2d(const ir::Node &node, const ir::Shape &in, const ir::Shape &out,
-                                    const std::vector<int64_t> &kernel, const std::vector<int64_t> &strides,
-                                    const std::vector<int64_t> &dilations);
-/// The same for any number of spatial dims, in ONNX order (begins, then ends).
-std::vector<int64_t> windowPads(const ir::Node &node, const ir::Shape &in, const ir::Shape &out,
-                                const std::vector<int64_t> &kernel, const std::vector<int64_t> &strides,
-                                const std::vector<int64_t> &dilations);
-
 /// Positions per register tile of kernels/MicroKernel.h (a value the kernels instantiate:
 /// leip_k_conv2d_direct_f32, leip_k_gemm_packed_f32) for `count` positions: the widest that
 /// the target's registers hold, preferring one that divides `count`.

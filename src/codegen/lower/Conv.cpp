@@ -1,6 +1,7 @@
 // Lowering of convolution (kernels/Conv.cpp).
 #include "../Lowering.h"
 
+#include "leip/ir/NNGeometry.h"
 #include "leip/support/Error.h"
 
 #include <algorithm>
@@ -94,22 +95,22 @@ struct Conv2dView {
 
 std::optional<Conv2dView> conv2dView(const ir::Node &node) {
   Conv2dView v{node.input(0)->type().shape, node.output(0)->type().shape, node.input(1)->type().shape, {}, {}, {}, 1};
-  const size_t spatial = v.xs.size() < 3 ? 0 : v.xs.size() - 2;
-  if ((spatial != 1 && spatial != 2) || v.ys.size() != v.xs.size() || v.ws.size() != v.xs.size()) return std::nullopt;
-  std::vector<int64_t> kernel(v.ws.begin() + 2, v.ws.end());
-  v.strides = node.attrs().getInts("strides", std::vector<int64_t>(spatial, 1));
-  v.dilations = node.attrs().getInts("dilations", std::vector<int64_t>(spatial, 1));
+  // The same resolution of pads, auto_pad, strides and dilations as the shape rule and the
+  // interpreter.
+  const ir::WindowGeometry geometry = ir::convGeometry(node, v.xs, v.ws);
+  const size_t spatial = geometry.rank();
+  if (spatial != 1 && spatial != 2) return std::nullopt;
+  v.strides = geometry.strides;
+  v.dilations = geometry.dilations;
   v.group = node.attrs().getInt("group", 1);
-  if (v.strides.size() != spatial || v.dilations.size() != spatial || v.group < 1) return std::nullopt;
-  std::vector<int64_t> pads = windowPads(node, v.xs, v.ys, kernel, v.strides, v.dilations);
   if (spatial == 2) {
-    v.pads = {pads[0], pads[1], pads[2], pads[3]};
+    v.pads = {geometry.padBegin[0], geometry.padBegin[1], geometry.padEnd[0], geometry.padEnd[1]};
     return v;
   }
   for (ir::Shape *shape : {&v.xs, &v.ys, &v.ws}) shape->insert(shape->begin() + 2, 1);
   v.strides.insert(v.strides.begin(), 1);
   v.dilations.insert(v.dilations.begin(), 1);
-  v.pads = {0, pads[0], 0, pads[1]};
+  v.pads = {0, geometry.padBegin[0], 0, geometry.padEnd[0]};
   return v;
 }
 
@@ -154,10 +155,10 @@ void insertConvPadding(ir::Graph &graph, int vectorLanes) {
     if (conv->opType() != "Conv" || !conv->domain().empty() || !usesDirectConv(*conv, vectorLanes)) continue;
     ir::Value *x = conv->input(0);
     const ir::Shape &xs = x->type().shape, &ys = conv->output(0)->type().shape, &ws = conv->input(1)->type().shape;
-    std::vector<int64_t> strides = conv->attrs().getInts("strides", {1, 1});
-    std::vector<int64_t> dilations = conv->attrs().getInts("dilations", {1, 1});
-    if (strides.size() != 2 || dilations.size() != 2) continue; // lowerConv reports it
-    std::array<int64_t, 4> pads = windowPads2d(*conv, xs, ys, {ws[2], ws[3]}, strides, dilations);
+    std::optional<Conv2dView> view = conv2dView(*conv);
+    if (!view) continue; // lowerConv reports it
+    const std::vector<int64_t> &strides = view->strides, &dilations = view->dilations;
+    std::array<int64_t, 4> pads = view->pads;
     // Bottom/right padding beyond what the last output reads is never touched: trim it.
     const int64_t needH = (ys[2] - 1) * strides[0] + (ws[2] - 1) * dilations[0] + 1;
     const int64_t needW = (ys[3] - 1) * strides[1] + (ws[3] - 1) * dilations[1] + 1;

@@ -46,4 +46,10 @@ void registerTensorKernels(KernelTable &table);
 /// Runs one node on concrete inputs: infers output types, allocates, runs the kernel.
 std::vector<ir::Tensor> evaluateNode(const ir::Node &node, const std::vector<const ir::Tensor *> &inputs);
 
+/// Pad's index rule, shared with the compiled Pad: the input coordinate that output
+/// coordinate `o` of a padded axis reads (axis length `dim`, pads `begin`/`end`, negative
+/// ones crop; `mode` constant, edge or reflect, reflect periodic for pads longer than the
+/// axis), or -1 where the constant value fills.
+int64_t padSourceIndex(int64_t o, int64_t dim, int64_t begin, int64_t end, const std::string &mode);
+
 } // namespace leip::interp

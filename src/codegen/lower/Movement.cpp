@@ -155,24 +155,6 @@ int64_t lowerSlice(NodeLowering &L) {
   return L.emitGather(x, y, base, strides);
 }
 
-/// The input coordinate that output coordinate `o` of a padded axis reads, or -1 for the
-/// constant; the interpreter's rule (negative pads crop first; reflect is numpy's, periodic
-/// for pads longer than the axis).
-int64_t padSource(int64_t o, int64_t dim, int64_t begin, int64_t end, const std::string &mode) {
-  int64_t cropLo = std::max<int64_t>(-begin, 0);
-  int64_t kept = dim + std::min<int64_t>(begin, 0) + std::min<int64_t>(end, 0);
-  int64_t c = o - std::max<int64_t>(begin, 0);
-  if (c >= 0 && c < kept) return cropLo + c;
-  if (mode == "constant" || kept <= 0) return -1;
-  if (mode == "edge") return cropLo + std::clamp<int64_t>(c, 0, kept - 1);
-  if (kept == 1) return cropLo;
-  int64_t period = 2 * (kept - 1);
-  c %= period;
-  if (c < 0) c += period;
-  if (c >= kept) c = period - c;
-  return cropLo + c;
-}
-
 /// Pad: per output axis a table of input offsets (-1: the constant), as the interpreter
 /// builds them; short runs of unpadded axes merge into one.
 int64_t lowerPad(NodeLowering &L) {
@@ -212,7 +194,7 @@ int64_t lowerPad(NodeLowering &L) {
     bool unpadded = begins[a] == 0 && ends[a] == 0;
     std::vector<int64_t> table(static_cast<size_t>(ys[a]));
     for (int64_t o = 0; o < ys[a]; ++o) {
-      int64_t src = padSource(o, xs[a], begins[a], ends[a], mode);
+      int64_t src = interp::padSourceIndex(o, xs[a], begins[a], ends[a], mode);
       table[o] = src < 0 ? -1 : src * inStrides[a];
     }
     // An unpadded axis after another is contiguous with it: merge them while the table

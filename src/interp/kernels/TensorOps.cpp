@@ -214,24 +214,6 @@ void sliceKernel(KernelContext &ctx) {
   gatherAxes(in, out, offsets);
 }
 
-/// Source coordinate for output coordinate `o` of a padded axis, or kFill.
-int64_t padSource(int64_t o, int64_t dim, int64_t begin, int64_t end, const std::string &mode) {
-  // Negative pads crop first; the kept input range is [cropLo, cropLo + kept).
-  int64_t cropLo = std::max<int64_t>(-begin, 0);
-  int64_t kept = dim + std::min<int64_t>(begin, 0) + std::min<int64_t>(end, 0);
-  int64_t c = o - std::max<int64_t>(begin, 0);
-  if (c >= 0 && c < kept) return cropLo + c;
-  if (mode == "constant" || kept <= 0) return kFill;
-  if (mode == "edge") return cropLo + std::clamp<int64_t>(c, 0, kept - 1);
-  // reflect (numpy's, without repeating the edge), periodic for pads longer than the axis
-  if (kept == 1) return cropLo;
-  int64_t period = 2 * (kept - 1);
-  c %= period;
-  if (c < 0) c += period;
-  if (c >= kept) c = period - c;
-  return cropLo + c;
-}
-
 void padKernel(KernelContext &ctx) {
   const Tensor &in = ctx.input(0);
   Tensor &out = ctx.output(0);
@@ -260,8 +242,8 @@ void padKernel(KernelContext &ctx) {
     int64_t count = out.shape()[a];
     offsets[a].resize(count);
     for (int64_t o = 0; o < count; ++o) {
-      int64_t src = padSource(o, in.shape()[a], begins[a], ends[a], mode);
-      offsets[a][o] = src == kFill ? kFill : src * strides[a];
+      int64_t src = padSourceIndex(o, in.shape()[a], begins[a], ends[a], mode);
+      offsets[a][o] = src < 0 ? kFill : src * strides[a];
     }
   }
   gatherAxes(in, out, offsets, fill);
@@ -714,6 +696,23 @@ void topKKernel(KernelContext &ctx) {
 
 void detail::gatherAxes(const Tensor &in, Tensor &out, const AxisOffsets &axes, const std::byte *fill) {
   AxisGatherer(bytesOf(in), bytesOf(out), elemSize(out), axes, fill).run();
+}
+
+int64_t padSourceIndex(int64_t o, int64_t dim, int64_t begin, int64_t end, const std::string &mode) {
+  // Negative pads crop first; the kept input range is [cropLo, cropLo + kept).
+  int64_t cropLo = std::max<int64_t>(-begin, 0);
+  int64_t kept = dim + std::min<int64_t>(begin, 0) + std::min<int64_t>(end, 0);
+  int64_t c = o - std::max<int64_t>(begin, 0);
+  if (c >= 0 && c < kept) return cropLo + c;
+  if (mode == "constant" || kept <= 0) return -1;
+  if (mode == "edge") return cropLo + std::clamp<int64_t>(c, 0, kept - 1);
+  // reflect (numpy's, without repeating the edge), periodic for pads longer than the axis
+  if (kept == 1) return cropLo;
+  int64_t period = 2 * (kept - 1);
+  c %= period;
+  if (c < 0) c += period;
+  if (c >= kept) c = period - c;
+  return cropLo + c;
 }
 
 void registerTensorKernels(KernelTable &table) {

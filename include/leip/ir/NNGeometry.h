@@ -40,6 +40,16 @@ WindowGeometry convTransposeGeometry(const Node &node, const Shape &x, const Sha
 /// (a last window that would start in the end padding is dropped, as PyTorch does).
 WindowGeometry poolGeometry(const Node &node, const Shape &x);
 
+/// numpy.matmul of A [.., M, K] and B [.., K, N] (a 1-D operand promoted as numpy does):
+/// per output matrix, in row-major order of the broadcast batch dims, the element offsets
+/// of its A and B matrices (a broadcast batch dim repeats them). Shapes must be compatible
+/// (the MatMul shape rule checks them).
+struct MatMulGeometry {
+  int64_t M = 0, N = 0, K = 0;
+  std::vector<int64_t> aOffsets, bOffsets;
+};
+MatMulGeometry matMulGeometry(const Shape &a, const Shape &b);
+
 /// Resize (opset 11-17) with its roi/scales/sizes inputs (null or empty when omitted).
 struct ResizeGeometry {
   Shape output;

@@ -1,6 +1,8 @@
 // Lowering of Gemm and MatMul (kernels/Gemm.cpp).
 #include "../Lowering.h"
 
+#include "leip/ir/NNGeometry.h"
+
 #include <algorithm>
 
 namespace leip::codegen {
@@ -89,41 +91,11 @@ int64_t lowerGemm(NodeLowering &L) {
 int64_t lowerMatMul(NodeLowering &L) {
   L.requireFloat32();
   const ir::Node &node = L.node();
-  ir::Shape as = node.input(0)->type().shape, bs = node.input(1)->type().shape;
-  if (as.empty() || bs.empty()) L.fail("scalar operands");
-  if (as.size() == 1) as.insert(as.begin(), 1);
-  if (bs.size() == 1) bs.push_back(1);
-  int64_t M = as[as.size() - 2], K = as.back(), N = bs.back();
-  // Batch dims broadcast like numpy; each output batch gets its operands' offsets.
-  size_t batchRank = std::max(as.size(), bs.size()) - 2;
-  ir::Shape batch(batchRank, 1);
-  std::vector<int64_t> aStr(batchRank, 0), bStr(batchRank, 0);
-  auto fill = [&](const ir::Shape &s, std::vector<int64_t> &str, int64_t matrix) {
-    size_t lead = batchRank - (s.size() - 2);
-    int64_t stride = matrix;
-    for (size_t d = s.size() - 2; d-- > 0;) {
-      batch[lead + d] = std::max(batch[lead + d], s[d]);
-      str[lead + d] = s[d] == 1 ? 0 : stride;
-      stride *= s[d];
-    }
-  };
-  fill(as, aStr, M * K);
-  fill(bs, bStr, K * N);
-  int64_t batches = ir::numElements(batch);
-  std::vector<int64_t> aOff, bOff;
-  for (int64_t i = 0; i < batches; ++i) {
-    int64_t rest = i, ao = 0, bo = 0;
-    for (size_t d = batchRank; d-- > 0;) {
-      int64_t idx = rest % batch[d];
-      rest /= batch[d];
-      ao += idx * aStr[d];
-      bo += idx * bStr[d];
-    }
-    aOff.push_back(ao);
-    bOff.push_back(bo);
-  }
+  if (node.input(0)->type().shape.empty() || node.input(1)->type().shape.empty()) L.fail("scalar operands");
+  const ir::MatMulGeometry g = ir::matMulGeometry(node.input(0)->type().shape, node.input(1)->type().shape);
+  const int64_t M = g.M, N = g.N, K = g.K, batches = static_cast<int64_t>(g.aOffsets.size());
   L.callKernel("leip_k_matmul_f32", {L.address(node.input(0)), L.address(node.input(1)), L.address(L.outputs()[0]),
-                                     L.i64(M), L.i64(N), L.i64(K), L.i64Array(aOff), L.i64Array(bOff)});
+                                     L.i64(M), L.i64(N), L.i64(K), L.i64Array(g.aOffsets), L.i64Array(g.bOffsets)});
   return batches * M;
 }
 

@@ -58,53 +58,15 @@ int64_t lowerIntegerConv(NodeLowering &L) {
   return rows;
 }
 
-/// numpy.matmul batching of a [.., M, K] and b [.., K, N] (1-D operands promoted): each
-/// output batch's element offsets into a and b, broadcast batch dims repeating them.
-void batchOffsets(const ir::Shape &aShape, const ir::Shape &bShape, int64_t &M, int64_t &N, int64_t &K,
-                  std::vector<int64_t> &aOffsets, std::vector<int64_t> &bOffsets) {
-  ir::Shape as = aShape.size() == 1 ? ir::Shape{1, aShape[0]} : aShape;
-  ir::Shape bs = bShape.size() == 1 ? ir::Shape{bShape[0], 1} : bShape;
-  M = as[as.size() - 2];
-  K = as.back();
-  N = bs.back();
-  size_t ra = as.size() - 2, rb = bs.size() - 2, rank = std::max(ra, rb);
-  ir::Shape batch(rank);
-  std::vector<int64_t> strideA(rank, 0), strideB(rank, 0);
-  int64_t sa = M * K, sb = K * N;
-  for (size_t i = rank; i-- > 0;) {
-    int64_t da = i >= rank - ra ? as[i - (rank - ra)] : 1;
-    int64_t db = i >= rank - rb ? bs[i - (rank - rb)] : 1;
-    batch[i] = std::max(da, db);
-    if (da != 1) strideA[i] = sa;
-    if (db != 1) strideB[i] = sb;
-    sa *= da;
-    sb *= db;
-  }
-  std::vector<int64_t> idx(rank, 0);
-  for (int64_t bi = 0; bi < ir::numElements(batch); ++bi) {
-    int64_t offA = 0, offB = 0;
-    for (size_t d = 0; d < rank; ++d) {
-      offA += idx[d] * strideA[d];
-      offB += idx[d] * strideB[d];
-    }
-    aOffsets.push_back(offA);
-    bOffsets.push_back(offB);
-    for (size_t d = rank; d-- > 0;) {
-      if (++idx[d] < batch[d]) break;
-      idx[d] = 0;
-    }
-  }
-}
-
 /// MatMulInteger (a 0, b 1, a_zero_point 2, b_zero_point 3) and QLinearMatMul (a 0,
 /// a_scale 1, a_zero_point 2, b 3, b_scale 4, b_zero_point 5, y_scale 6, y_zero_point 7).
 int64_t lowerIntegerMatMul(NodeLowering &L) {
   const ir::Node &node = L.node();
   bool qlinear = node.opType() == "QLinearMatMul";
   const ir::Value *a = node.input(0), *b = node.input(qlinear ? 3 : 1), *y = L.outputs()[0];
-  int64_t M = 0, N = 0, K = 0;
-  std::vector<int64_t> aOffsets, bOffsets;
-  batchOffsets(a->type().shape, b->type().shape, M, N, K, aOffsets, bOffsets);
+  const ir::MatMulGeometry geometry = ir::matMulGeometry(a->type().shape, b->type().shape);
+  const int64_t M = geometry.M, N = geometry.N, K = geometry.K;
+  const std::vector<int64_t> &aOffsets = geometry.aOffsets, &bOffsets = geometry.bOffsets;
   const ir::Value *aZero = optionalInput(L, 2), *bZero = optionalInput(L, qlinear ? 5 : 3);
   std::vector<llvm::Value *> args{L.address(a)};
   if (qlinear) {

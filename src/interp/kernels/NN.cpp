@@ -374,37 +374,9 @@ void gemmKernel(KernelContext &ctx) {
 
 /// numpy.matmul of a (shape aShape) and b (bShape) into y, whose shape the rule computed.
 template <typename T> void batchedMatMul(const T *a, const Shape &aShape, const T *b, const Shape &bShape, T *y) {
-  Shape as = aShape.size() == 1 ? Shape{1, aShape[0]} : aShape;
-  Shape bs = bShape.size() == 1 ? Shape{bShape[0], 1} : bShape;
-  int64_t m = as[as.size() - 2], k = as.back(), n = bs.back();
-  // Batch dims, right-aligned to the broadcast rank; a dim of 1 gets stride 0.
-  size_t ra = as.size() - 2, rb = bs.size() - 2, rank = std::max(ra, rb);
-  Shape batch(rank);
-  std::vector<int64_t> strideA(rank, 0), strideB(rank, 0);
-  int64_t sa = m * k, sb = k * n;
-  for (size_t i = rank; i-- > 0;) {
-    int64_t da = i >= rank - ra ? as[i - (rank - ra)] : 1;
-    int64_t db = i >= rank - rb ? bs[i - (rank - rb)] : 1;
-    batch[i] = std::max(da, db);
-    if (da != 1) strideA[i] = sa;
-    if (db != 1) strideB[i] = sb;
-    sa *= da;
-    sb *= db;
-  }
-  int64_t count = product(batch);
-  std::vector<int64_t> idx(rank, 0);
-  for (int64_t bi = 0; bi < count; ++bi) {
-    int64_t offA = 0, offB = 0;
-    for (size_t d = 0; d < rank; ++d) {
-      offA += idx[d] * strideA[d];
-      offB += idx[d] * strideB[d];
-    }
-    gemm<T>(m, n, k, a + offA, k, b + offB, n, y + bi * m * n, n, false);
-    for (size_t d = rank; d-- > 0;) {
-      if (++idx[d] < batch[d]) break;
-      idx[d] = 0;
-    }
-  }
+  const ir::MatMulGeometry g = ir::matMulGeometry(aShape, bShape);
+  for (size_t bi = 0; bi < g.aOffsets.size(); ++bi)
+    gemm<T>(g.M, g.N, g.K, a + g.aOffsets[bi], g.K, b + g.bOffsets[bi], g.N, y + bi * g.M * g.N, g.N, false);
 }
 
 template <typename T> void matMulTyped(KernelContext &ctx) {

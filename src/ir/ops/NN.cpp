@@ -210,6 +210,44 @@ WindowGeometry convTransposeGeometry(const Node &node, const Shape &x, const Sha
   return g;
 }
 
+MatMulGeometry matMulGeometry(const Shape &aShape, const Shape &bShape) {
+  const Shape as = aShape.size() == 1 ? Shape{1, aShape[0]} : aShape;
+  const Shape bs = bShape.size() == 1 ? Shape{bShape[0], 1} : bShape;
+  MatMulGeometry g;
+  g.M = as[as.size() - 2];
+  g.K = as.back();
+  g.N = bs.back();
+  // Batch dims, right-aligned to the broadcast rank; a dim of 1 gets stride 0.
+  const size_t ra = as.size() - 2, rb = bs.size() - 2, rank = std::max(ra, rb);
+  Shape batch(rank);
+  std::vector<int64_t> strideA(rank, 0), strideB(rank, 0);
+  int64_t sa = g.M * g.K, sb = g.K * g.N;
+  for (size_t i = rank; i-- > 0;) {
+    const int64_t da = i >= rank - ra ? as[i - (rank - ra)] : 1;
+    const int64_t db = i >= rank - rb ? bs[i - (rank - rb)] : 1;
+    batch[i] = std::max(da, db);
+    if (da != 1) strideA[i] = sa;
+    if (db != 1) strideB[i] = sb;
+    sa *= da;
+    sb *= db;
+  }
+  std::vector<int64_t> idx(rank, 0);
+  for (int64_t bi = 0; bi < numElements(batch); ++bi) {
+    int64_t offA = 0, offB = 0;
+    for (size_t d = 0; d < rank; ++d) {
+      offA += idx[d] * strideA[d];
+      offB += idx[d] * strideB[d];
+    }
+    g.aOffsets.push_back(offA);
+    g.bOffsets.push_back(offB);
+    for (size_t d = rank; d-- > 0;) {
+      if (++idx[d] < batch[d]) break;
+      idx[d] = 0;
+    }
+  }
+  return g;
+}
+
 WindowGeometry poolGeometry(const Node &node, const Shape &x) {
   requireStatic(node, x, "input X");
   if (x.size() < 3) failNode(node, "input X must have rank >= 3 (N, C, spatial dims...), got " + shapeToString(x));

@@ -1,7 +1,8 @@
 // Window and resize geometry of the neural-network ops (Conv, ConvTranspose, pooling,
-// Resize) and Einsum's parsed equation. The shape rules, the reference kernels and code
-// generation all resolve padding, auto_pad, output sizes and labels through these
-// functions, so they cannot disagree.
+// Resize and its per-axis taps), numpy.matmul batching, and Einsum's parsed equation. The
+// shape rules, the reference kernels and code generation all resolve padding, auto_pad,
+// output sizes, taps, batch offsets and labels through these functions, so they cannot
+// disagree.
 // Defined in src/ir/ops/NN.cpp.
 #pragma once
 
@@ -61,6 +62,39 @@ struct ResizeGeometry {
 };
 ResizeGeometry resizeGeometry(const Node &node, const Shape &x, const Tensor *roi, const Tensor *scales,
                               const Tensor *sizes);
+
+/// Resize's attributes (mode, coordinate_transformation_mode, nearest_mode, cubic_coeff_a,
+/// exclude_outside, extrapolation_value) with their defaults.
+struct ResizeParams {
+  std::string mode, coord, nearest;
+  float cubicA = -0.75f;
+  bool excludeOutside = false;
+  float extrapolation = 0.f;
+};
+ResizeParams resizeParams(const Node &node);
+
+/// Resize is separable: along one axis, each output coordinate reads `perOutput` taps
+/// (input index, weight) of the input axis, computed as ONNX's reference does (indices
+/// beyond the edges take the edge value); tf_crop_and_resize marks the coordinates that
+/// fall outside the input (they take the extrapolation value).
+struct ResizeTap {
+  int64_t index;
+  float weight;
+};
+struct ResizeAxisTaps {
+  int64_t perOutput = 1;          // taps per output coordinate
+  std::vector<ResizeTap> taps;    // [output coordinate][perOutput]
+  std::vector<bool> outside;      // per output coordinate
+  /// Every output coordinate takes its own input coordinate with weight 1 (and
+  /// inLen == outLen, no crop): the reference skips this axis's interpolation pass.
+  bool identity = false;
+};
+ResizeAxisTaps resizeAxisTaps(const ResizeParams &p, int64_t inLen, int64_t outLen, double scale, double roiStart,
+                              double roiEnd);
+
+/// The 4 cubic convolution weights (Keys, coefficient `a`) of the taps at -1, 0, 1, 2 for a
+/// fractional position `ratio` (Resize's cubic mode, GridSample's bicubic).
+std::vector<double> cubicCoefficients(double ratio, double a);
 
 /// Einsum's equation resolved against its operands' shapes. Letters label dims (a label is
 /// the letter's character code); the dims an ellipsis stands for get the labels

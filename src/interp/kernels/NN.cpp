@@ -880,96 +880,12 @@ template <SoftmaxKind Kind> void softmaxKernel(KernelContext &ctx) {
 // input coordinate (coordinate_transformation_mode) and its taps (input index, weight); as
 // in ONNX's reference, indices beyond the edges take the edge value.
 
-struct Tap {
-  int64_t index;
-  float weight;
-};
-
-struct AxisTaps {
-  int64_t perOutput = 1;     // taps per output coordinate
-  std::vector<Tap> taps;     // [output coordinate][perOutput]
-  std::vector<bool> outside; // tf_crop_and_resize: coordinate outside the input -> extrapolate
-};
-
-struct ResizeParams {
-  std::string mode, coord, nearest;
-  float cubicA = -0.75f;
-  bool excludeOutside = false;
-  float extrapolation = 0.f;
-};
-
-double sourceCoordinate(const ResizeParams &p, int64_t x, int64_t inLen, int64_t outLen, double scale, double roiStart,
-                        double roiEnd) {
-  double xr = static_cast<double>(x);
-  // ONNX's reference uses scale * input as the resized length (equal to the output size
-  // when `sizes` is given).
-  double resized = scale * static_cast<double>(inLen);
-  if (p.coord == "half_pixel") return (xr + 0.5) / scale - 0.5;
-  if (p.coord == "pytorch_half_pixel") return resized > 1 ? (xr + 0.5) / scale - 0.5 : -0.5;
-  if (p.coord == "align_corners") return resized == 1 ? 0.0 : xr * static_cast<double>(inLen - 1) / (resized - 1);
-  if (p.coord == "asymmetric") return xr / scale;
-  if (p.coord == "tf_half_pixel_for_nn") return (xr + 0.5) / scale;
-  // tf_crop_and_resize: the roi of the input is mapped onto the output.
-  double span = (roiEnd - roiStart) * static_cast<double>(inLen - 1);
-  double start = roiStart * static_cast<double>(inLen - 1);
-  return outLen > 1 ? start + xr * span / static_cast<double>(outLen - 1) : start + 0.5 * span;
-}
-
-std::vector<double> cubicCoefficients(double ratio, double a) {
-  double r1 = ratio + 1, r0 = ratio, s0 = 1 - ratio, s1 = 2 - ratio;
-  return {((a * r1 - 5 * a) * r1 + 8 * a) * r1 - 4 * a, ((a + 2) * r0 - (a + 3)) * r0 * r0 + 1,
-          ((a + 2) * s0 - (a + 3)) * s0 * s0 + 1, ((a * s1 - 5 * a) * s1 + 8 * a) * s1 - 4 * a};
-}
-
-AxisTaps axisTaps(const ResizeParams &p, int64_t inLen, int64_t outLen, double scale, double roiStart, double roiEnd) {
-  AxisTaps result;
-  result.perOutput = p.mode == "nearest" ? 1 : p.mode == "linear" ? 2 : 4;
-  result.outside.assign(static_cast<size_t>(outLen), false);
-  auto clampIndex = [&](int64_t i) { return std::clamp<int64_t>(i, 0, inLen - 1); };
-  for (int64_t x = 0; x < outLen; ++x) {
-    double src = sourceCoordinate(p, x, inLen, outLen, scale, roiStart, roiEnd);
-    if (p.coord == "tf_crop_and_resize" && (src < 0 || src > static_cast<double>(inLen - 1)))
-      result.outside[static_cast<size_t>(x)] = true;
-    double fl = std::floor(src);
-    auto base = static_cast<int64_t>(fl);
-    double ratio = src - fl;
-    if (p.mode == "nearest") {
-      int64_t idx = base;
-      if (ratio != 0) {
-        bool up = p.nearest == "ceil" || (p.nearest == "round_prefer_floor" && ratio > 0.5) ||
-                  (p.nearest == "round_prefer_ceil" && ratio >= 0.5);
-        idx += up ? 1 : 0;
-      }
-      result.taps.push_back({clampIndex(idx), 1.f});
-    } else if (p.mode == "linear") {
-      result.taps.push_back({clampIndex(base), static_cast<float>(1 - ratio)});
-      result.taps.push_back({clampIndex(base + 1), static_cast<float>(ratio)});
-    } else {
-      // The reference takes the 4 neighbours with the left ones preferred: an integral
-      // coordinate is treated as ratio 1 from the pixel before it.
-      if (ratio == 0) {
-        ratio = 1;
-        --base;
-      }
-      std::vector<double> c = cubicCoefficients(ratio, p.cubicA);
-      if (p.excludeOutside) {
-        double sum = 0;
-        for (int t = 0; t < 4; ++t) {
-          int64_t idx = base - 1 + t;
-          if (idx < 0 || idx >= inLen) c[static_cast<size_t>(t)] = 0;
-          sum += c[static_cast<size_t>(t)];
-        }
-        for (double &v : c) v = sum != 0 ? v / sum : 0;
-      }
-      for (int t = 0; t < 4; ++t)
-        result.taps.push_back({clampIndex(base - 1 + t), static_cast<float>(c[static_cast<size_t>(t)])});
-    }
-  }
-  return result;
-}
+using ir::ResizeAxisTaps;
+using ir::ResizeParams;
+using ir::ResizeTap;
 
 /// Nearest: a pure gather, so it works on the raw bytes of any dtype.
-void resizeNearest(KernelContext &ctx, const std::vector<AxisTaps> &axes, const ResizeParams &p) {
+void resizeNearest(KernelContext &ctx, const std::vector<ResizeAxisTaps> &axes, const ResizeParams &p) {
   const Tensor &in = ctx.input(0);
   Tensor &out = ctx.output(0);
   size_t r = axes.size();
@@ -999,28 +915,18 @@ void resizeNearest(KernelContext &ctx, const std::vector<AxisTaps> &axes, const 
 
 /// Linear/cubic: one weighted pass per resized axis, last axis first (the order in which
 /// ONNX's reference nests its interpolation).
-void resizeInterpolate(KernelContext &ctx, const std::vector<AxisTaps> &axes, const ResizeParams &p,
+void resizeInterpolate(KernelContext &ctx, const std::vector<ResizeAxisTaps> &axes, const ResizeParams &p,
                        const Shape &outShape) {
   const Tensor &in = ctx.input(0);
   Shape shape = in.shape();
   std::vector<float> cur(in.data<float>(), in.data<float>() + in.numElements());
   for (size_t d = shape.size(); d-- > 0;) {
-    bool identity = shape[d] == outShape[d] && p.coord != "tf_crop_and_resize";
-    if (identity) {
-      // Each output coordinate takes exactly its own input with weight 1: skip the pass.
-      const AxisTaps &a = axes[d];
-      for (int64_t x = 0; x < outShape[d] && identity; ++x)
-        for (int64_t t = 0; t < a.perOutput && identity; ++t) {
-          const Tap &tap = a.taps[static_cast<size_t>(x * a.perOutput + t)];
-          identity = tap.weight == 0 || (tap.weight == 1 && tap.index == x);
-        }
-      if (identity) continue;
-    }
+    if (axes[d].identity) continue; // every output takes its own input with weight 1
     int64_t outer = product(Shape(shape.begin(), shape.begin() + static_cast<int64_t>(d)));
     int64_t inner = product(shape, d + 1);
     int64_t inLen = shape[d], outLen = outShape[d];
     std::vector<float> next(static_cast<size_t>(outer * outLen * inner), 0.f);
-    const AxisTaps &a = axes[d];
+    const ResizeAxisTaps &a = axes[d];
     for (int64_t o = 0; o < outer; ++o)
       for (int64_t x = 0; x < outLen; ++x) {
         float *dst = next.data() + (o * outLen + x) * inner;
@@ -1029,7 +935,7 @@ void resizeInterpolate(KernelContext &ctx, const std::vector<AxisTaps> &axes, co
           continue;
         }
         for (int64_t t = 0; t < a.perOutput; ++t) {
-          const Tap &tap = a.taps[static_cast<size_t>(x * a.perOutput + t)];
+          const ResizeTap &tap = a.taps[static_cast<size_t>(x * a.perOutput + t)];
           const float *src = cur.data() + (o * inLen + tap.index) * inner;
           for (int64_t i = 0; i < inner; ++i) dst[i] += tap.weight * src[i];
         }
@@ -1041,21 +947,14 @@ void resizeInterpolate(KernelContext &ctx, const std::vector<AxisTaps> &axes, co
 }
 
 void resizeKernel(KernelContext &ctx) {
-  ResizeParams p;
-  const ir::AttributeMap &attrs = ctx.attrs();
-  p.mode = attrs.getString("mode", "nearest");
-  p.coord = attrs.getString("coordinate_transformation_mode", "half_pixel");
-  p.nearest = attrs.getString("nearest_mode", "round_prefer_floor");
-  p.cubicA = attrs.getFloat("cubic_coeff_a", -0.75f);
-  p.excludeOutside = attrs.getInt("exclude_outside", 0) != 0;
-  p.extrapolation = attrs.getFloat("extrapolation_value", 0.f);
+  const ResizeParams p = ir::resizeParams(ctx.node());
   auto optional = [&](size_t i) { return ctx.hasInput(i) ? &ctx.input(i) : nullptr; };
   const Tensor *roi = p.coord == "tf_crop_and_resize" ? optional(1) : nullptr;
   ir::ResizeGeometry g = ir::resizeGeometry(ctx.node(), ctx.input(0).shape(), roi, optional(2), optional(3));
   const Shape &inShape = ctx.input(0).shape();
-  std::vector<AxisTaps> axes;
+  std::vector<ResizeAxisTaps> axes;
   for (size_t d = 0; d < inShape.size(); ++d)
-    axes.push_back(axisTaps(p, inShape[d], g.output[d], g.scales[d], g.roiStart[d], g.roiEnd[d]));
+    axes.push_back(ir::resizeAxisTaps(p, inShape[d], g.output[d], g.scales[d], g.roiStart[d], g.roiEnd[d]));
   if (p.mode == "nearest") return resizeNearest(ctx, axes, p);
   f32Input(ctx, 0); // linear and cubic interpolate in f32 only
   resizeInterpolate(ctx, axes, p, g.output);
@@ -1103,7 +1002,7 @@ public:
       add(i0, 1.0 - ratio);
       add(i0 + 1, ratio);
     } else {
-      std::vector<double> c = cubicCoefficients(ratio, -0.75);
+      std::vector<double> c = ir::cubicCoefficients(ratio, -0.75);
       for (int j = 0; j < 4; ++j) add(i0 - 1 + j, c[static_cast<size_t>(j)]);
     }
     return t;

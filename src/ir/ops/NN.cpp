@@ -210,6 +210,99 @@ WindowGeometry convTransposeGeometry(const Node &node, const Shape &x, const Sha
   return g;
 }
 
+ResizeParams resizeParams(const Node &node) {
+  const AttributeMap &attrs = node.attrs();
+  ResizeParams p;
+  p.mode = attrs.getString("mode", "nearest");
+  p.coord = attrs.getString("coordinate_transformation_mode", "half_pixel");
+  p.nearest = attrs.getString("nearest_mode", "round_prefer_floor");
+  p.cubicA = attrs.getFloat("cubic_coeff_a", -0.75f);
+  p.excludeOutside = attrs.getInt("exclude_outside", 0) != 0;
+  p.extrapolation = attrs.getFloat("extrapolation_value", 0.f);
+  return p;
+}
+
+namespace {
+
+double sourceCoordinate(const ResizeParams &p, int64_t x, int64_t inLen, int64_t outLen, double scale, double roiStart,
+                        double roiEnd) {
+  double xr = static_cast<double>(x);
+  // ONNX's reference uses scale * input as the resized length (equal to the output size
+  // when `sizes` is given).
+  double resized = scale * static_cast<double>(inLen);
+  if (p.coord == "half_pixel") return (xr + 0.5) / scale - 0.5;
+  if (p.coord == "pytorch_half_pixel") return resized > 1 ? (xr + 0.5) / scale - 0.5 : -0.5;
+  if (p.coord == "align_corners") return resized == 1 ? 0.0 : xr * static_cast<double>(inLen - 1) / (resized - 1);
+  if (p.coord == "asymmetric") return xr / scale;
+  if (p.coord == "tf_half_pixel_for_nn") return (xr + 0.5) / scale;
+  // tf_crop_and_resize: the roi of the input is mapped onto the output.
+  double span = (roiEnd - roiStart) * static_cast<double>(inLen - 1);
+  double start = roiStart * static_cast<double>(inLen - 1);
+  return outLen > 1 ? start + xr * span / static_cast<double>(outLen - 1) : start + 0.5 * span;
+}
+
+} // namespace
+
+std::vector<double> cubicCoefficients(double ratio, double a) {
+  double r1 = ratio + 1, r0 = ratio, s0 = 1 - ratio, s1 = 2 - ratio;
+  return {((a * r1 - 5 * a) * r1 + 8 * a) * r1 - 4 * a, ((a + 2) * r0 - (a + 3)) * r0 * r0 + 1,
+          ((a + 2) * s0 - (a + 3)) * s0 * s0 + 1, ((a * s1 - 5 * a) * s1 + 8 * a) * s1 - 4 * a};
+}
+
+ResizeAxisTaps resizeAxisTaps(const ResizeParams &p, int64_t inLen, int64_t outLen, double scale, double roiStart,
+                              double roiEnd) {
+  ResizeAxisTaps result;
+  result.perOutput = p.mode == "nearest" ? 1 : p.mode == "linear" ? 2 : 4;
+  result.outside.assign(static_cast<size_t>(outLen), false);
+  auto clampIndex = [&](int64_t i) { return std::clamp<int64_t>(i, 0, inLen - 1); };
+  for (int64_t x = 0; x < outLen; ++x) {
+    double src = sourceCoordinate(p, x, inLen, outLen, scale, roiStart, roiEnd);
+    if (p.coord == "tf_crop_and_resize" && (src < 0 || src > static_cast<double>(inLen - 1)))
+      result.outside[static_cast<size_t>(x)] = true;
+    double fl = std::floor(src);
+    auto base = static_cast<int64_t>(fl);
+    double ratio = src - fl;
+    if (p.mode == "nearest") {
+      int64_t idx = base;
+      if (ratio != 0) {
+        bool up = p.nearest == "ceil" || (p.nearest == "round_prefer_floor" && ratio > 0.5) ||
+                  (p.nearest == "round_prefer_ceil" && ratio >= 0.5);
+        idx += up ? 1 : 0;
+      }
+      result.taps.push_back({clampIndex(idx), 1.f});
+    } else if (p.mode == "linear") {
+      result.taps.push_back({clampIndex(base), static_cast<float>(1 - ratio)});
+      result.taps.push_back({clampIndex(base + 1), static_cast<float>(ratio)});
+    } else {
+      // The reference takes the 4 neighbours with the left ones preferred: an integral
+      // coordinate is treated as ratio 1 from the pixel before it.
+      if (ratio == 0) {
+        ratio = 1;
+        --base;
+      }
+      std::vector<double> c = cubicCoefficients(ratio, p.cubicA);
+      if (p.excludeOutside) {
+        double sum = 0;
+        for (int t = 0; t < 4; ++t) {
+          int64_t idx = base - 1 + t;
+          if (idx < 0 || idx >= inLen) c[static_cast<size_t>(t)] = 0;
+          sum += c[static_cast<size_t>(t)];
+        }
+        for (double &v : c) v = sum != 0 ? v / sum : 0;
+      }
+      for (int t = 0; t < 4; ++t)
+        result.taps.push_back({clampIndex(base - 1 + t), static_cast<float>(c[static_cast<size_t>(t)])});
+    }
+  }
+  result.identity = inLen == outLen && p.coord != "tf_crop_and_resize";
+  for (size_t i = 0; i < result.taps.size() && result.identity; ++i) {
+    const ResizeTap &tap = result.taps[i];
+    result.identity = tap.weight == 0 || (tap.weight == 1 && tap.index == static_cast<int64_t>(i) / result.perOutput);
+  }
+  return result;
+}
+
+
 MatMulGeometry matMulGeometry(const Shape &aShape, const Shape &bShape) {
   const Shape as = aShape.size() == 1 ? Shape{1, aShape[0]} : aShape;
   const Shape bs = bShape.size() == 1 ? Shape{bShape[0], 1} : bShape;

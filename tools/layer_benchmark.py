@@ -35,6 +35,8 @@ LAYERS = {
     "mobilenet_v2_1x1_16_96": (16, 96, 112, 1, 1, 1),
     "mobilenet_v2_1x1_32_192": (32, 192, 56, 1, 1, 1),
     "mobilenet_v2_1x1_320_1280": (320, 1280, 7, 1, 1, 1),
+    "mobilenet_v2_depthwise_32_112": (32, 32, 112, 3, 1, 32),
+    "mobilenet_v2_depthwise_96_112_stride2": (96, 96, 112, 3, 2, 96),
     "mobilenet_v2_depthwise_144_56": (144, 144, 56, 3, 1, 144),
     "mobilenet_v2_depthwise_576_14": (576, 576, 14, 3, 1, 576),
 }

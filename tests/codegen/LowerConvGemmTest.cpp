@@ -147,6 +147,14 @@ TEST(CodegenConvGemm, DepthwiseSmallAndLargePlanes) {
   ir::Value *z = large.node("Conv", {large.input("x", {1, 4, 70, 75}), large.weights({4, 1, 3, 3})},
                             {{"group", int64_t{4}}, {"pads", Ints{1, 1, 1, 1}}, {"strides", Ints{2, 2}}});
   expectMatchesInterpreter(large, large.node("Relu", {z}), "depthwise_blocked");
+  OneNodeModel clipped; // blocked kernel, stride 1, 39 rows (a partial block of 4), Clip per block
+  ir::Value *c = clipped.node("Conv", {clipped.input("x", {1, 3, 39, 40}), clipped.weights({3, 1, 3, 3}),
+                                       clipped.weights({3})},
+                              {{"group", int64_t{3}}, {"pads", Ints{1, 1, 1, 1}}});
+  expectMatchesInterpreter(clipped,
+                           clipped.node("Clip", {c, clipped.graph.addConstant("lo", ir::Tensor::scalar(-0.5f)),
+                                                 clipped.graph.addConstant("hi", ir::Tensor::scalar(0.5f))}),
+                           "depthwise_blocked_clip");
 }
 
 TEST(CodegenConvGemm, PackedGemm) {

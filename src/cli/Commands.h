@@ -12,6 +12,8 @@ void addInspectCommand(CLI::App &app);
 void addRunCommand(CLI::App &app);
 void addCompileCommand(CLI::App &app);
 void addBenchmarkCommand(CLI::App &app);
+void addEvaluateCommand(CLI::App &app);
+void addCompressCommand(CLI::App &app);
 
 /// Adds --input_shapes to a subcommand, parsed into `shapes` after parsing.
 void addInputShapesOption(CLI::App &command, std::string &text);

@@ -19,8 +19,10 @@ int main(int argc, char **argv) {
   app.require_subcommand(1);
   leip::cli::addInspectCommand(app);
   leip::cli::addRunCommand(app);
+  leip::cli::addCompressCommand(app);
   leip::cli::addCompileCommand(app);
   leip::cli::addBenchmarkCommand(app);
+  leip::cli::addEvaluateCommand(app);
 
   try {
     app.parse(argc, argv);

@@ -10,6 +10,7 @@
 #include "leip/passes/FuseActivations.h"
 #include "leip/passes/Pipeline.h"
 #include "leip/support/Error.h"
+#include "leip/support/StagedDirectory.h"
 
 #include <llvm/ADT/StringRef.h>
 #include <llvm/Bitcode/BitcodeReader.h>
@@ -43,7 +44,6 @@
 #include <map>
 #include <set>
 #include <sstream>
-#include <unistd.h>
 #include <unordered_map>
 
 // The bitcode blobs embedded by src/codegen/CMakeLists.txt (EmbeddedBitcode.S).
@@ -479,20 +479,6 @@ nlohmann::json tensorsJson(const std::vector<ir::Value *> &values) {
   return list;
 }
 
-/// Moves the finished temporary directory to `finalDir`, replacing an old artifact.
-void publish(const fs::path &tempDir, const fs::path &finalDir) {
-  std::error_code ec;
-  fs::path old;
-  if (fs::exists(finalDir)) {
-    old = finalDir.string() + ".old-" + std::to_string(::getpid());
-    fs::rename(finalDir, old, ec);
-    if (ec) throw BadInputError(finalDir.string() + ": cannot replace: " + ec.message());
-  }
-  fs::rename(tempDir, finalDir, ec);
-  if (ec) throw BadInputError(finalDir.string() + ": cannot write: " + ec.message());
-  if (!old.empty()) fs::remove_all(old, ec);
-}
-
 } // namespace
 
 CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &options) {
@@ -527,41 +513,33 @@ CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &o
 
   // Everything goes to a temporary sibling directory that is renamed into place at the
   // end, so a failed compile never leaves a partial artifact.
-  fs::path finalDir = fs::absolute(options.outputDir).lexically_normal();
-  if (finalDir.has_filename() == false) finalDir = finalDir.parent_path();
-  fs::path tempDir = finalDir.string() + ".partial-" + std::to_string(::getpid());
+  StagedDirectory staged(options.outputDir);
+  const fs::path &tempDir = staged.path();
+  fs::path object = tempDir / "model.o";
+  emitObject(*mod, *tm, object);
+  linkSharedLibrary(options.target, object.string(), (tempDir / "modelLibrary.so").string());
   std::error_code ec;
-  fs::remove_all(tempDir, ec);
-  fs::create_directories(tempDir, ec);
-  if (ec) throw BadInputError(options.outputDir + ": cannot create output directory: " + ec.message());
-  try {
-    fs::path object = tempDir / "model.o";
-    emitObject(*mod, *tm, object);
-    linkSharedLibrary(options.target, object.string(), (tempDir / "modelLibrary.so").string());
-    fs::remove(object, ec);
+  fs::remove(object, ec);
 
-    nlohmann::json schema{{"leip_version", LEIP_VERSION},
-                          {"runtime_abi_version", 1},
-                          {"library", "modelLibrary.so"},
-                          {"target",
-                           {{"arch", options.target.arch},
-                            {"triple", options.target.triple},
-                            {"cpu", options.target.cpu},
-                            {"features", options.target.features}}},
-                          {"data_type", "float32"},
-                          {"source", {{"path", options.sourcePath}, {"sha256", sha256OfFile(options.sourcePath)}}},
-                          {"inputs", tensorsJson(graph.inputs())},
-                          {"outputs", tensorsJson(graph.outputs())},
-                          {"peak_activation_bytes", peak}};
-    std::ofstream out(tempDir / "model_schema.json");
-    out << schema.dump(2) << "\n";
-    if (!out) throw BadInputError((tempDir / "model_schema.json").string() + ": cannot write");
-    out.close();
-    publish(tempDir, finalDir);
-  } catch (...) {
-    fs::remove_all(tempDir, ec);
-    throw;
-  }
+  nlohmann::json schema{{"leip_version", LEIP_VERSION},
+                        {"runtime_abi_version", 1},
+                        {"library", "modelLibrary.so"},
+                        {"target",
+                         {{"arch", options.target.arch},
+                          {"triple", options.target.triple},
+                          {"cpu", options.target.cpu},
+                          {"features", options.target.features}}},
+                        {"data_type", "float32"},
+                        {"source", {{"path", options.sourcePath}, {"sha256", sha256OfFile(options.sourcePath)}}},
+                        {"inputs", tensorsJson(graph.inputs())},
+                        {"outputs", tensorsJson(graph.outputs())},
+                        {"peak_activation_bytes", peak}};
+  std::ofstream out(tempDir / "model_schema.json");
+  out << schema.dump(2) << "\n";
+  if (!out) throw BadInputError((tempDir / "model_schema.json").string() + ": cannot write");
+  out.close();
+  staged.commit();
+  const fs::path finalDir = fs::absolute(options.outputDir).lexically_normal();
   spdlog::debug("compiled {} nodes for {}, peak activations {} bytes", order.size(), options.target.describe(), peak);
   return {(finalDir / "modelLibrary.so").string(), (finalDir / "model_schema.json").string(), peak};
 }

@@ -2,6 +2,7 @@
 
 #include "leip/support/Error.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <regex>
@@ -58,9 +59,9 @@ ir::Shape parseShape(const std::string &text, const std::string &source) {
   return shape;
 }
 
-} // namespace
-
-ir::Tensor parseNpy(const std::string &bytes, const std::string &source) {
+/// Parses magic, version and header dict from `bytes`, which must hold at least the whole
+/// header (the data may follow, or not).
+NpyHeader parseHeader(const std::string &bytes, const std::string &source) {
   if (bytes.size() < 10 || bytes.compare(0, 6, kMagic, 6) != 0) fail(source, "not a .npy file (bad magic)");
   auto major = static_cast<unsigned char>(bytes[6]);
   size_t headerLength;
@@ -95,35 +96,82 @@ ir::Tensor parseNpy(const std::string &bytes, const std::string &source) {
     fail(source, "Fortran-order arrays are not supported; save a C-contiguous array (np.ascontiguousarray)");
   std::string shapeText = headerField(header, "shape", source);
   if (shapeText.front() != '(') fail(source, "npy header has a bad shape " + shapeText);
-  ir::Shape shape = parseShape(shapeText, source);
 
-  size_t dataStart = headerStart + headerLength;
-  size_t elementSize = isDouble ? 8 : ir::dtypeSize(*dtype);
+  NpyHeader result;
+  result.dtype = isDouble ? ir::DType::F32 : *dtype;
+  result.storedAsDouble = isDouble;
+  result.shape = parseShape(shapeText, source);
+  result.dataOffset = headerStart + headerLength;
+  result.descr = descr;
+  return result;
+}
+
+/// The data after the header must be exactly what the shape needs.
+void checkDataSize(const NpyHeader &header, size_t dataBytes, const std::string &source) {
+  size_t elementSize = header.storedElementSize();
   int64_t count = 0;
   try {
-    count = ir::numElements(shape);
+    count = ir::numElements(header.shape);
   } catch (const BadInputError &e) {
     fail(source, e.what());
   }
-  if (static_cast<uint64_t>(count) > (bytes.size() - dataStart) / elementSize ||
-      bytes.size() - dataStart != static_cast<size_t>(count) * elementSize)
-    fail(source, "data has " + std::to_string(bytes.size() - dataStart) + " bytes, but shape " +
-                     ir::shapeToString(shape) + " of '" + descr + "' needs " +
-                     std::to_string(static_cast<uint64_t>(count) * elementSize));
+  if (static_cast<uint64_t>(count) > dataBytes / elementSize || dataBytes != static_cast<size_t>(count) * elementSize)
+    fail(source, "data has " + std::to_string(dataBytes) + " bytes, but shape " + ir::shapeToString(header.shape) +
+                     " of '" + header.descr + "' needs " + std::to_string(static_cast<uint64_t>(count) * elementSize));
+}
 
-  if (isDouble) { // leip computes in fp32: convert once on load
-    ir::Tensor out(ir::DType::F32, shape);
-    const char *src = bytes.data() + dataStart;
-    for (int64_t i = 0; i < count; ++i) {
+} // namespace
+
+size_t NpyHeader::storedElementSize() const { return storedAsDouble ? 8 : ir::dtypeSize(dtype); }
+
+ir::Tensor decodeNpyData(const NpyHeader &header, const char *bytes, ir::Shape shape) {
+  if (header.storedAsDouble) { // leip computes in fp32: convert once on load
+    ir::Tensor out(ir::DType::F32, std::move(shape));
+    for (int64_t i = 0; i < out.numElements(); ++i) {
       double v;
-      std::memcpy(&v, src + i * 8, 8);
+      std::memcpy(&v, bytes + i * 8, 8);
       out.data<float>()[i] = static_cast<float>(v);
     }
     return out;
   }
-  ir::Tensor out(*dtype, shape);
-  if (out.byteSize()) std::memcpy(out.rawData(), bytes.data() + dataStart, out.byteSize());
+  ir::Tensor out(header.dtype, std::move(shape));
+  if (out.byteSize()) std::memcpy(out.rawData(), bytes, out.byteSize());
   return out;
+}
+
+ir::Tensor parseNpy(const std::string &bytes, const std::string &source) {
+  NpyHeader header = parseHeader(bytes, source);
+  checkDataSize(header, bytes.size() - header.dataOffset, source);
+  return decodeNpyData(header, bytes.data() + header.dataOffset, header.shape);
+}
+
+NpyHeader readNpyHeader(const std::string &path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) fail(path, "cannot open file (does it exist?)");
+  auto fileSize = static_cast<size_t>(in.tellg());
+  in.seekg(0);
+  // Versions 2 and 3 keep a 4-byte header length at offset 8; version 1 a 2-byte one.
+  std::string prefix(std::min<size_t>(fileSize, 12), '\0');
+  in.read(prefix.data(), static_cast<std::streamsize>(prefix.size()));
+  if (prefix.size() >= 10 && prefix.compare(0, 6, kMagic, 6) == 0) {
+    size_t headerLength = static_cast<unsigned char>(prefix[8]) | (static_cast<unsigned char>(prefix[9]) << 8);
+    size_t headerStart = 10;
+    if (prefix[6] != '\x01' && prefix.size() == 12) {
+      headerLength |= (static_cast<size_t>(static_cast<unsigned char>(prefix[10])) << 16) |
+                      (static_cast<size_t>(static_cast<unsigned char>(prefix[11])) << 24);
+      headerStart = 12;
+    }
+    size_t wanted = std::min(fileSize, headerStart + headerLength);
+    if (wanted > prefix.size()) {
+      size_t had = prefix.size();
+      prefix.resize(wanted);
+      in.read(prefix.data() + had, static_cast<std::streamsize>(wanted - had));
+    }
+  }
+  if (in.bad()) fail(path, "read error");
+  NpyHeader header = parseHeader(prefix, path);
+  checkDataSize(header, fileSize - std::min(fileSize, header.dataOffset), path);
+  return header;
 }
 
 ir::Tensor readNpy(const std::string &path) {

@@ -16,4 +16,20 @@ ir::Tensor parseNpy(const std::string &bytes, const std::string &sourceName);
 void writeNpy(const ir::Tensor &tensor, const std::string &path);
 std::string serializeNpy(const ir::Tensor &tensor);
 
+/// A .npy header: what readNpy would return, without the data, so that large files can be
+/// read piece by piece (datasets read one sample at a time).
+struct NpyHeader {
+  ir::DType dtype = ir::DType::F32; // the loaded dtype (float64 files load as F32)
+  bool storedAsDouble = false;      // the file holds float64
+  ir::Shape shape;
+  size_t dataOffset = 0; // bytes before the first element
+  std::string descr;     // numpy's dtype spelling, for messages
+  size_t storedElementSize() const;
+};
+/// Reads and checks only the header of `path`, and checks that the file size matches it
+/// (same errors as readNpy).
+NpyHeader readNpyHeader(const std::string &path);
+/// A tensor of `header.dtype` and `shape` from elements stored as the header says.
+ir::Tensor decodeNpyData(const NpyHeader &header, const char *bytes, ir::Shape shape);
+
 } // namespace leip::data

@@ -1,0 +1,239 @@
+// `leip compress`: post-training quantization. Calibrates the activations on representative
+// data, quantizes weights (and int32 biases), applies the requested optimizations, and
+// writes DIR/model.onnx (QDQ), DIR/quant_params.json and DIR/compress_report.json with the
+// per-layer SQNR of the quantized model against the float one. See docs/quantization.md.
+#include "Commands.h"
+#include "DataFlags.h"
+#include "ModelInfo.h"
+#include "Progress.h"
+
+#include "leip/frontend/OnnxExporter.h"
+#include "leip/quant/Compress.h"
+#include "leip/support/Error.h"
+#include "leip/support/StagedDirectory.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+namespace leip::cli {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+struct CompressFlags {
+  std::string inputPath;
+  std::string outputPath;
+  std::string repDataset;
+  std::string quantizer = "symmetricpc";
+  int bits = 8;
+  std::string dataType = "int8";
+  std::string calibration = "average";
+  double percentile = 99.99;
+  std::string optimizations;
+  double splitBudget = 0.05;
+  size_t sqnrSamples = 32;
+  DataFlags data;
+  std::string inputShapes;
+  bool json = false;
+};
+
+/// The options the flags describe; every flag is checked before the model loads.
+quant::CompressOptions compressOptions(const CompressFlags &flags) {
+  quant::CompressOptions options;
+  options.weights.kind = quant::parseQuantizerKind(flags.quantizer);
+  if (flags.bits < 4 || flags.bits > 8)
+    throw UsageError("--bits must be in 4..8 (weights; activations are always 8-bit), got " +
+                     std::to_string(flags.bits));
+  options.weights.bits = flags.bits;
+  if (flags.dataType == "int8")
+    options.weights.storage = ir::DType::I8;
+  else if (flags.dataType == "uint8")
+    options.weights.storage = ir::DType::U8;
+  else
+    throw UsageError("--data_type must be int8 or uint8, got '" + flags.dataType + "'");
+  options.calibration = quant::parseObserverKind(flags.calibration);
+  options.observer.percentile = flags.percentile;
+  options.observer.validate();
+  quant::parseOptimizations(flags.optimizations, options);
+  if (!(flags.splitBudget >= 0 && flags.splitBudget <= 1))
+    throw UsageError("--split_budget must be a fraction in [0, 1], got " + std::to_string(flags.splitBudget));
+  options.splitBudget = flags.splitBudget;
+  return options;
+}
+
+Json paramsJson(const quant::QuantizedTensor &t) {
+  Json j{{"name", t.name},
+         {"role", std::string(quant::roleName(t.role))},
+         {"consumer", t.consumer},
+         {"dtype", std::string(ir::dtypeName(t.params.storage))},
+         {"bits", t.bits},
+         {"axis", t.params.axis ? Json(*t.params.axis) : Json(nullptr)}};
+  if (t.params.perChannel()) {
+    j["scale"] = t.params.scales;
+    j["zero_point"] = t.params.zeroPoints;
+  } else {
+    j["scale"] = t.params.scales.at(0);
+    j["zero_point"] = t.params.zeroPoints.at(0);
+  }
+  j["range"] = {t.range.first, t.range.second};
+  return j;
+}
+
+void writeJson(const std::filesystem::path &path, const Json &json) {
+  std::ofstream out(path);
+  out << json.dump(2) << "\n";
+  if (!out) throw BadInputError(path.string() + ": cannot write");
+}
+
+/// Bytes of the model's constants: as float, and as stored once the quantized ones take
+/// their integer type.
+std::pair<int64_t, int64_t> constantBytes(const ir::Graph &graph) {
+  int64_t floatBytes = 0, storedBytes = 0;
+  for (const ir::Value *c : graph.constants()) {
+    if (c->users().empty()) continue;
+    int64_t bytes = static_cast<int64_t>(c->type().byteSize());
+    floatBytes += bytes;
+    const auto &quant = c->type().quant;
+    storedBytes += quant ? c->type().numElements() * static_cast<int64_t>(ir::dtypeSize(quant->storage)) : bytes;
+  }
+  return {floatBytes, storedBytes};
+}
+
+void runCompress(const CompressFlags &flags) {
+  auto start = std::chrono::steady_clock::now();
+  quant::CompressOptions options = compressOptions(flags);
+  data::DatasetOptions dataOptions = datasetOptions(flags.data);
+
+  frontend::ImportOptions importOptions;
+  importOptions.inputShapes = frontend::parseInputShapes(flags.inputShapes);
+  std::unique_ptr<ir::Graph> model = frontend::loadModel(flags.inputPath, importOptions);
+  if (model->inputs().size() != 1)
+    throw BadInputError(flags.inputPath + ": compress calibrates models with one input; this one has " +
+                        std::to_string(model->inputs().size()));
+  std::unique_ptr<data::Dataset> data = data::openDataset(flags.repDataset, model->inputs()[0]->type(), dataOptions);
+
+  quant::CompressResult result;
+  {
+    Progress progress("calibrating", data->size());
+    result = quant::compress(*model, *data, options, [&](size_t done, size_t) { progress.update(done); });
+  }
+  StagedDirectory staged(flags.outputPath);
+  const std::filesystem::path modelPath = staged.path() / "model.onnx";
+  frontend::writeOnnx(*result.graph, modelPath.string());
+
+  // The SQNR of what was written: the QDQ model read back, as any runtime would see it,
+  // against the float model after the same (float-preserving) rewrites.
+  std::unique_ptr<ir::Graph> simulated = frontend::loadModel(modelPath.string());
+  quant::SqnrReport sqnr;
+  {
+    size_t count = std::min(flags.sqnrSamples, data->size());
+    Progress progress("measuring SQNR", count);
+    sqnr = quant::measureSqnr(*result.graph, *simulated, *data, count,
+                              [&](size_t done, size_t) { progress.update(done); });
+  }
+
+  Json params = Json::array();
+  for (const quant::QuantizedTensor &t : result.tensors) params.push_back(paramsJson(t));
+  writeJson(staged.path() / "quant_params.json", Json{{"tensors", params}});
+
+  auto [floatBytes, storedBytes] = constantBytes(*result.graph);
+  Json layers = Json::array(), outputs = Json::array(), optimizations = Json::array();
+  for (const quant::TensorSqnr &l : sqnr.layers)
+    layers.push_back({{"node", l.node}, {"op", l.op}, {"output", l.name}, {"sqnr_db", l.sqnrDb}});
+  for (const quant::TensorSqnr &o : sqnr.outputs) outputs.push_back({{"output", o.name}, {"sqnr_db", o.sqnrDb}});
+  for (const quant::OptimizationRecord &r : result.optimizations)
+    optimizations.push_back({{"optimization", r.name}, {"target", r.target}, {"details", r.details}});
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  Json report{{"model", flags.inputPath},
+              {"output", (std::filesystem::absolute(flags.outputPath) / "model.onnx").lexically_normal().string()},
+              {"quantizer", flags.quantizer},
+              {"bits", options.weights.bits},
+              {"data_type", flags.dataType},
+              {"calibration", flags.calibration},
+              {"optimizations", optimizations},
+              {"rep_dataset", flags.repDataset},
+              {"calibration_samples", result.calibrationSamples},
+              {"sqnr_samples", sqnr.samples},
+              {"output_sqnr_db", outputs},
+              {"layers", layers},
+              {"quantized_tensors", result.tensors.size()},
+              {"parameter_bytes", {{"float32", floatBytes}, {"quantized", storedBytes}}},
+              {"seconds", seconds}};
+  if (options.calibration == quant::ObserverKind::Percentile) report["percentile"] = flags.percentile;
+  writeJson(staged.path() / "compress_report.json", report);
+  staged.commit();
+
+  if (flags.json) {
+    std::cout << report.dump(2) << "\n";
+    return;
+  }
+  std::printf("compressed %s with %s %d-bit %s, %s calibration on %zu samples in %.1f s\n", flags.inputPath.c_str(),
+              flags.quantizer.c_str(), options.weights.bits, flags.dataType.c_str(), flags.calibration.c_str(),
+              result.calibrationSamples, seconds);
+  std::printf("  quantized tensors: %zu; parameters %s -> %s\n", result.tensors.size(), humanBytes(floatBytes).c_str(),
+              humanBytes(storedBytes).c_str());
+  for (const quant::OptimizationRecord &r : result.optimizations)
+    std::printf("  %s %s: %s\n", r.name.c_str(), r.target.c_str(), r.details.c_str());
+  for (const quant::TensorSqnr &o : sqnr.outputs)
+    std::printf("  output '%s': SQNR %.1f dB over %zu samples\n", o.name.c_str(), o.sqnrDb, sqnr.samples);
+  // The layers that lost the most, the first place to look when accuracy drops.
+  std::vector<quant::TensorSqnr> worst = sqnr.layers;
+  std::sort(worst.begin(), worst.end(), [](const auto &a, const auto &b) { return a.sqnrDb < b.sqnrDb; });
+  if (worst.size() > 5) worst.resize(5);
+  if (!worst.empty()) std::printf("  lowest layer SQNR:\n");
+  for (const quant::TensorSqnr &l : worst)
+    std::printf("    %7.1f dB  %s (%s)\n", l.sqnrDb, l.node.c_str(), l.op.c_str());
+  std::printf("  wrote %s/{model.onnx, quant_params.json, compress_report.json}\n", flags.outputPath.c_str());
+}
+
+} // namespace
+
+void addCompressCommand(CLI::App &app) {
+  auto flags = std::make_shared<CompressFlags>();
+  CLI::App *command = app.add_subcommand(
+      "compress", "Quantize a model to 8-bit (post-training, calibrated on representative data): writes "
+                  "DIR/model.onnx (QDQ form), DIR/quant_params.json and DIR/compress_report.json (per-layer SQNR)");
+  command->add_option("--input_path", flags->inputPath, "ONNX model (.onnx), float32")->required();
+  command->add_option("--output_path", flags->outputPath,
+                      "Output directory (written to a temporary name and renamed into place)")
+      ->required();
+  command
+      ->add_option("--rep_dataset", flags->repDataset,
+                   "Representative data for calibration: a .npy whose first axis is the sample axis, a folder of "
+                   ".npy or image files, or an index .txt of 'path [label]' lines")
+      ->required();
+  command
+      ->add_option("--quantizer", flags->quantizer,
+                   "symmetricpc or asymmetricpc (weights per output channel), symmetric, asymmetric, power_of_two "
+                   "(per tensor); activations use the per-tensor form")
+      ->capture_default_str();
+  command->add_option("--bits", flags->bits, "Weight bit width, 4..8 (activations are 8-bit)")->capture_default_str();
+  command->add_option("--data_type", flags->dataType, "int8 or uint8 storage")->capture_default_str();
+  command
+      ->add_option("--calibration", flags->calibration,
+                   "How activation ranges are chosen: minmax, average (mean of per-sample min/max), percentile, "
+                   "entropy (KL divergence), mse")
+      ->capture_default_str();
+  command->add_option("--percentile", flags->percentile, "Percentile of --calibration percentile, in (50, 100]")
+      ->capture_default_str();
+  command->add_option("--optimization", flags->optimizations,
+                      "Comma list of bias_correction, cross_layer_equalization, tensor_splitting");
+  command->add_option("--split_budget", flags->splitBudget,
+                      "tensor_splitting may add at most this fraction of the parameters")
+      ->capture_default_str();
+  command->add_option("--sqnr_samples", flags->sqnrSamples,
+                      "Samples the report's SQNR is measured on (the first of --rep_dataset)")
+      ->capture_default_str();
+  addDataFlags(*command, flags->data, "Calibrate on the first N samples only (0: all)");
+  addInputShapesOption(*command, flags->inputShapes);
+  command->add_flag("--json", flags->json, "Print the report as JSON instead of a summary");
+  command->callback([flags] { runCompress(*flags); });
+}
+
+} // namespace leip::cli

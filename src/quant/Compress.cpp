@@ -360,24 +360,6 @@ CompressResult compress(const ir::Graph &model, const data::Dataset &data, const
   return result;
 }
 
-void SqnrAccumulator::add(std::span<const float> reference, std::span<const float> approximation) {
-  if (reference.size() != approximation.size())
-    throw InternalError("SqnrAccumulator: " + std::to_string(reference.size()) + " reference values but " +
-                        std::to_string(approximation.size()) + " approximations");
-  for (size_t i = 0; i < reference.size(); ++i) {
-    double r = reference[i], d = r - static_cast<double>(approximation[i]);
-    signal_ += r * r;
-    noise_ += d * d;
-  }
-}
-
-double SqnrAccumulator::db() const {
-  if (std::isnan(signal_) || std::isnan(noise_)) return std::numeric_limits<double>::quiet_NaN();
-  if (noise_ == 0) return kMaxSqnrDb;
-  if (signal_ == 0) return -kMaxSqnrDb;
-  return std::clamp(10.0 * std::log10(signal_ / noise_), -kMaxSqnrDb, kMaxSqnrDb);
-}
-
 SqnrReport measureSqnr(const ir::Graph &reference, const ir::Graph &quantized, const data::Dataset &data,
                        size_t maxSamples, const ProgressCallback &progress) {
   SqnrReport report;

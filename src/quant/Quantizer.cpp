@@ -285,20 +285,28 @@ void fakeQuantize(std::span<float> values, const ir::Shape &shape, const ir::Qua
   });
 }
 
-double sqnrDb(std::span<const float> reference, std::span<const float> approximation) {
+void SqnrAccumulator::add(std::span<const float> reference, std::span<const float> approximation) {
   if (reference.size() != approximation.size())
-    throw InternalError("sqnrDb: " + std::to_string(reference.size()) + " reference values but " +
+    throw InternalError("SqnrAccumulator: " + std::to_string(reference.size()) + " reference values but " +
                         std::to_string(approximation.size()) + " approximations");
-  double signal = 0, noise = 0;
   for (size_t i = 0; i < reference.size(); ++i) {
     double r = reference[i], d = r - static_cast<double>(approximation[i]);
-    signal += r * r;
-    noise += d * d;
+    signal_ += r * r;
+    noise_ += d * d;
   }
-  if (std::isnan(signal) || std::isnan(noise)) return std::numeric_limits<double>::quiet_NaN();
-  if (noise == 0) return kMaxSqnrDb;
-  if (signal == 0) return -kMaxSqnrDb;
-  return std::clamp(10.0 * std::log10(signal / noise), -kMaxSqnrDb, kMaxSqnrDb);
+}
+
+double SqnrAccumulator::db() const {
+  if (std::isnan(signal_) || std::isnan(noise_)) return std::numeric_limits<double>::quiet_NaN();
+  if (noise_ == 0) return kMaxSqnrDb;
+  if (signal_ == 0) return -kMaxSqnrDb;
+  return std::clamp(10.0 * std::log10(signal_ / noise_), -kMaxSqnrDb, kMaxSqnrDb);
+}
+
+double sqnrDb(std::span<const float> reference, std::span<const float> approximation) {
+  SqnrAccumulator sqnr;
+  sqnr.add(reference, approximation);
+  return sqnr.db();
 }
 
 } // namespace leip::quant

@@ -95,15 +95,4 @@ struct SqnrReport {
 SqnrReport measureSqnr(const ir::Graph &reference, const ir::Graph &quantized, const data::Dataset &data,
                        size_t maxSamples, const ProgressCallback &progress = {});
 
-/// Accumulates the signal and noise power of reference/approximation pairs, so the SQNR of
-/// a tensor can span many samples. db() follows sqnrDb's conventions.
-class SqnrAccumulator {
-public:
-  void add(std::span<const float> reference, std::span<const float> approximation);
-  double db() const;
-
-private:
-  double signal_ = 0, noise_ = 0;
-};
-
 } // namespace leip::quant

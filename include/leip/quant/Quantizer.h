@@ -97,4 +97,15 @@ inline constexpr double kMaxSqnrDb = 200.0;
 /// (InternalError otherwise).
 double sqnrDb(std::span<const float> reference, std::span<const float> approximation);
 
+/// Accumulates the signal and noise power of reference/approximation pairs, so the SQNR of
+/// a tensor can span many samples. db() follows sqnrDb's conventions.
+class SqnrAccumulator {
+public:
+  void add(std::span<const float> reference, std::span<const float> approximation);
+  double db() const;
+
+private:
+  double signal_ = 0, noise_ = 0;
+};
+
 } // namespace leip::quant

@@ -5,6 +5,8 @@
 // ONNX can express them and adds QuantizeLinear/DequantizeLinear around quantized values.
 #include "leip/frontend/OnnxExporter.h"
 
+#include "leip/quant/Quantizer.h"
+
 #include "leip/ir/Verifier.h"
 #include "leip/support/Error.h"
 
@@ -91,46 +93,6 @@ void setAttribute(onnx::AttributeProto &proto, const std::string &name, const ir
       proto.add_strings(item);
   else
     setTensor(*proto.mutable_t(), "", std::get<ir::Tensor>(attr));
-}
-
-/// Quantizes a constant as QuantizeLinear does (round half to even, add the zero point,
-/// saturate; NaN gives the lowest value, as the interpreter's kernel) into `q.storage`,
-/// which may also be i32 (biases; QuantizeLinear itself stops at 8 bits).
-ir::Tensor quantizeConstant(const ir::Tensor &values, const ir::QuantParams &q) {
-  ir::Tensor out(q.storage, values.shape());
-  int64_t outer = 1, channels = 1, inner = values.numElements();
-  if (q.axis) {
-    const ir::Shape &shape = values.shape();
-    channels = shape[static_cast<size_t>(*q.axis)];
-    inner = 1;
-    for (int64_t d = 0; d < *q.axis; ++d)
-      outer *= shape[static_cast<size_t>(d)];
-    for (auto d = static_cast<size_t>(*q.axis) + 1; d < shape.size(); ++d)
-      inner *= shape[d];
-  }
-  auto quantizeInto = [&](auto *dst) {
-    using Q = std::remove_pointer_t<decltype(dst)>;
-    // Clamping in double: float cannot hold int32's bounds exactly.
-    const auto lo = static_cast<double>(std::numeric_limits<Q>::lowest());
-    const auto hi = static_cast<double>(std::numeric_limits<Q>::max());
-    const float *src = values.data<float>();
-    for (int64_t o = 0; o < outer; ++o)
-      for (int64_t c = 0; c < channels; ++c) {
-        const float scale = q.scales[static_cast<size_t>(c)];
-        const auto zeroPoint = static_cast<double>(q.zeroPoints[static_cast<size_t>(c)]);
-        for (int64_t i = (o * channels + c) * inner, end = i + inner; i < end; ++i) {
-          double v = std::rint(static_cast<double>(src[i] / scale)) + zeroPoint;
-          dst[i] = static_cast<Q>(std::fmin(std::fmax(v, lo), hi)); // fmax maps NaN to lo
-        }
-      }
-  };
-  switch (q.storage) {
-  case ir::DType::I8: quantizeInto(out.data<int8_t>()); break;
-  case ir::DType::U8: quantizeInto(out.data<uint8_t>()); break;
-  case ir::DType::I32: quantizeInto(out.data<int32_t>()); break;
-  default: throw InternalError("quantizeConstant: storage must be i8, u8 or i32");
-  }
-  return out;
 }
 
 /// Collapses a multi-line message (ONNX checker messages span lines) into one line.
@@ -335,7 +297,7 @@ private:
       return;
     }
     std::string integers = writeName(&value);
-    setTensor(*g.add_initializer(), integers, quantizeConstant(*value.constant(), *value.type().quant));
+    setTensor(*g.add_initializer(), integers, quant::quantize(*value.constant(), *value.type().quant));
     auto [scale, zeroPoint] = emitQuantParams(value);
     emitDequantize(value, integers, scale, zeroPoint);
   }

@@ -8,14 +8,17 @@
 #include "Progress.h"
 
 #include "leip/frontend/OnnxExporter.h"
+#include "leip/interp/Interpreter.h"
 #include "leip/quant/Compress.h"
 #include "leip/support/Error.h"
 #include "leip/support/StagedDirectory.h"
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -105,6 +108,45 @@ std::pair<int64_t, int64_t> constantBytes(const ir::Graph &graph) {
   return {floatBytes, storedBytes};
 }
 
+/// Whether the model file declares its (only) input's first dim as dynamic.
+bool declaresDynamicBatch(const std::string &path) {
+  frontend::ImportOptions options;
+  options.runChecker = false; // loadModel has checked it
+  std::unique_ptr<ir::Graph> declared = frontend::importOnnx(path, options);
+  const ir::Shape &shape = declared->inputs()[0]->type().shape;
+  return !shape.empty() && shape[0] == ir::kDynamicDim;
+}
+
+/// Whether the model written at `path` with a symbolic batch computes a batch of two
+/// samples exactly as it computes each alone (`single` is the same model at batch 1). False
+/// when it does not load or run at batch 2, e.g. a Reshape whose shape was folded from the
+/// batch size.
+bool runsAnyBatch(const std::string &path, const ir::Graph &single, const data::Dataset &data) {
+  try {
+    frontend::ImportOptions options;
+    ir::Shape shape = single.inputs()[0]->type().shape;
+    shape[0] = 2;
+    options.inputShapes.byName[""] = shape;
+    std::unique_ptr<ir::Graph> batched = frontend::loadModel(path, options);
+    ir::Tensor first = data.sample(0), second = data.sample(data.size() > 1 ? 1 : 0);
+    ir::Tensor both(ir::TensorType{first.dtype(), shape, {}});
+    std::memcpy(both.rawData(), first.rawData(), first.byteSize());
+    std::memcpy(static_cast<char *>(both.rawData()) + first.byteSize(), second.rawData(), second.byteSize());
+    interp::Interpreter one(single), two(*batched);
+    std::vector<ir::Tensor> a = one.run({first}), b = one.run({second}), ab = two.run({both});
+    for (size_t o = 0; o < a.size(); ++o) {
+      if (ab[o].byteSize() != 2 * a[o].byteSize() || ab[o].dtype() != a[o].dtype()) return false;
+      const char *rows = static_cast<const char *>(ab[o].rawData());
+      if (std::memcmp(rows, a[o].rawData(), a[o].byteSize()) != 0 ||
+          std::memcmp(rows + a[o].byteSize(), b[o].rawData(), b[o].byteSize()) != 0)
+        return false;
+    }
+    return true;
+  } catch (const Error &) {
+    return false;
+  }
+}
+
 void runCompress(const CompressFlags &flags) {
   auto start = std::chrono::steady_clock::now();
   quant::CompressOptions options = compressOptions(flags);
@@ -116,7 +158,11 @@ void runCompress(const CompressFlags &flags) {
   if (model->inputs().size() != 1)
     throw BadInputError(flags.inputPath + ": compress calibrates models with one input; this one has " +
                         std::to_string(model->inputs().size()));
-  std::unique_ptr<data::Dataset> data = data::openDataset(flags.repDataset, model->inputs()[0]->type(), dataOptions);
+  const ir::TensorType &input = model->inputs()[0]->type();
+  if (input.rank() < 1 || input.shape[0] != 1)
+    throw BadInputError(flags.inputPath + ": input '" + model->inputs()[0]->name() + "' is " + input.toString() +
+                        "; compress runs one sample at a time: give --input_shapes with batch 1");
+  std::unique_ptr<data::Dataset> data = data::openDataset(flags.repDataset, input, dataOptions);
 
   quant::CompressResult result;
   {
@@ -126,10 +172,22 @@ void runCompress(const CompressFlags &flags) {
   StagedDirectory staged(flags.outputPath);
   const std::filesystem::path modelPath = staged.path() / "model.onnx";
   frontend::writeOnnx(*result.graph, modelPath.string());
-
   // The SQNR of what was written: the QDQ model read back, as any runtime would see it,
   // against the float model after the same (float-preserving) rewrites.
   std::unique_ptr<ir::Graph> simulated = frontend::loadModel(modelPath.string());
+  // A model with a dynamic batch keeps it, when the QDQ model still computes rows apart.
+  bool dynamicBatch = false;
+  if (declaresDynamicBatch(flags.inputPath)) {
+    frontend::ExportOptions exportOptions;
+    exportOptions.batchDim = "batch";
+    frontend::writeOnnx(*result.graph, modelPath.string(), exportOptions);
+    dynamicBatch = runsAnyBatch(modelPath.string(), *simulated, *data);
+    if (!dynamicBatch) {
+      spdlog::warn("{}: the quantized model keeps batch 1: at batch 2 it does not compute each sample as at batch 1 "
+                   "(a shape folded from the batch size?)", flags.inputPath);
+      frontend::writeOnnx(*result.graph, modelPath.string());
+    }
+  }
   quant::SqnrReport sqnr;
   {
     size_t count = std::min(flags.sqnrSamples, data->size());
@@ -162,6 +220,7 @@ void runCompress(const CompressFlags &flags) {
               {"sqnr_samples", sqnr.samples},
               {"output_sqnr_db", outputs},
               {"layers", layers},
+              {"dynamic_batch", dynamicBatch},
               {"quantized_tensors", result.tensors.size()},
               {"parameter_bytes", {{"float32", floatBytes}, {"quantized", storedBytes}}},
               {"seconds", seconds}};

@@ -133,6 +133,13 @@ TEST(CodegenNN, PoolingOfAnyRank) {
          {{"kernel_shape", Ints{3, 2}}, {"dilations", Ints{2, 2}}, {"strides", Ints{1, 2}},
           {"storage_order", int64_t{1}}},
          2);
+  // 2-D f32 MaxPools without Indices or dilation take the row kernel: stride 2 (split columns),
+  // stride 1 with uneven pads, and ceil mode, whose last windows hang over the padding.
+  ir::Value *stem = b.input("stem", ir::DType::F32, {1, 3, 13, 17});
+  b.node("MaxPool", {stem}, {{"kernel_shape", Ints{3, 3}}, {"strides", Ints{2, 2}}, {"pads", Ints{1, 1, 1, 1}}});
+  b.node("MaxPool", {stem}, {{"kernel_shape", Ints{2, 4}}, {"pads", Ints{0, 2, 1, 1}}});
+  b.node("MaxPool", {stem},
+         {{"kernel_shape", Ints{2, 2}}, {"strides", Ints{3, 2}}, {"ceil_mode", int64_t{1}}, {"pads", Ints{0, 0, 1, 1}}});
   b.node("LpPool", {img}, {{"kernel_shape", Ints{3, 3}}, {"pads", Ints{1, 1, 1, 1}}, {"p", int64_t{3}}});
   b.node("GlobalLpPool", {img}, {{"p", int64_t{2}}});
   ir::Value *line = b.input("line", ir::DType::F32, {2, 3, 20});

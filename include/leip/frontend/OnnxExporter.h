@@ -22,6 +22,11 @@ struct ExportOptions {
   /// inference (what onnx.checker.check_model(full_check=True) does). A failure is an
   /// InternalError: the exporter wrote something ONNX does not accept.
   bool runChecker = true;
+  /// When not empty, the first dim of every graph input and output is written as this
+  /// symbolic dim and intermediate tensors get no shape, so runtimes accept any batch size
+  /// (the IR holds the shapes of one batch size). Only correct when the graph computes each
+  /// batch row on its own, with no constant derived from the batch size: check the result.
+  std::string batchDim;
 };
 
 /// Converts a typed graph (after shape inference, as loadModel returns it) into an ONNX

@@ -45,15 +45,19 @@ int onnxElemType(ir::DType dtype) {
   throw InternalError("unknown dtype");
 }
 
-void setValueInfo(onnx::ValueInfoProto &info, const std::string &name, const ir::TensorType &type) {
+/// `batchDim`, when not empty, names the first dim instead of its value.
+void setValueInfo(onnx::ValueInfoProto &info, const std::string &name, const ir::TensorType &type,
+                  const std::string &batchDim = "") {
   info.set_name(name);
   auto *tensorType = info.mutable_type()->mutable_tensor_type();
   tensorType->set_elem_type(onnxElemType(type.dtype));
   auto *shape = tensorType->mutable_shape();
-  for (int64_t dim : type.shape) {
+  for (size_t i = 0; i < type.shape.size(); ++i) {
     auto *d = shape->add_dim();
-    if (dim != ir::kDynamicDim) // a dynamic dim stays unknown
-      d->set_dim_value(dim);
+    if (i == 0 && !batchDim.empty())
+      d->set_dim_param(batchDim);
+    else if (type.shape[i] != ir::kDynamicDim) // a dynamic dim stays unknown
+      d->set_dim_value(type.shape[i]);
   }
 }
 
@@ -124,7 +128,7 @@ public:
     g.set_name(graph_.name.empty() ? "leip" : graph_.name);
 
     for (ir::Value *input : graph_.inputs()) {
-      setValueInfo(*g.add_input(), input->name(), input->type());
+      setValueInfo(*g.add_input(), input->name(), input->type(), options_.batchDim);
       if (input->type().quant)
         emitQdq(*input, input->name());
     }
@@ -134,7 +138,7 @@ public:
     for (ir::Node *node : graph_.topologicalOrder())
       emitNode(*node);
     for (ir::Value *output : graph_.outputs())
-      setValueInfo(*g.add_output(), readName(output), plainType(output->type()));
+      setValueInfo(*g.add_output(), readName(output), plainType(output->type()), options_.batchDim);
 
     if (options_.runChecker)
       check();
@@ -213,7 +217,7 @@ private:
   }
 
   void addValueInfo(const std::string &name, const ir::TensorType &type) {
-    if (!outputNames().count(name))
+    if (options_.batchDim.empty() && !outputNames().count(name))
       setValueInfo(*model_.mutable_graph()->add_value_info(), name, type);
   }
 

@@ -62,6 +62,9 @@ std::optional<Dense> denseLayer(ir::Node *node) {
   if (!w || !x || x->isConstant() || x->type().dtype != ir::DType::F32 || x->type().rank() < 2 ||
       y->type().rank() < 2 || w->numElements() == 0)
     return std::nullopt;
+  // Non-finite weights have no range to balance or quantize; such layers are left alone.
+  auto values = w->values<float>();
+  if (!std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); })) return std::nullopt;
   const ir::Shape &ws = w->shape();
   Dense d;
   d.node = node;
@@ -104,8 +107,10 @@ std::optional<ChannelBias> channelBias(const Dense &d) {
   if (s.size() == 1 && s[0] == n) return ChannelBias{*t, 0};
   if (!d.gemm) return std::nullopt;
   if (s.size() == 2 && s[1] == n) return ChannelBias{*t, 1};
-  if (t->numElements() == 1 && s.size() <= 2)
-    return ChannelBias{ir::Tensor::fromVector<float>(ir::DType::F32, {n}, std::vector<float>(n, t->data<float>()[0])), 0};
+  if (t->numElements() == 1 && s.size() <= 2) {
+    std::vector<float> values(static_cast<size_t>(n), t->data<float>()[0]);
+    return ChannelBias{ir::Tensor::fromVector<float>(ir::DType::F32, {n}, values), 0};
+  }
   return std::nullopt;
 }
 
@@ -204,7 +209,8 @@ std::optional<Link> linkAfter(const ir::Graph &graph, const Dense &first) {
         link.second = *second;
         return link;
       }
-    if (link.act.nodes.size() == kMaxActivations || !addActivation(user, v, link.channels, link.act)) return std::nullopt;
+    if (link.act.nodes.size() == kMaxActivations || !addActivation(user, v, link.channels, link.act))
+      return std::nullopt;
     v = user->output(0);
   }
 }
@@ -332,7 +338,7 @@ struct EqLayer {
     AxisView view(b.shape(), bias.axis);
     std::vector<float> scaled(static_cast<size_t>(b.numElements()));
     for (int64_t i = 0; i < b.numElements(); ++i)
-scaled[i] = b.data<float>()[i];
+      scaled[i] = static_cast<float>(b.data<float>()[i] * outScale[(i / view.inner) % view.dim]);
     node->setInput(2, addF32Constant(graph, node->name() + "_bias_cle", b.shape(), scaled));
   }
 };
@@ -470,7 +476,7 @@ struct SplitStep {
 };
 
 /// A layer L whose output channels may be split, with the next layer N it feeds. The
-/// current weights of both live in the shared `weights` map (N may be another L).
+/// current weights of both live in one map shared by all layers (N may be another L).
 struct SplitLayer {
   Link link;
   ChannelBias bias;
@@ -527,14 +533,18 @@ std::vector<OptimizationRecord> splitOutlierChannels(ir::Graph &graph, const Qua
     int64_t perChannel = w.numElements() / channels + n.numElements() / channels +
                          (l.bias.values ? l.bias.values->numElements() / channels : 0) + (l.link.act.bounded ? 1 : 0);
     int64_t boundSetup = l.link.act.bounded && !l.boundIsPerChannel ? channels : 0;
+    ir::QuantParams grid = weightParams(w.values<float>(), w.shape(), weights, axis);
     for (size_t j = 1; j <= std::min(order.size(), kMaxSplitsPerStep) && ranges[order[j - 1]] > largest / 2; ++j) {
       SplitStep step;
       step.channels.assign(order.begin(), order.begin() + static_cast<int64_t>(j));
       step.cost = static_cast<int64_t>(j) * perChannel + boundSetup;
       if (step.cost > budgetLeft) break;
+      ir::Tensor split = splitAlong(w, axis, step.channels, true);
+      // A split that leaves a per-tensor grid as it was only reshuffles rounding errors.
+      if (!grid.perChannel() && weightParams(split.values<float>(), split.shape(), weights, axis) == grid) continue;
       std::vector<int64_t> origin = l.origin;
       for (int64_t c : step.channels) origin.push_back(l.origin[static_cast<size_t>(c)]);
-      step.sqnr = functionalSqnr(splitAlong(w, axis, step.channels, true), axis, origin, l.originalChannels, weights);
+      step.sqnr = functionalSqnr(split, axis, origin, l.originalChannels, weights);
       double gain = step.sqnr - l.sqnr;
       if (gain < kMinGainDbPerSplit * static_cast<double>(j)) continue;
       if (!l.next || gain / static_cast<double>(step.cost) >
@@ -564,7 +574,7 @@ std::vector<OptimizationRecord> splitOutlierChannels(ir::Graph &graph, const Qua
     for (int64_t c : step.channels) {
       l.origin.push_back(l.origin[static_cast<size_t>(c)]);
       if (l.link.act.bounded) {
-
+        l.link.act.bound[static_cast<size_t>(c)] /= 2;
         l.link.act.bound.push_back(l.link.act.bound[static_cast<size_t>(c)]);
       }
     }
@@ -588,15 +598,12 @@ std::vector<OptimizationRecord> splitOutlierChannels(ir::Graph &graph, const Qua
     for (ir::Node *node : {l.link.first.node, l.link.second.node})
       if (!rewritten[node]) {
         rewritten[node] = true;
-        const ir::Tensor &w = current.at(node);
-        node->setInput(1, addF32Constant(graph, node->input(1)->name() + "_split", w.shape(),
-                                         std::vector<float>(w.values<float>().begin(), w.values<float>().end())));
+        // Tensors made by splitAlong, owned by nothing else.
+        node->setInput(1, graph.addConstant(graph.uniqueName(node->input(1)->name() + "_split"), current.at(node)));
       }
     ir::Node *node = l.link.first.node;
     if (l.bias.values)
-      node->setInput(2, addF32Constant(graph, node->name() + "_bias_split", l.bias.values->shape(),
-                                       std::vector<float>(l.bias.values->values<float>().begin(),
-                                                          l.bias.values->values<float>().end())));
+      node->setInput(2, graph.addConstant(graph.uniqueName(node->name() + "_bias_split"), *l.bias.values));
     if (l.link.act.bounded) setBound(graph, l.link.act, l.link.act.bound);
     // The values between L and N now carry more channels.
     std::vector<ir::Value *> chain{node->output(0)};

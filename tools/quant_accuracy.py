@@ -13,7 +13,7 @@ For each example model, quantizer, calibration method and set of optimizations:
      faster than the interpreter at batch 1;
   3. the whole-model output SQNR from DIR/compress_report.json.
 
-    /usr/bin/python3 tools/quant_accuracy.py                 # the full table (about 10 minutes)
+    /usr/bin/python3 tools/quant_accuracy.py                 # the full tables (about 15 minutes)
     /usr/bin/python3 tools/quant_accuracy.py --models mobilenetv2 --quantizers symmetric \\
         --calibrations minmax --no_write
 
@@ -75,12 +75,12 @@ class Runner:
         return ort_top1(os.path.join(ROOT, "models", f"fmnist_{model}.onnx"), self.test_images, self.test_labels,
                         100)["top1"] * 100
 
-    def quantized(self, model, quantizer, calibration, optimizations):
+    def quantized(self, model, quantizer, calibration, optimizations, bits=8):
         self.count += 1
         out = os.path.join(self.work, f"q{self.count}")
         cmd = [self.leip, "compress", "--input_path", os.path.join(ROOT, "models", f"fmnist_{model}.onnx"),
                "--output_path", out, "--rep_dataset", self.calibration, "--quantizer", quantizer,
-               "--calibration", calibration]
+               "--calibration", calibration, "--bits", str(bits)]
         if optimizations:
             cmd += ["--optimization", optimizations]
         run(cmd)
@@ -88,7 +88,7 @@ class Runner:
             report = json.load(f)
         top1 = ort_top1(os.path.join(out, "model.onnx"), self.test_images, self.test_labels, 1)["top1"] * 100
         sqnr = report["output_sqnr_db"][0]["sqnr_db"]
-        print(f"  {model:12s} {quantizer:12s} {calibration:10s} {optimizations or '-':45s} top-1 {top1:6.2f} "
+        print(f"  {model:12s} {quantizer:12s} {bits}-bit {calibration:10s} {optimizations or '-':45s} top-1 {top1:6.2f} "
               f"SQNR {sqnr:5.1f} dB", flush=True)
         return {"top1": top1, "output_sqnr_db": sqnr}
 
@@ -107,17 +107,21 @@ def tables(results, fp32, args):
                 cells.append(f"{r['top1']:.2f} ({r['top1'] - fp32[model]:+.2f})" if r else "")
             lines.append(f"| {model} | {fp32[model]:.2f} | {quantizer} | " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append("Optimizations (minmax calibration): top-1 (%) and, in brackets, the whole-model output SQNR (dB).\n")
+    lines.append("Optimizations (minmax calibration, 8-bit weights): top-1 (%) and, in brackets, the whole-model "
+                 "output SQNR (dB).\n")
     names = [o or "none" for o in args.optimizations]
-    lines += ["| model | quantizer | " + " | ".join(n.replace(",", ", ") for n in names) + " |",
-              "|" + "---|" * 2 + "---:|" * len(names)]
-    for model in args.models:
-        for quantizer in args.quantizers:
-            cells = []
-            for opt in args.optimizations:
-                r = results.get(f"{model}/{quantizer}/minmax/{opt}")
-                cells.append(f"{r['top1']:.2f} ({r['output_sqnr_db']:.1f})" if r else "")
-            lines.append(f"| {model} | {quantizer} | " + " | ".join(cells) + " |")
+    for bits, quantizers in ((8, args.quantizers), (4, args.quantizers_4bit)):
+        if bits == 4:
+            lines += ["", "The same with 4-bit weights (activations stay 8-bit), where the optimizations matter more.\n"]
+        lines += ["| model | fp32 | quantizer | " + " | ".join(n.replace(",", ", ") for n in names) + " |",
+                  "|" + "---|" * 3 + "---:|" * len(names)]
+        for model in args.models:
+            for quantizer in quantizers:
+                cells = []
+                for opt in args.optimizations:
+                    r = results.get(f"{model}/{quantizer}/minmax/{opt}/{bits}")
+                    cells.append(f"{r['top1']:.2f} ({r['output_sqnr_db']:.1f})" if r else "")
+                lines.append(f"| {model} | {fp32[model]:.2f} | {quantizer} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -128,6 +132,8 @@ def main():
     parser.add_argument("--calibrations", nargs="+", default=list(CALIBRATIONS))
     parser.add_argument("--optimizations", nargs="+", default=list(OPTIMIZATIONS),
                         help="optimization sets of the second table ('' for none)")
+    parser.add_argument("--quantizers_4bit", nargs="*", default=["symmetric", "symmetricpc"],
+                        help="quantizers of the 4-bit-weight table")
     parser.add_argument("--calibration_samples", type=int, default=500)
     parser.add_argument("--build_dir", default=os.path.join(ROOT, "build"))
     parser.add_argument("--leip", default=None, help="leip binary (default BUILD/src/cli/leip)")
@@ -145,9 +151,12 @@ def main():
                 for calibration in args.calibrations:
                     results[f"{model}/{quantizer}/{calibration}/"] = runner.quantized(model, quantizer, calibration, "")
                 for opt in args.optimizations:
-                    key = f"{model}/{quantizer}/minmax/{opt}"
-                    if key not in results:
-                        results[key] = runner.quantized(model, quantizer, "minmax", opt)
+                    same = results.get(f"{model}/{quantizer}/minmax/") if not opt else None
+                    results[f"{model}/{quantizer}/minmax/{opt}/8"] = same or runner.quantized(
+                        model, quantizer, "minmax", opt)
+            for quantizer in args.quantizers_4bit:
+                for opt in args.optimizations:
+                    results[f"{model}/{quantizer}/minmax/{opt}/4"] = runner.quantized(model, quantizer, "minmax", opt, 4)
     text = tables(results, fp32, args)
     print("\n" + text)
     with open(os.path.join(args.build_dir, "quant_accuracy.json"), "w") as f:
@@ -157,7 +166,7 @@ def main():
     with open(args.output) as f:
         doc = f.read()
     stamp = (f"Measured {datetime.date.today().isoformat()} with `/usr/bin/python3 tools/quant_accuracy.py` "
-             f"(calibration: the first {args.calibration_samples} training images; int8 storage, 8-bit weights).\n\n")
+             f"(calibration: the first {args.calibration_samples} training images; int8 storage).\n\n")
     block = f"{BEGIN}\n{stamp}{text}\n{END}"
     if BEGIN in doc and END in doc:
         doc = doc[:doc.index(BEGIN)] + block + doc[doc.index(END) + len(END):]

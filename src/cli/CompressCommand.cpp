@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 
 namespace leip::cli {
 
@@ -237,8 +238,11 @@ void runCompress(const CompressFlags &flags) {
               result.calibrationSamples, seconds);
   std::printf("  quantized tensors: %zu; parameters %s -> %s\n", result.tensors.size(), humanBytes(floatBytes).c_str(),
               humanBytes(storedBytes).c_str());
-  for (const quant::OptimizationRecord &r : result.optimizations)
-    std::printf("  %s %s: %s\n", r.name.c_str(), r.target.c_str(), r.details.c_str());
+  // One line per optimization; compress_report.json has what it did to each layer.
+  std::map<std::string, size_t> changed;
+  for (const quant::OptimizationRecord &r : result.optimizations) ++changed[r.name];
+  for (const std::string &name : quant::splitOptimizations(flags.optimizations))
+    std::printf("  %s: %zu layer%s changed\n", name.c_str(), changed[name], changed[name] == 1 ? "" : "s");
   for (const quant::TensorSqnr &o : sqnr.outputs)
     std::printf("  output '%s': SQNR %.1f dB over %zu samples\n", o.name.c_str(), o.sqnrDb, sqnr.samples);
   // The layers that lost the most, the first place to look when accuracy drops.

@@ -206,22 +206,27 @@ std::optional<OptimizationRecord> correctBias(ir::Graph &graph, WeightedNode &w,
 
 } // namespace
 
-void parseOptimizations(const std::string &list, CompressOptions &options) {
+std::vector<std::string> splitOptimizations(const std::string &list) {
+  std::vector<std::string> names;
   std::stringstream stream(list);
   std::string item;
   while (std::getline(stream, item, ',')) {
     item.erase(0, item.find_first_not_of(" \t"));
     item.erase(item.find_last_not_of(" \t") + 1);
     if (item.empty()) continue;
-    if (item == "bias_correction")
-      options.biasCorrection = true;
-    else if (item == "cross_layer_equalization")
-      options.crossLayerEqualization = true;
-    else if (item == "tensor_splitting")
-      options.tensorSplitting = true;
-    else
+    if (item != "bias_correction" && item != "cross_layer_equalization" && item != "tensor_splitting")
       throw BadInputError("--optimization: unknown optimization '" + item +
                           "'; expected bias_correction, cross_layer_equalization or tensor_splitting");
+    if (std::find(names.begin(), names.end(), item) == names.end()) names.push_back(item);
+  }
+  return names;
+}
+
+void parseOptimizations(const std::string &list, CompressOptions &options) {
+  for (const std::string &name : splitOptimizations(list)) {
+    options.biasCorrection |= name == "bias_correction";
+    options.crossLayerEqualization |= name == "cross_layer_equalization";
+    options.tensorSplitting |= name == "tensor_splitting";
   }
 }
 

@@ -33,8 +33,11 @@ struct CompressOptions {
   double splitBudget = 0.05;
 };
 
-/// The names accepted by `--optimization` (comma separated): bias_correction,
-/// cross_layer_equalization, tensor_splitting. Throws BadInputError for others.
+/// The names in an `--optimization` list (comma separated, blanks ignored), in order, each
+/// once. Throws BadInputError for a name other than bias_correction,
+/// cross_layer_equalization and tensor_splitting.
+std::vector<std::string> splitOptimizations(const std::string &list);
+/// Sets the options' flags for the names in the list (see splitOptimizations).
 void parseOptimizations(const std::string &list, CompressOptions &options);
 
 /// The 8-bit activation scheme that goes with a weight scheme.

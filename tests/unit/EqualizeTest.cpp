@@ -12,6 +12,8 @@
 #include "leip/quant/Quantizer.h"
 #include "leip/support/Error.h"
 
+#include "TestGraphs.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -28,25 +30,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-Tensor randomTensor(const Shape &shape, std::mt19937 &rng, float lo = -1.0f, float hi = 1.0f) {
-  Tensor t(DType::F32, shape);
-  std::uniform_real_distribution<float> u(lo, hi);
-  for (float &v : t.values<float>()) v = u(rng);
-  return t;
-}
+using test::randomTensor;
+using test::relativeError;
 
-/// max |got - want| / max |want|.
-double relativeError(const Tensor &got, const Tensor &want) {
-  auto g = got.values<float>();
-  auto w = want.values<float>();
-  if (g.size() != w.size()) return INFINITY;
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < w.size(); ++i) {
-    diff = std::max(diff, std::fabs(static_cast<double>(g[i]) - w[i]));
-    scale = std::max(scale, std::fabs(static_cast<double>(w[i])));
-  }
-  return scale > 0 ? diff / scale : diff;
-}
 
 /// Runs both graphs on the same random inputs (uniform in [lo, hi]) and expects the same
 /// outputs under the same names.
@@ -154,40 +140,20 @@ void expectExports(const Graph &graph) {
   EXPECT_NO_THROW(frontend::exportOnnx(graph)) << "ONNX's checker rejects the rewritten graph";
 }
 
-/// Builds small graphs: f32 inputs, random constants, nodes; shapes come from inferShapes.
-class Builder {
+/// GraphBuilder with the weights equalization should even out.
+class Builder : public test::GraphBuilder {
 public:
-  explicit Builder(unsigned seed = 3) : rng_(seed) {}
-  Value *input(const Shape &shape) { return graph.addInput("x", TensorType{DType::F32, shape, {}}); }
-  Value *constant(Tensor t) { return graph.addConstant(graph.uniqueName("c"), std::move(t)); }
-  Value *random(const Shape &shape, float lo = -1.0f, float hi = 1.0f) {
-    return constant(randomTensor(shape, rng_, lo, hi));
-  }
+  using GraphBuilder::GraphBuilder;
+  Value *input(const Shape &shape) { return GraphBuilder::input("x", shape); }
   /// Random weights whose output channel o (axis 0) is multiplied by 4^(o mod 5 - 2): ranges
   /// spread over a factor of 256, which equalization should even out.
   Value *unevenWeights(const Shape &shape) {
-    Tensor t = randomTensor(shape, rng_);
+    Tensor t = test::randomTensor(shape, rng_);
     int64_t per = t.numElements() / shape[0];
     for (int64_t i = 0; i < t.numElements(); ++i)
       t.data<float>()[i] *= static_cast<float>(std::pow(4.0, static_cast<double>((i / per) % 5) - 2.0));
     return constant(t);
   }
-  Value *scalar(float v) { return constant(Tensor::scalar(v)); }
-  Node *node(const std::string &op, std::vector<Value *> inputs,
-             const std::vector<std::pair<std::string, Attribute>> &attrs = {}) {
-    Node *n = graph.addNode(op, graph.uniqueName(op), inputs, {graph.uniqueName(op + "_out")});
-    for (const auto &[k, v] : attrs) n->attrs().set(k, v);
-    return n;
-  }
-  Graph &finish(std::vector<Value *> outputs) {
-    for (Value *v : outputs) graph.addOutput(v);
-    passes::inferShapes(graph);
-    return graph;
-  }
-  Graph graph;
-
-private:
-  std::mt19937 rng_;
 };
 
 const std::vector<std::pair<std::string, Attribute>> kPad1 = {{"pads", std::vector<int64_t>{1, 1, 1, 1}}};

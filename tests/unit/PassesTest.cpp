@@ -11,6 +11,8 @@
 #include "leip/passes/ShapeInference.h"
 #include "leip/support/Error.h"
 
+#include "TestGraphs.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -25,31 +27,8 @@ using namespace leip::ir;
 
 namespace {
 
-Tensor randomTensor(const Shape &shape, std::mt19937 &rng, float lo = -1.0f, float hi = 1.0f) {
-  Tensor t(DType::F32, shape);
-  std::uniform_real_distribution<float> u(lo, hi);
-  for (float &v : t.values<float>()) v = u(rng);
-  return t;
-}
-
-std::vector<Tensor> randomInputs(const Graph &graph, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::vector<Tensor> inputs;
-  for (const Value *in : graph.inputs()) inputs.push_back(randomTensor(in->type().shape, rng));
-  return inputs;
-}
-
-double relativeError(const Tensor &got, const Tensor &want) {
-  double diff = 0, scale = 0;
-  auto g = got.values<float>();
-  auto w = want.values<float>();
-  if (g.size() != w.size()) return INFINITY;
-  for (size_t i = 0; i < w.size(); ++i) {
-    diff = std::max(diff, std::fabs(static_cast<double>(g[i]) - w[i]));
-    scale = std::max(scale, std::fabs(static_cast<double>(w[i])));
-  }
-  return scale > 0 ? diff / scale : diff;
-}
+using test::randomInputs;
+using test::relativeError;
 
 /// Runs `graph` before and after optimizeForCompile (on a clone) on the same random
 /// inputs; expects the same outputs (names included). Returns the optimized graph.
@@ -73,37 +52,15 @@ std::map<std::string, int> opCounts(const Graph &graph) {
   return counts;
 }
 
-/// Builds small graphs: f32 inputs, random constants, nodes; shapes come from inferShapes.
-class Builder {
+/// GraphBuilder with BatchNormalization.
+class Builder : public test::GraphBuilder {
 public:
-  Builder() : rng_(3) {}
-  Value *input(const std::string &name, const Shape &shape) {
-    return graph.addInput(name, TensorType{DType::F32, shape, {}});
-  }
-  Value *constant(const Shape &shape, float lo = -1.0f, float hi = 1.0f) {
-    return graph.addConstant(graph.uniqueName("c"), randomTensor(shape, rng_, lo, hi));
-  }
-  Value *scalar(float v) { return graph.addConstant(graph.uniqueName("s"), Tensor::scalar(v)); }
-  Node *node(const std::string &op, std::vector<Value *> inputs, const std::vector<std::pair<std::string, Attribute>> &attrs = {}) {
-    Node *n = graph.addNode(op, graph.uniqueName(op), inputs, {graph.uniqueName(op + "_out")});
-    for (const auto &[k, v] : attrs) n->attrs().set(k, v);
-    return n;
-  }
   /// BatchNormalization over `channels` with random statistics (variance in [0.5, 2]).
   Node *batchNorm(Value *x, int64_t channels) {
-    return node("BatchNormalization", {x, constant({channels}, 0.5f, 1.5f), constant({channels}),
-                                       constant({channels}), constant({channels}, 0.5f, 2.0f)},
+    return node("BatchNormalization", {x, random({channels}, 0.5f, 1.5f), random({channels}),
+                                       random({channels}), random({channels}, 0.5f, 2.0f)},
                 {{"epsilon", 1e-3f}});
   }
-  Graph &finish(std::vector<Value *> outputs) {
-    for (Value *v : outputs) graph.addOutput(v);
-    passes::inferShapes(graph);
-    return graph;
-  }
-  Graph graph;
-
-private:
-  std::mt19937 rng_;
 };
 
 std::filesystem::path modelsDir() {
@@ -115,7 +72,7 @@ std::filesystem::path modelsDir() {
 TEST(Passes, ConvBatchNormReluBecomesOneFusedConv) {
   Builder b;
   Value *x = b.input("x", {2, 3, 9, 9});
-  Node *conv = b.node("Conv", {x, b.constant({4, 3, 3, 3}), b.constant({4})}, {{"pads", std::vector<int64_t>{1, 1, 1, 1}}});
+  Node *conv = b.node("Conv", {x, b.random({4, 3, 3, 3}), b.random({4})}, {{"pads", std::vector<int64_t>{1, 1, 1, 1}}});
   Node *bn = b.batchNorm(conv->output(0), 4);
   Node *relu = b.node("Relu", {bn->output(0)});
   Graph &g = b.finish({relu->output(0)});
@@ -129,7 +86,7 @@ TEST(Passes, ConvBatchNormReluBecomesOneFusedConv) {
 TEST(Passes, GroupedConvTransposeBatchNormFolds) {
   Builder b;
   Value *x = b.input("x", {1, 4, 5, 5});
-  Node *deconv = b.node("ConvTranspose", {x, b.constant({4, 3, 3, 3})},
+  Node *deconv = b.node("ConvTranspose", {x, b.random({4, 3, 3, 3})},
                         {{"group", int64_t{2}}, {"strides", std::vector<int64_t>{2, 2}}});
   Node *bn = b.batchNorm(deconv->output(0), 6);
   Graph &g = b.finish({bn->output(0)});
@@ -140,7 +97,7 @@ TEST(Passes, GroupedConvTransposeBatchNormFolds) {
 TEST(Passes, GemmBatchNormClipFoldsIntoGemm) {
   Builder b;
   Value *x = b.input("x", {3, 8});
-  Node *gemm = b.node("Gemm", {x, b.constant({5, 8}), b.constant({5})}, {{"transB", int64_t{1}}, {"beta", 0.5f}});
+  Node *gemm = b.node("Gemm", {x, b.random({5, 8}), b.random({5})}, {{"transB", int64_t{1}}, {"beta", 0.5f}});
   Node *bn = b.batchNorm(gemm->output(0), 5);
   Node *clip = b.node("Clip", {bn->output(0), b.scalar(0.0f), b.scalar(0.3f)});
   Graph &g = b.finish({clip->output(0)});
@@ -163,7 +120,7 @@ TEST(Passes, BatchNormWithoutFoldableProducerBecomesMulAdd) {
 TEST(Passes, ConvWithTwoUsersKeepsItsBatchNorm) {
   Builder b;
   Value *x = b.input("x", {1, 2, 6, 6});
-  Node *conv = b.node("Conv", {x, b.constant({3, 2, 1, 1})});
+  Node *conv = b.node("Conv", {x, b.random({3, 2, 1, 1})});
   Node *bn = b.batchNorm(conv->output(0), 3);
   Node *add = b.node("Add", {bn->output(0), conv->output(0)});
   Graph &g = b.finish({add->output(0)});
@@ -185,8 +142,8 @@ TEST(Passes, BiasAddAndActivationsFuse) {
   for (const Case &c : cases) {
     Builder b;
     Value *x = b.input("x", {2, 3, 5, 5});
-    Node *conv = b.node("Conv", {x, b.constant({4, 3, 3, 3})}, {{"strides", std::vector<int64_t>{2, 2}}});
-    Node *add = b.node("Add", {b.constant({4, 1, 1}), conv->output(0)});
+    Node *conv = b.node("Conv", {x, b.random({4, 3, 3, 3})}, {{"strides", std::vector<int64_t>{2, 2}}});
+    Node *add = b.node("Add", {b.random({4, 1, 1}), conv->output(0)});
     Node *act = b.node(c.op, {add->output(0)}, c.attrs);
     Graph &g = b.finish({act->output(0)});
     auto opt = checkSameFunction(g);
@@ -200,7 +157,7 @@ TEST(Passes, SiluAndHardSwishPatternsFuse) {
   for (bool silu : {true, false}) {
     Builder b;
     Value *x = b.input("x", {1, 3, 6, 6});
-    Node *conv = b.node("Conv", {x, b.constant({5, 3, 1, 1}), b.constant({5})});
+    Node *conv = b.node("Conv", {x, b.random({5, 3, 1, 1}), b.random({5})});
     Node *gate = silu ? b.node("Sigmoid", {conv->output(0)})
                       : b.node("HardSigmoid", {conv->output(0)}, {{"alpha", 1.0f / 6.0f}, {"beta", 0.5f}});
     Node *mul = b.node("Mul", {gate->output(0), conv->output(0)});
@@ -214,12 +171,12 @@ TEST(Passes, SiluAndHardSwishPatternsFuse) {
 TEST(Passes, GemmBiasAddFoldsAndGraphOutputsStay) {
   Builder b;
   Value *x = b.input("x", {4, 6});
-  Node *gemm = b.node("Gemm", {x, b.constant({6, 3})}, {{"alpha", 2.0f}});
-  Node *add = b.node("Add", {gemm->output(0), b.constant({1, 3})});
+  Node *gemm = b.node("Gemm", {x, b.random({6, 3})}, {{"alpha", 2.0f}});
+  Node *add = b.node("Add", {gemm->output(0), b.random({1, 3})});
   Node *relu = b.node("Relu", {add->output(0)});
   // A Conv whose output is a graph output keeps its activation node.
   Value *img = b.input("img", {1, 2, 4, 4});
-  Node *conv = b.node("Conv", {img, b.constant({2, 2, 1, 1})});
+  Node *conv = b.node("Conv", {img, b.random({2, 2, 1, 1})});
   Node *relu2 = b.node("Relu", {conv->output(0)});
   Graph &g = b.finish({relu->output(0), conv->output(0), relu2->output(0)});
   auto opt = checkSameFunction(g);
@@ -229,7 +186,7 @@ TEST(Passes, GemmBiasAddFoldsAndGraphOutputsStay) {
 TEST(Passes, InterpreterRejectsUnknownFusedActivation) {
   Builder b;
   Value *x = b.input("x", {1, 1, 2, 2});
-  Node *conv = b.node("Conv", {x, b.constant({1, 1, 1, 1})});
+  Node *conv = b.node("Conv", {x, b.random({1, 1, 1, 1})});
   Graph &g = b.finish({conv->output(0)});
   conv->attrs().set("activation", std::string("Swishy"));
   std::vector<Tensor> inputs = randomInputs(g, 1);
@@ -241,7 +198,7 @@ TEST(Passes, InterpreterRejectsUnknownFusedActivation) {
 TEST(Passes, CloneGraphIsIndependent) {
   Builder b;
   Value *x = b.input("x", {1, 2, 3, 3});
-  Node *conv = b.node("Conv", {x, b.constant({2, 2, 1, 1})});
+  Node *conv = b.node("Conv", {x, b.random({2, 2, 1, 1})});
   Node *relu = b.node("Relu", {conv->output(0)});
   Graph &g = b.finish({relu->output(0)});
   auto copy = passes::cloneGraph(g);

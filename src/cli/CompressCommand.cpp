@@ -23,6 +23,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <sstream>
 
 namespace leip::cli {
 
@@ -47,10 +48,19 @@ struct CompressFlags {
   bool json = false;
 };
 
+/// Runs `parse`, reporting a bad value as a usage error that names the flag.
+template <typename F> auto flagValue(const std::string &flag, F parse) {
+  try {
+    return parse();
+  } catch (const BadInputError &e) {
+    throw UsageError(flag + ": " + e.what());
+  }
+}
+
 /// The options the flags describe; every flag is checked before the model loads.
 quant::CompressOptions compressOptions(const CompressFlags &flags) {
   quant::CompressOptions options;
-  options.weights.kind = quant::parseQuantizerKind(flags.quantizer);
+  options.weights.kind = flagValue("--quantizer", [&] { return quant::parseQuantizerKind(flags.quantizer); });
   if (flags.bits < 4 || flags.bits > 8)
     throw UsageError("--bits must be in 4..8 (weights; activations are always 8-bit), got " +
                      std::to_string(flags.bits));
@@ -61,10 +71,17 @@ quant::CompressOptions compressOptions(const CompressFlags &flags) {
     options.weights.storage = ir::DType::U8;
   else
     throw UsageError("--data_type must be int8 or uint8, got '" + flags.dataType + "'");
-  options.calibration = quant::parseObserverKind(flags.calibration);
+  options.calibration = flagValue("--calibration", [&] { return quant::parseObserverKind(flags.calibration); });
+  if (!(flags.percentile > 50 && flags.percentile <= 100)) {
+    std::ostringstream text;
+    text << "--percentile must be in (50, 100], got " << flags.percentile;
+    throw UsageError(text.str());
+  }
   options.observer.percentile = flags.percentile;
-  options.observer.validate();
-  quant::parseOptimizations(flags.optimizations, options);
+  flagValue("--optimization", [&] {
+    quant::parseOptimizations(flags.optimizations, options);
+    return 0;
+  });
   if (!(flags.splitBudget >= 0 && flags.splitBudget <= 1))
     throw UsageError("--split_budget must be a fraction in [0, 1], got " + std::to_string(flags.splitBudget));
   options.splitBudget = flags.splitBudget;
@@ -204,7 +221,12 @@ void runCompress(const CompressFlags &flags) {
   auto [floatBytes, storedBytes] = constantBytes(*result.graph);
   Json layers = Json::array(), outputs = Json::array(), optimizations = Json::array();
   for (const quant::TensorSqnr &l : sqnr.layers)
-    layers.push_back({{"node", l.node}, {"op", l.op}, {"output", l.name}, {"sqnr_db", l.sqnrDb}});
+    layers.push_back({{"node", l.node},
+                      {"op", l.op},
+                      {"output", l.name},
+                      {"sqnr_db", l.sqnrDb},
+                      {"local_sqnr_db", l.localSqnrDb},
+                      {"weight_sqnr_db", l.weightSqnrDb ? Json(*l.weightSqnrDb) : Json(nullptr)}});
   for (const quant::TensorSqnr &o : sqnr.outputs) outputs.push_back({{"output", o.name}, {"sqnr_db", o.sqnrDb}});
   for (const quant::OptimizationRecord &r : result.optimizations)
     optimizations.push_back({{"optimization", r.name}, {"target", r.target}, {"details", r.details}});
@@ -249,9 +271,9 @@ void runCompress(const CompressFlags &flags) {
   std::vector<quant::TensorSqnr> worst = sqnr.layers;
   std::sort(worst.begin(), worst.end(), [](const auto &a, const auto &b) { return a.sqnrDb < b.sqnrDb; });
   if (worst.size() > 5) worst.resize(5);
-  if (!worst.empty()) std::printf("  lowest layer SQNR:\n");
+  if (!worst.empty()) std::printf("  lowest layer SQNR (accumulated from the input; this layer alone):\n");
   for (const quant::TensorSqnr &l : worst)
-    std::printf("    %7.1f dB  %s (%s)\n", l.sqnrDb, l.node.c_str(), l.op.c_str());
+    std::printf("    %7.1f dB %7.1f dB  %s (%s)\n", l.sqnrDb, l.localSqnrDb, l.node.c_str(), l.op.c_str());
   std::printf("  wrote %s/{model.onnx, quant_params.json, compress_report.json}\n", flags.outputPath.c_str());
 }
 
@@ -260,8 +282,9 @@ void runCompress(const CompressFlags &flags) {
 void addCompressCommand(CLI::App &app) {
   auto flags = std::make_shared<CompressFlags>();
   CLI::App *command = app.add_subcommand(
-      "compress", "Quantize a model to 8-bit (post-training, calibrated on representative data): writes "
-                  "DIR/model.onnx (QDQ form), DIR/quant_params.json and DIR/compress_report.json (per-layer SQNR)");
+      "compress", "Quantize a model after training (8-bit activations, 4- to 8-bit weights), calibrated on "
+                  "representative data one sample at a time: writes DIR/model.onnx (QDQ form), "
+                  "DIR/quant_params.json and DIR/compress_report.json (per-layer SQNR)");
   command->add_option("--input_path", flags->inputPath, "ONNX model (.onnx), float32")->required();
   command->add_option("--output_path", flags->outputPath,
                       "Output directory (written to a temporary name and renamed into place)")
@@ -274,10 +297,11 @@ void addCompressCommand(CLI::App &app) {
   command
       ->add_option("--quantizer", flags->quantizer,
                    "symmetricpc or asymmetricpc (weights per output channel), symmetric, asymmetric, power_of_two "
-                   "(per tensor); activations use the per-tensor form")
+                   "(weights per tensor); activations are always per tensor")
       ->capture_default_str();
   command->add_option("--bits", flags->bits, "Weight bit width, 4..8 (activations are 8-bit)")->capture_default_str();
-  command->add_option("--data_type", flags->dataType, "int8 or uint8 storage")->capture_default_str();
+  command->add_option("--data_type", flags->dataType, "int8 or uint8, for weights and activations")
+      ->capture_default_str();
   command
       ->add_option("--calibration", flags->calibration,
                    "How activation ranges are chosen: minmax, average (mean of per-sample min/max), percentile, "
@@ -286,7 +310,8 @@ void addCompressCommand(CLI::App &app) {
   command->add_option("--percentile", flags->percentile, "Percentile of --calibration percentile, in (50, 100]")
       ->capture_default_str();
   command->add_option("--optimization", flags->optimizations,
-                      "Comma list of bias_correction, cross_layer_equalization, tensor_splitting");
+                      "Comma list of bias_correction, cross_layer_equalization, tensor_splitting (which finds "
+                      "nothing to split with the per-channel quantizers)");
   command->add_option("--split_budget", flags->splitBudget,
                       "tensor_splitting may add at most this fraction of the parameters")
       ->capture_default_str();

@@ -167,7 +167,10 @@ public:
     }
     labels_ = std::move(labels);
     if (total == 0)
-      throw BadInputError(path_ + ": the dataset is empty (a folder needs .npy or image files: .png .jpg .jpeg .bmp)");
+      throw BadInputError(path_ + ": no samples" +
+                          (std::filesystem::is_directory(path_) ? " (a folder needs .npy or image files: .png .jpg .jpeg .bmp)"
+                           : path_.ends_with(".txt")            ? " (an index needs 'path [label]' lines)"
+                                                                : " (the first axis, the sample axis, has length 0)"));
     count_ = options.maxSamples ? std::min(total, options.maxSamples) : total;
     if (labels_.size() > count_) labels_.resize(count_);
   }

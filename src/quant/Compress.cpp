@@ -3,6 +3,7 @@
 #include "leip/quant/Compress.h"
 
 #include "leip/interp/Interpreter.h"
+#include "leip/interp/Kernels.h"
 #include "leip/passes/FoldBatchNorm.h"
 #include "leip/passes/Pipeline.h"
 #include "leip/quant/Equalize.h"
@@ -117,6 +118,13 @@ std::optional<WeightedNode> weightedNode(ir::Node *node) {
     return w;
   }
   return std::nullopt;
+}
+
+/// A fake-quantized copy of f32 `t` (QuantizeLinear -> DequantizeLinear with `params`).
+ir::Tensor fakeQuantized(const ir::Tensor &t, const ir::QuantParams &params) {
+  ir::Tensor copy = t.clone();
+  fakeQuantize(copy.values<float>(), copy.shape(), params);
+  return copy;
 }
 
 std::vector<WeightedNode> findWeightedNodes(const ir::Graph &graph) {
@@ -374,7 +382,7 @@ SqnrReport measureSqnr(const ir::Graph &reference, const ir::Graph &quantized, c
     const ir::Value *out = node->output(0);
     if (weightedNode(node) && isF32(out) && quantized.findValue(out->name()) && !layerIndex.count(out->name())) {
       layerIndex[out->name()] = report.layers.size();
-      report.layers.push_back({out->name(), node->name(), node->opType(), 0.0});
+      report.layers.push_back({out->name(), node->name(), node->opType(), 0.0, 0.0, std::nullopt});
     }
   }
   // Outputs: matched by position (their names are kept by the export).
@@ -382,9 +390,46 @@ SqnrReport measureSqnr(const ir::Graph &reference, const ir::Graph &quantized, c
   for (size_t o = 0; o < outputs; ++o) {
     const ir::Value *out = reference.outputs()[o];
     const ir::Node *producer = out->producer();
-    report.outputs.push_back({out->name(), producer ? producer->name() : "", producer ? producer->opType() : "", 0.0});
+    report.outputs.push_back(
+        {out->name(), producer ? producer->name() : "", producer ? producer->opType() : "", 0.0, 0.0, std::nullopt});
   }
-  std::vector<SqnrAccumulator> layerSqnr(report.layers.size()), outputSqnr(outputs);
+  std::vector<SqnrAccumulator> layerSqnr(report.layers.size()), localSqnr(report.layers.size()), outputSqnr(outputs);
+
+  // Local SQNR: each layer evaluated alone on the float inputs of the sample, with its
+  // quantized tensors fake-quantized as the QDQ model does (constants once).
+  std::vector<ir::Node *> layerNodes(report.layers.size());
+  std::unordered_map<const ir::Value *, ir::Tensor> layerInputs; // float run-time inputs, per sample
+  std::unordered_map<const ir::Value *, ir::Tensor> quantizedConstants;
+  for (ir::Node *node : reference.topologicalOrder()) {
+    auto it = layerIndex.find(node->output(0)->name());
+    if (it == layerIndex.end() || layerNodes[it->second]) continue;
+    layerNodes[it->second] = node;
+    for (ir::Value *in : node->inputs()) {
+      if (!in) continue;
+      if (!in->isConstant())
+        layerInputs[in];
+      else if (in->type().quant && isF32(in) && !quantizedConstants.count(in))
+        quantizedConstants[in] = fakeQuantized(*in->constant(), *in->type().quant);
+    }
+  }
+  auto localOutput = [&](const ir::Node &node) {
+    std::vector<ir::Tensor> owned; // fake-quantized activations, alive for the call
+    owned.reserve(node.numInputs());
+    std::vector<const ir::Tensor *> inputs;
+    for (const ir::Value *in : node.inputs()) {
+      if (!in) {
+        inputs.push_back(nullptr);
+      } else if (in->isConstant()) {
+        auto q = quantizedConstants.find(in);
+        inputs.push_back(q != quantizedConstants.end() ? &q->second : in->constant());
+      } else {
+        const ir::Tensor &value = layerInputs.at(in);
+        owned.push_back(in->type().quant ? fakeQuantized(value, *in->type().quant) : value);
+        inputs.push_back(&owned.back());
+      }
+    }
+    return interp::evaluateNode(node, inputs)[0];
+  };
 
   interp::Interpreter fp32(reference), simulated(quantized);
   size_t count = std::min(maxSamples, data.size());
@@ -394,10 +439,21 @@ SqnrReport measureSqnr(const ir::Graph &reference, const ir::Graph &quantized, c
   };
   for (size_t i = 0; i < count; ++i) {
     std::vector<ir::Tensor> inputs{data.sample(i)};
+    auto keep = [&](const ir::Value *value, const ir::Tensor &tensor) {
+      auto it = layerInputs.find(value);
+      if (it != layerInputs.end()) it->second = tensor;
+    };
+    keep(reference.inputs()[0], inputs[0]);
     std::vector<ir::Tensor> refOutputs =
         fp32.run(inputs, [&](const ir::Node &node, const std::vector<ir::Tensor> &outs) {
+          for (size_t o = 0; o < outs.size(); ++o) keep(node.output(o), outs[o]);
           auto it = layerIndex.find(node.output(0)->name());
-          if (it != layerIndex.end()) expected[it->second] = outs[0];
+          if (it == layerIndex.end()) return;
+          expected[it->second] = outs[0];
+          if (layerNodes[it->second] == &node) {
+            ir::Tensor local = localOutput(node);
+            if (comparable(outs[0], local)) localSqnr[it->second].add(outs[0].values<float>(), local.values<float>());
+          }
         });
     std::vector<ir::Tensor> simOutputs =
         simulated.run(inputs, [&](const ir::Node &node, const std::vector<ir::Tensor> &outs) {
@@ -412,7 +468,13 @@ SqnrReport measureSqnr(const ir::Graph &reference, const ir::Graph &quantized, c
         outputSqnr[o].add(refOutputs[o].values<float>(), simOutputs[o].values<float>());
     if (progress) progress(i + 1, count);
   }
-  for (size_t l = 0; l < report.layers.size(); ++l) report.layers[l].sqnrDb = layerSqnr[l].db();
+  for (size_t l = 0; l < report.layers.size(); ++l) {
+    report.layers[l].sqnrDb = layerSqnr[l].db();
+    report.layers[l].localSqnrDb = localSqnr[l].db();
+    if (auto w = weightedNode(layerNodes[l]); w && w->weight && w->weight->type().quant)
+      report.layers[l].weightSqnrDb =
+          sqnrDb(w->weight->constant()->values<float>(), quantizedConstants.at(w->weight).values<float>());
+  }
   for (size_t o = 0; o < outputs; ++o) report.outputs[o].sqnrDb = outputSqnr[o].db();
   report.samples = count;
   return report;

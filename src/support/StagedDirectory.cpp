@@ -12,8 +12,10 @@ namespace fs = std::filesystem;
 StagedDirectory::StagedDirectory(const std::string &finalPath) {
   final_ = fs::absolute(finalPath).lexically_normal();
   if (!final_.has_filename()) final_ = final_.parent_path();
-  temp_ = final_.string() + ".partial-" + std::to_string(::getpid());
   std::error_code ec;
+  if (fs::exists(final_, ec) && !fs::is_directory(final_, ec))
+    throw BadInputError(finalPath + ": exists and is not a directory; give a directory path to write into");
+  temp_ = final_.string() + ".partial-" + std::to_string(::getpid());
   fs::remove_all(temp_, ec);
   fs::create_directories(temp_, ec);
   if (ec) throw BadInputError(finalPath + ": cannot create output directory: " + ec.message());

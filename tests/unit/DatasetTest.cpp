@@ -245,7 +245,7 @@ TEST(NpyDataset, BadFilesNameTheFile) {
   expectBadInput([&] { data::openDataset(truncated, f32({1, 4})); }, {truncated, "bytes"});
   std::string empty = (dir / "empty.npy").string();
   data::writeNpy(Tensor(DType::F32, {0, 4}), empty);
-  expectBadInput([&] { data::openDataset(empty, f32({1, 4})); }, {empty, "empty"});
+  expectBadInput([&] { data::openDataset(empty, f32({1, 4})); }, {empty, "no samples"});
   expectBadInput([&] { data::openDataset((dir / "missing.npy").string(), f32({1, 4})); }, {"missing.npy", "no such"});
   expectBadInput([&] { data::openDataset(writeFile(dir / "data.csv", "1,2"), f32({1, 4})); }, {"data.csv"});
   expectBadInput([&] { data::openDataset(nan, f32({-1, 4})); }, {"dynamic"});
@@ -268,7 +268,7 @@ TEST(FolderDataset, NpyFilesInNameOrder) {
   data::writeNpy(numbered({1, 3}), (dir / "d.npy").string());
   auto withBad = data::openDataset(dir.string(), f32({1, 2}));
   expectBadInput([&] { withBad->sample(3); }, {"d.npy", "[1,3]", "[2]"});
-  expectBadInput([&] { data::openDataset(scratch("empty_folder").string(), f32({1, 2})); }, {"empty"});
+  expectBadInput([&] { data::openDataset(scratch("empty_folder").string(), f32({1, 2})); }, {"no samples", "a folder needs"});
 }
 
 TEST(ImageDataset, RgbPngInNchwAndNhwc) {
@@ -400,7 +400,7 @@ TEST(IndexDataset, BadLinesNameFileAndLine) {
   expectLine("mixed.txt", "a.png 1\na.png\n", "label every line or none");
   expectLine("range.txt", "a.png 1\na.png 99999999999999999999\n", "out of range");
   expectLine("kind.txt", "a.png 1\nnotes.gif 2\n", "not a .npy or image");
-  expectBadInput([&] { data::openDataset(writeFile(dir / "blank.txt", "# nothing\n\n"), input); }, {"empty"});
+  expectBadInput([&] { data::openDataset(writeFile(dir / "blank.txt", "# nothing\n\n"), input); }, {"no samples", "path [label]"});
 }
 
 TEST(ImageDataset, BadImagesNameTheFile) {

@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -82,7 +83,14 @@ struct TensorSqnr {
   std::string name;
   std::string node; // its producer ("" for graph outputs produced by no node)
   std::string op;
+  /// Accumulated: the quantized model from its input up to this tensor, against the float
+  /// model.
   double sqnrDb = 0;
+  /// Layers only: this layer alone quantized (its weights, bias and quantized inputs) on the
+  /// float model's inputs to it, so errors from earlier layers do not count.
+  double localSqnrDb = 0;
+  /// Layers with a quantized constant weight: the weight against its quantized values.
+  std::optional<double> weightSqnrDb;
 };
 
 struct SqnrReport {
@@ -92,9 +100,11 @@ struct SqnrReport {
   size_t samples = 0;
 };
 
-/// Runs `reference` (the float model) and `quantized` (e.g. the QDQ model read back) on the
-/// first `maxSamples` samples of `data` and compares every weighted node's output and every
-/// graph output, matched by name. Memory: one sample's layer outputs.
+/// Runs `reference` (the float model, with QuantParams on the tensors compress quantizes)
+/// and `quantized` (e.g. the QDQ model read back) on the first `maxSamples` samples of `data`
+/// and compares every weighted node's output and every graph output, matched by name; each
+/// layer is also run alone on the float inputs with its own quantization (localSqnrDb).
+/// Memory: one sample's layer inputs and outputs.
 SqnrReport measureSqnr(const ir::Graph &reference, const ir::Graph &quantized, const data::Dataset &data,
                        size_t maxSamples, const ProgressCallback &progress = {});
 

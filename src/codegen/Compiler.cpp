@@ -211,10 +211,16 @@ private:
 
   // A rough cost model, only to decide how many threads a node is worth: a handoff between
   // threads costs about a microsecond, so pieces under kMinChunkNanoseconds of work run
-  // better on one thread (a 28x28 model's nodes take a few microseconds each).
-  static constexpr double kBytesPerNanosecond = 16.0, kMacsPerNanosecond = 50.0, kMinChunkNanoseconds = 4000.0;
+  // better on one thread. And a node split across cores leaves its output spread over their
+  // caches, where the next node, split differently or not at all, reads much of it from the
+  // other core at a latency-bound few GB/s: below kMinSplitNanoseconds of work that costs
+  // more than the split saves (a 28x28 model's nodes take a few microseconds each;
+  // fmnist_mobilenetv2 at 2 threads: 0.181 -> 0.136 ms with 20 us; 40 us gave 0.106 but cost mobilenet_v2 3 %).
+  static constexpr double kBytesPerNanosecond = 16.0, kMacsPerNanosecond = 50.0, kMinChunkNanoseconds = 4000.0,
+                          kMinSplitNanoseconds = 20000.0;
 
   static int64_t chunksFor(double nanoseconds) {
+    if (nanoseconds < kMinSplitNanoseconds) return 1;
     return std::max<int64_t>(1, static_cast<int64_t>(nanoseconds / kMinChunkNanoseconds));
   }
 

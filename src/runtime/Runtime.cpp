@@ -53,6 +53,7 @@ namespace {
 /// See "thread pool" below for the protocol.
 struct Pool {
   int32_t size = 1;      // threads that work on each node, the caller included
+  int32_t splitAll = 0;  // LEIP_SPLIT_EVERY_NODE: ignore each node's max_chunks (for tests)
   uint64_t word = 0;     // atomic: node sequence number << kChunkBits (the published node)
   // Atomic claim counters, one per thread's home range, a cache line apart:
   // ranges[t * kCounterStride] = (node sequence number << kChunkBits) | next chunk of range t.
@@ -170,9 +171,9 @@ inline void cpuRelax() {
 #endif
 }
 
-int64_t chunkCount(const leip_node_desc &node, int32_t size) {
-  int64_t chunks = size * kChunksPerThread;
-  if (chunks > node.max_chunks) chunks = node.max_chunks;
+int64_t chunkCount(const leip_node_desc &node, const Pool &pool) {
+  int64_t chunks = pool.size * kChunksPerThread;
+  if (chunks > node.max_chunks && !pool.splitAll) chunks = node.max_chunks;
   if (chunks > node.task_count) chunks = node.task_count;
   if (chunks > (int64_t)kChunkMask) chunks = (int64_t)kChunkMask;
   return chunks;
@@ -193,7 +194,7 @@ void helpWith(leip_context *context, uint64_t word, int32_t home) {
   const leip_model_desc *desc = context->model->desc;
   const uint64_t seq = word >> kChunkBits;
   const leip_node_desc &node = desc->nodes[seq % (uint64_t)desc->num_nodes];
-  const int64_t chunks = chunkCount(node, pool->size);
+  const int64_t chunks = chunkCount(node, *pool);
   for (int32_t k = 0; k < pool->size; ++k) {
     const int32_t range = (home + k) % pool->size;
     const int64_t end = chunks * (range + 1) / pool->size;
@@ -282,7 +283,7 @@ void runNodes(leip_context *context) {
   pool->nextSeq += (uint64_t)desc->num_nodes;
   for (int32_t n = 0; n < desc->num_nodes; ++n) {
     const leip_node_desc &node = desc->nodes[n];
-    const int64_t chunks = chunkCount(node, pool->size);
+    const int64_t chunks = chunkCount(node, *pool);
     if (chunks <= 1) { // nothing to share: no need to involve the workers
       node.fn(context->arena, context->io, 0, node.task_count);
       mark(n);
@@ -361,6 +362,10 @@ void ensurePool(leip_context *context) {
   pthread_cond_init(&pool->cond, nullptr);
   pool->word = kChunkMask; // sequence 0, nothing to claim
   pool->size = 1;
+  // Tests set it so that every node runs split across the threads, however small (the
+  // compiler keeps nodes of under ~20 us of work on one thread).
+  const char *splitAll = getenv("LEIP_SPLIT_EVERY_NODE");
+  pool->splitAll = splitAll && splitAll[0] && !(splitAll[0] == '0' && !splitAll[1]);
   context->pool = pool;
   for (int32_t i = 0; i < workers; ++i) {
     pool->workers[i] = Worker{context, i + 1};

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -34,9 +35,12 @@ inline std::filesystem::path compileForTest(const ir::Graph &graph, const std::s
   return dir;
 }
 
-/// Runs the artifact in `dir` on `inputs` with `threads` threads; the outputs' bytes.
+/// Runs the artifact in `dir` on `inputs` with `threads` threads; the outputs' bytes. Every
+/// node runs split across the threads (LEIP_SPLIT_EVERY_NODE), however small, so that the
+/// kernels' task ranges are tested, not only the single-thread path small nodes take.
 inline std::vector<std::vector<char>> runCompiled(const std::filesystem::path &dir,
                                                   const std::vector<ir::Tensor> &inputs, int threads) {
+  ::setenv("LEIP_SPLIT_EVERY_NODE", "1", 1);
   runtime::Model model(dir.string());
   model.setThreads(threads);
   std::vector<const void *> in;

@@ -120,10 +120,11 @@ std::optional<WeightedNode> weightedNode(ir::Node *node) {
   return std::nullopt;
 }
 
-/// A fake-quantized copy of f32 `t` (QuantizeLinear -> DequantizeLinear with `params`).
-ir::Tensor fakeQuantized(const ir::Tensor &t, const ir::QuantParams &params) {
+/// A fake-quantized copy of f32 `t` (QuantizeLinear -> DequantizeLinear with `params`,
+/// saturating to `bits`).
+ir::Tensor fakeQuantized(const ir::Tensor &t, const ir::QuantParams &params, int bits = 8) {
   ir::Tensor copy = t.clone();
-  fakeQuantize(copy.values<float>(), copy.shape(), params);
+  fakeQuantize(copy.values<float>(), copy.shape(), params, bits);
   return copy;
 }
 
@@ -155,10 +156,9 @@ std::optional<OptimizationRecord> correctBias(ir::Graph &graph, WeightedNode &w,
   const std::string &op = w.node->opType();
   if ((op != "Conv" && op != "Gemm") || means.empty()) return std::nullopt;
   const ir::Tensor &weight = *w.weight->constant();
-  ir::Tensor quantized = weight.clone();
   QuantScheme ws = schemeFor(w, scheme);
-  ir::QuantParams params = weightParams(weight.values<float>(), weight.shape(), ws, std::max<int64_t>(w.weightAxis, 0));
-  fakeQuantize(quantized.values<float>(), quantized.shape(), params, ws.bits);
+  ir::Tensor quantized = fakeQuantized(
+      weight, weightParams(weight.values<float>(), weight.shape(), ws, std::max<int64_t>(w.weightAxis, 0)), ws.bits);
   const float *wf = weight.data<float>(), *wq = quantized.data<float>();
   const ir::Shape &s = weight.shape();
   std::vector<double> shift;

@@ -45,7 +45,9 @@ std::map<std::string, std::string> assignInputs(const std::vector<std::string> &
 
 bool isArtifactDirectory(const std::string &path) {
   std::error_code ec;
-  return fs::is_directory(path, ec);
+  if (!fs::is_directory(path, ec)) return false;
+  // A `leip compress` output (model.onnx, no library) is a model for the interpreter.
+  return fs::exists(fs::path(path) / "modelLibrary.so", ec) || !fs::exists(fs::path(path) / "model.onnx", ec);
 }
 
 std::unique_ptr<runtime::Model> loadArtifact(const std::string &dir) {

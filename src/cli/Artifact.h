@@ -17,7 +17,8 @@ namespace leip::cli {
 std::map<std::string, std::string> assignInputs(const std::vector<std::string> &args,
                                                 const std::vector<std::string> &names);
 
-/// True when `path` is a directory (an artifact, as opposed to an .onnx file).
+/// True when `path` is a directory meant as a compiled artifact (as opposed to an .onnx file,
+/// or a `leip compress` output directory, which holds model.onnx and no library).
 bool isArtifactDirectory(const std::string &path);
 
 /// Loads DIR/modelLibrary.so. A directory that is not an artifact, or a library that does

@@ -100,7 +100,7 @@ fs::path compileToTemporary(const BenchmarkOptions &options, std::string &target
   std::unique_ptr<ir::Graph> graph = frontend::loadModel(options.inputPath, importOptions);
   codegen::CompileOptions compileOptions;
   compileOptions.target = codegen::hostTarget();
-  compileOptions.sourcePath = options.inputPath;
+  compileOptions.sourcePath = frontend::modelFilePath(options.inputPath);
   static int serial = 0;
   fs::path dir = fs::temp_directory_path() /
                  ("leip-benchmark-" + std::to_string(::getpid()) + "-" + std::to_string(serial++));

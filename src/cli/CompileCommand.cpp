@@ -27,7 +27,7 @@ void runCompile(const CompileOptions &options) {
   // Parse the target first: a typo there should not cost a model load.
   codegen::CompileOptions compileOptions;
   compileOptions.target = codegen::parseTarget(options.target);
-  compileOptions.sourcePath = options.inputPath;
+  compileOptions.sourcePath = frontend::modelFilePath(options.inputPath);
   compileOptions.outputDir = options.outputPath;
 
   frontend::ImportOptions importOptions;

@@ -463,6 +463,8 @@ void emitObject(llvm::Module &mod, llvm::TargetMachine &tm, const fs::path &path
 }
 
 std::string sha256OfFile(const std::string &path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return ""; // e.g. a graph built in memory
   std::ifstream in(path, std::ios::binary);
   if (!in) return "";
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -477,6 +477,28 @@ class CompressTest(unittest.TestCase):
         declared = onnx.load(os.path.join(out, "model.onnx")).graph.input[0].type.tensor_type.shape.dim[0]
         self.assertEqual(declared.dim_value, 1)
 
+    def test_commands_take_the_output_directory_for_its_model(self):
+        # evaluate, run and compile read DIR/model.onnx when given a compress output directory.
+        out = self.out("as_input")
+        compress(self, self.cnn, out, "--rep_dataset", self.calibration100)
+        data = np.load(self.calibration100)[:20]
+        images = e2e.save_npy(os.path.join(self.dir, "as_input_images.npy"), data)
+        labels = e2e.save_npy(os.path.join(self.dir, "as_input_labels.npy"), np.arange(20, dtype=np.int64) % 10)
+        by_dir = e2e.leip("evaluate", "--input_path", out, "--test_path", images, "--labels", labels, "--json",
+                          "--output_path", out + "_eval_dir")
+        by_file = e2e.leip("evaluate", "--input_path", os.path.join(out, "model.onnx"), "--test_path", images,
+                           "--labels", labels, "--json", "--output_path", out + "_eval_file")
+        for result in (by_dir, by_file):
+            self.assertEqual(result.rc, e2e.EXIT_OK, result.describe())
+        self.assertEqual(json.loads(by_dir.stdout)["engine"], "interpreter")
+        self.assertEqual(json.loads(by_dir.stdout)["correct_top1"], json.loads(by_file.stdout)["correct_top1"])
+        compiled = e2e.leip("compile", "--input_path", out, "--output_path", out + "_art")
+        self.assertEqual(compiled.rc, e2e.EXIT_OK, compiled.describe())
+        with open(os.path.join(out + "_art", "model_schema.json")) as f:
+            self.assertTrue(json.load(f)["source"]["path"].endswith("model.onnx"))
+        not_a_model = e2e.leip("run", "--input_path", self.dir, "--input", images, "--output_path", out + "_run")
+        self.assertEqual(not_a_model.rc, e2e.EXIT_BAD_INPUT, not_a_model.describe())
+
     def test_summary_names_the_output_sqnr(self):
         out = self.out()
         result = e2e.leip("compress", "--input_path", self.cnn, "--output_path", out, "--rep_dataset",

@@ -34,7 +34,10 @@ struct ImportOptions {
 /// Rewrites legacy op forms into the opset-17 form (see Graph.h).
 /// Throws BadInputError naming the file and the node/field for anything it cannot accept:
 /// unreadable/truncated protobuf, external data, unsupported op or opset, bad attributes.
+/// A directory holding model.onnx (what `leip compress` writes) loads that file.
 std::unique_ptr<ir::Graph> importOnnx(const std::string &path, const ImportOptions &options = {});
+/// DIR/model.onnx when `path` is a directory holding one (a `leip compress` output), else `path`.
+std::string modelFilePath(const std::string &path);
 /// Same, from bytes in memory (`sourceName` names them in errors).
 std::unique_ptr<ir::Graph> importOnnxFromBytes(const std::string &bytes, const std::string &sourceName,
                                                const ImportOptions &options = {});

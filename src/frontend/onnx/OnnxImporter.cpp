@@ -741,7 +741,7 @@ std::string readModelFile(const std::string &path) {
   if (ec || !fs::exists(status))
     fail(path + ": file not found");
   if (fs::is_directory(status))
-    fail(path + ": is a directory, not an ONNX file");
+    fail(path + ": is a directory, not an ONNX file (nor one holding model.onnx from leip compress)");
   uintmax_t size = fs::file_size(path, ec);
   if (ec)
     fail(path + ": cannot read the file (" + ec.message() + ")");
@@ -785,8 +785,16 @@ std::unique_ptr<ir::Graph> importOnnxFromBytes(const std::string &bytes, const s
   });
 }
 
+std::string modelFilePath(const std::string &path) {
+  std::error_code ec;
+  const std::filesystem::path inside = std::filesystem::path(path) / "model.onnx";
+  if (std::filesystem::is_directory(path, ec) && std::filesystem::is_regular_file(inside, ec)) return inside.string();
+  return path;
+}
+
 std::unique_ptr<ir::Graph> importOnnx(const std::string &path, const ImportOptions &options) {
-  return importOnnxFromBytes(readModelFile(path), path, options);
+  const std::string file = modelFilePath(path);
+  return importOnnxFromBytes(readModelFile(file), file, options);
 }
 
 std::unique_ptr<ir::Graph> loadModel(const std::string &path, const ImportOptions &options) {

@@ -16,6 +16,7 @@ Nothing here skips: a missing tool (node, onnxruntime-node, the leip binary, a m
 test failure with a message saying how to get it (bash tools/install-deps.sh).
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -109,17 +110,36 @@ def leip(*args, timeout=COMMAND_TIMEOUT_S):
     return run_command([leip_bin(), *args], timeout=timeout)
 
 
-def ort_run(model, out_dir, inputs):
-    """Runs the ONNX Runtime oracle (tools/ort_run.js); fails loudly when it cannot."""
+def ort_tool(script, args, timeout=COMMAND_TIMEOUT_S):
+    """Runs one of the ONNX Runtime oracles in tools/ (node SCRIPT ARGS); fails loudly when it cannot."""
     node = shutil.which("node")
     if node is None:
         raise SetupError("node (Node.js) is not on PATH; it runs the ONNX Runtime oracle: bash tools/install-deps.sh")
-    script = os.path.join(source_dir(), "tools", "ort_run.js")
-    result = run_command([node, script, model, out_dir, *inputs])
+    result = run_command([node, os.path.join(source_dir(), "tools", script), *args], timeout=timeout)
     if result.rc != 0:
         raise SetupError("the ONNX Runtime oracle failed (is onnxruntime-node installed? "
                          "bash tools/install-deps.sh)\n" + result.describe())
     return result
+
+
+def ort_run(model, out_dir, inputs):
+    """Runs the model in ONNX Runtime (tools/ort_run.js), writing each output to OUT_DIR/<name>.npy."""
+    return ort_tool("ort_run.js", [model, out_dir, *inputs])
+
+
+def ort_accuracy(model, images, labels, *options, timeout=COMMAND_TIMEOUT_S):
+    """{"correct", "top1", "top5", "images", ...} from tools/ort_accuracy.js with `options`
+    (e.g. --batch=1, --opt_level=all)."""
+    return json.loads(ort_tool("ort_accuracy.js", [*options, model, images, labels], timeout).stdout)
+
+
+def fmnist_module():
+    """tools/fmnist.py (needs dataset-fashion-mnist)."""
+    tools = os.path.join(source_dir(), "tools")
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+    import fmnist  # noqa: E402 (tools/ is not a package)
+    return fmnist
 
 
 def save_npy(path, array):

@@ -16,7 +16,6 @@ the definitions of docs/quantization.md applied to the original model's weights.
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import unittest
@@ -27,7 +26,6 @@ import onnx
 from onnx import numpy_helper
 
 import e2e_common as e2e
-from test_evaluate import fmnist_module
 
 CALIBRATION_COUNT = 500
 # The interpreter runs a QDQ example model on the 10,000 test images in 25-40 s (batch 1 or
@@ -64,19 +62,6 @@ RSS_PROBE = ("import os, sys\n"
              "    (os.POSIX_SPAWN_DUP2, 1, 2)])\n"
              "_, status, usage = os.wait4(pid, 0)\n"
              "print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)\n")
-
-
-def ort_accuracy(model, images, labels, *options):
-    """{"correct", "top1", "images", ...} from tools/ort_accuracy.js with `options`."""
-    node = shutil.which("node")
-    if node is None:
-        raise e2e.SetupError("node (Node.js) is not on PATH; it runs the ONNX Runtime oracle: "
-                             "bash tools/install-deps.sh")
-    result = e2e.run_command([node, os.path.join(e2e.source_dir(), "tools", "ort_accuracy.js"), *options, model,
-                              images, labels], timeout=EVALUATE_TIMEOUT_S)
-    if result.rc != 0:
-        raise e2e.SetupError("the ONNX Runtime oracle failed (bash tools/install-deps.sh)\n" + result.describe())
-    return json.loads(result.stdout)
 
 
 def compress(test, model, out, *args):
@@ -186,7 +171,7 @@ class CompressAccuracyTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = e2e.work_dir("compress_accuracy")
-        fmnist = fmnist_module()
+        fmnist = e2e.fmnist_module()
         calibration, _ = fmnist.load("train", CALIBRATION_COUNT)
         cls.calibration = e2e.save_npy(os.path.join(cls.dir, "calibration.npy"), calibration)
         images, labels = fmnist.load_test()
@@ -265,8 +250,10 @@ class CompressAccuracyTest(unittest.TestCase):
             with self.subTest(model=name):
                 model = self.compressed(name, "symmetricpc", "minmax")
                 leip_report = self.int8_report(name, "symmetricpc", "minmax")
-                plain = ort_accuracy(model, self.images, self.labels, "--batch=1", "--opt_level=disabled")
-                fused = ort_accuracy(model, self.images, self.labels, "--batch=1", "--opt_level=all")
+                plain = e2e.ort_accuracy(model, self.images, self.labels, "--batch=1", "--opt_level=disabled",
+                                         timeout=EVALUATE_TIMEOUT_S)
+                fused = e2e.ort_accuracy(model, self.images, self.labels, "--batch=1", "--opt_level=all",
+                                         timeout=EVALUATE_TIMEOUT_S)
                 e2e.log(f"{name} int8: correct top-1 leip {leip_report['correct_top1']}, ONNX Runtime "
                         f"{plain['correct']} (optimizations off), {fused['correct']} (all: integer kernels)")
                 self.assertEqual(plain["images"], 10000)
@@ -318,7 +305,7 @@ class CompressTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = e2e.work_dir("compress")
-        calibration, _ = fmnist_module().load("train", 2000)
+        calibration, _ = e2e.fmnist_module().load("train", 2000)
         cls.calibration = e2e.save_npy(os.path.join(cls.dir, "calibration.npy"), calibration[:CALIBRATION_COUNT])
         cls.calibration100 = e2e.save_npy(os.path.join(cls.dir, "calibration100.npy"), calibration[:100])
         cls.calibration200 = e2e.save_npy(os.path.join(cls.dir, "calibration200.npy"), calibration[:200])

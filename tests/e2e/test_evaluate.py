@@ -12,7 +12,6 @@ import os
 import shutil
 import struct
 import subprocess
-import sys
 import unittest
 import zlib
 
@@ -38,29 +37,12 @@ def write_png_gray(path, pixels):
     return path
 
 
-def ort_accuracy(model, images, labels):
-    """{"correct", "top5", "images", ...} from tools/ort_accuracy.js."""
-    node = shutil.which("node")
-    if node is None:
-        raise e2e.SetupError("node (Node.js) is not on PATH; it runs the ONNX Runtime oracle: bash tools/install-deps.sh")
-    result = e2e.run_command([node, os.path.join(e2e.source_dir(), "tools", "ort_accuracy.js"), model, images, labels])
-    if result.rc != 0:
-        raise e2e.SetupError("the ONNX Runtime oracle failed (bash tools/install-deps.sh)\n" + result.describe())
-    return json.loads(result.stdout)
-
-
-def fmnist_module():
-    sys.path.insert(0, os.path.join(e2e.source_dir(), "tools"))
-    import fmnist  # noqa: E402 (tools/ is not a package)
-    return fmnist
-
-
 class EvaluateTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = e2e.work_dir("evaluate")
         cls.cnn = e2e.example_model("fmnist_cnn")
-        fmnist = fmnist_module()
+        fmnist = e2e.fmnist_module()
         images, labels = fmnist.load_test(COUNT)
         cls.images = e2e.save_npy(os.path.join(cls.dir, "images.npy"), images)
         cls.labels = e2e.save_npy(os.path.join(cls.dir, "labels.npy"), labels)
@@ -68,7 +50,7 @@ class EvaluateTest(unittest.TestCase):
         cls.class_names = os.path.join(cls.dir, "classes.txt")
         with open(cls.class_names, "w") as f:
             f.write("\n".join(fmnist.CLASS_NAMES) + "\n")
-        cls.oracle = ort_accuracy(cls.cnn, cls.images, cls.labels)
+        cls.oracle = e2e.ort_accuracy(cls.cnn, cls.images, cls.labels)
         if cls.oracle["images"] != COUNT:
             raise AssertionError(f"the oracle scored {cls.oracle['images']} images, not {COUNT}")
         cls.oracle_top5 = round(cls.oracle["top5"] * COUNT)
@@ -139,7 +121,7 @@ class EvaluateTest(unittest.TestCase):
     def test_index_of_png_images_preprocessed_by_leip(self):
         folder = os.path.join(self.dir, "png")
         os.makedirs(os.path.join(folder, "img"), exist_ok=True)
-        raw_images, raw_labels = fmnist_module().load_raw("test")
+        raw_images, raw_labels = e2e.fmnist_module().load_raw("test")
         lines = ["# Fashion-MNIST test images: path label"]
         for i in range(COUNT):
             write_png_gray(os.path.join(folder, "img", f"{i:04d}.png"), raw_images[i])
@@ -170,7 +152,7 @@ class EvaluateTest(unittest.TestCase):
         # The first 100 images: the oracle on exactly those.
         first = e2e.save_npy(os.path.join(self.dir, "first100.npy"), np.load(self.images)[:100])
         first_labels = e2e.save_npy(os.path.join(self.dir, "first100_labels.npy"), self.label_array[:100])
-        self.assertEqual(report["correct_top1"], ort_accuracy(self.cnn, first, first_labels)["correct"])
+        self.assertEqual(report["correct_top1"], e2e.ort_accuracy(self.cnn, first, first_labels)["correct"])
         self.assertIn("top-1", text)
         self.assertIn(f"({report['correct_top1']} correct)", text)
         self.assertIn("results.json", text)

@@ -14,7 +14,6 @@ printed (and summarized at the end of each class) for the record.
 
 import json
 import os
-import sys
 import unittest
 
 import numpy as np
@@ -91,11 +90,7 @@ class ExampleModelsTest(OrtComparison):
     def check_images(self, model_name):
         model = e2e.example_model(model_name)
         label = f"{model_name}_fmnist_images"
-        tools = os.path.join(e2e.source_dir(), "tools")
-        if tools not in sys.path:
-            sys.path.insert(0, tools)
-        import fmnist  # noqa: E402 (tools/fmnist.py; needs dataset-fashion-mnist)
-        images, labels = fmnist.load_test(NUM_IMAGES)
+        images, labels = e2e.fmnist_module().load_test(NUM_IMAGES)
         path = e2e.save_npy(os.path.join(e2e.work_dir(label + "_in"), "images.npy"), images)
         got, want = self.compare(label, model, [f"input={path}"])  # by name
         leip_top1 = np.argmax(got["logits"], axis=1)

@@ -189,22 +189,19 @@ void runCompress(const CompressFlags &flags) {
   }
   StagedDirectory staged(flags.outputPath);
   const std::filesystem::path modelPath = staged.path() / "model.onnx";
-  frontend::writeOnnx(*result.graph, modelPath.string());
-  // The SQNR of what was written: the QDQ model read back, as any runtime would see it,
-  // against the float model after the same (float-preserving) rewrites.
-  std::unique_ptr<ir::Graph> simulated = frontend::loadModel(modelPath.string());
   // A model with a dynamic batch keeps it, when the QDQ model still computes rows apart.
-  bool dynamicBatch = false;
-  if (declaresDynamicBatch(flags.inputPath)) {
-    frontend::ExportOptions exportOptions;
-    exportOptions.batchDim = "batch";
-    frontend::writeOnnx(*result.graph, modelPath.string(), exportOptions);
-    dynamicBatch = runsAnyBatch(modelPath.string(), *simulated, *data);
-    if (!dynamicBatch) {
-      spdlog::warn("{}: the quantized model keeps batch 1: at batch 2 it does not compute each sample as at batch 1 "
-                   "(a shape folded from the batch size?)", flags.inputPath);
-      frontend::writeOnnx(*result.graph, modelPath.string());
-    }
+  bool dynamicBatch = declaresDynamicBatch(flags.inputPath);
+  frontend::ExportOptions exportOptions;
+  if (dynamicBatch) exportOptions.batchDim = "batch";
+  frontend::writeOnnx(*result.graph, modelPath.string(), exportOptions);
+  // The SQNR of what was written: the QDQ model read back (at batch 1), as any runtime would
+  // see it, against the float model after the same (float-preserving) rewrites.
+  std::unique_ptr<ir::Graph> simulated = frontend::loadModel(modelPath.string());
+  if (dynamicBatch && !runsAnyBatch(modelPath.string(), *simulated, *data)) {
+    spdlog::warn("{}: the quantized model keeps batch 1: at batch 2 it does not compute each sample as at batch 1 "
+                 "(a shape folded from the batch size?)", flags.inputPath);
+    dynamicBatch = false;
+    frontend::writeOnnx(*result.graph, modelPath.string());
   }
   quant::SqnrReport sqnr;
   {

@@ -1,25 +1,38 @@
 #!/usr/bin/env python3
 """leip against ONNX Runtime: median latency of compiled artifacts and of ORT on the same
-machine, in the same run, as a ratio.
+machine, in the same run, as a ratio; fp32 and int8.
 
 For each model (torchvision resnet18 and mobilenet_v2 at 1x3x224x224, exported with
 tools/export_torchvision.py when missing, and the Fashion-MNIST examples at batch 1):
 
   1. `leip compile` for the host into BUILD/benchmark/<model>/ (a model that does not
      compile yet is listed as "not compiled yet" with the error's first line);
-  2. one random input (uniform [0, 1), seed 0) written as .npy and fed to both engines;
-  3. for each thread count T: `leip benchmark --json --threads T` on the artifact and
+  2. int8 (unless --no_int8): `leip compress` (--quantizer, --quant_data_type, --calibration;
+     calibration data and caching as tools/int8_models.py describes) into
+     BUILD/benchmark/int8/<model>.<settings>/, then `leip compile --input_path <that dir>
+     --data_type int8`; a step that fails makes its rows "unavailable" with leip's message.
+     ONNX Runtime int8 runs the same QDQ model.onnx; the ops of the graph ORT executes after
+     optimization are counted, to show whether it used its integer kernels (QLinearConv,
+     QGemm) or float ones between Q/DQ pairs. Compress outputs and compiled artifacts are
+     reused while the leip binary, model, calibration data and flags are unchanged;
+  3. one random input (uniform [0, 1), seed 0) written as .npy and fed to every engine;
+  4. for each thread count T: `leip benchmark --json --threads T` on each artifact and
      `node tools/ort_benchmark.js --threads=T` (onnxruntime-node, graphOptimizationLevel
-     'all', intraOpNumThreads T), same warm-up and iteration counts, alternating
-     leip/ORT for --rounds rounds; each engine's best (lowest) median over the rounds is kept,
-     which filters out bursts of load from other processes on a shared machine.
+     'all', intraOpNumThreads T) on each ONNX model, same warm-up and iteration counts,
+     alternating the engines (leip fp32, ORT fp32, leip int8, ORT int8) for --rounds rounds;
+     each engine's best (lowest) median over the rounds is kept, which filters out bursts of
+     load from other processes on a shared machine.
 
-Prints a table with the ratio leip/ORT of median latency (< 1: leip is faster) and writes it
-to docs/performance.md with the CPU model, its AVX2/AVX-512/VNNI flags, the load average and
-the command to reproduce; BUILD/benchmark/results.json holds every number.
+Prints the tables (ratio leip/ORT of median latency, < 1: leip is faster; int8 targets of
+issue 6: leip int8 <= 0.5x ORT fp32 and <= 1.0x ORT int8, and the int8 .so <= 0.3x the fp32
+one for resnet18) and writes them to --output (docs/performance.md) with the CPU model, its
+SIMD flags (AVX2, AVX-512, VNNI; dot product on aarch64), the load average and the command
+to reproduce; --results (BUILD/benchmark/results.json) holds every number.
 
     /usr/bin/python3 tools/benchmark.py                       # all models, 1 and 2 threads
     /usr/bin/python3 tools/benchmark.py --models resnet18 --threads 1 --no_write
+    /usr/bin/python3 tools/benchmark.py --models fmnist_cnn --rounds 1 --iterations 3 \\
+        --output /tmp/perf.md --results /tmp/results.json      # quick smoke, docs untouched
 
 Not a test: these machines are noisy, so speed is reported, not asserted.
 """
@@ -36,19 +49,17 @@ import sys
 import numpy as np
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-TORCHVISION = ("resnet18", "mobilenet_v2")
-EXAMPLES = ("fmnist_cnn", "fmnist_mobilenetv2", "fmnist_resnet")
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import int8_models  # noqa: E402
+from int8_models import EXAMPLES, TORCHVISION, first_line, run  # noqa: E402
 
-
-def run(args, timeout):
-    proc = subprocess.run([str(a) for a in args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          stdin=subprocess.DEVNULL, timeout=timeout)
-    return proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace")
-
-
-def first_line(text):
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[0] if lines else "(no message)"
+# Engines in the order each round runs them; the int8 ones only where their model exists.
+ENGINES = ("leip", "ort", "leip_int8", "ort_int8")
+ENGINE_NAMES = {"leip": "leip fp32", "ort": "ORT fp32", "leip_int8": "leip int8", "ort_int8": "ORT int8"}
+# Issue 6's targets: leip int8 against ORT fp32 and ORT int8, and the int8 .so against the fp32 one.
+TARGET_INT8_VS_ORT_FP32, TARGET_INT8_VS_ORT_INT8, TARGET_SIZE = 0.5, 1.0, 0.3
+CPU_FLAGS = {"x86_64": ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16"),
+             "aarch64": ("asimd", "asimddp", "i8mm")}
 
 
 def cpu_info():
@@ -65,19 +76,18 @@ def cpu_info():
             info["model"] = value.strip()
         elif key.strip() == "Flags":
             flags = set(value.split())
-    info["flags"] = {flag: flag in flags for flag in ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16")}
+    names = CPU_FLAGS.get(platform.machine(), CPU_FLAGS["x86_64"])
+    info["flags"] = {flag: flag in flags for flag in names}
     return info
 
 
 def model_list(args):
     models = []
     for name in args.models:
-        if name in TORCHVISION:
-            models.append((name, os.path.join(args.models_dir, name + ".onnx")))
-        elif name in EXAMPLES:
-            models.append((name, os.path.join(ROOT, "models", name + ".onnx")))
-        else:
-            sys.exit(f"benchmark: unknown model '{name}' (known: {', '.join(TORCHVISION + EXAMPLES)})")
+        try:
+            models.append((name, int8_models.model_path(name, args.models_dir)))
+        except ValueError as e:
+            sys.exit(f"benchmark: {e}")
     return models
 
 
@@ -106,21 +116,79 @@ def onnx_input_shapes(path):
     return shapes
 
 
+def prepare_int8(args, name, path, input_args, row):
+    """Compresses and compiles the int8 model; fills row['int8']. Returns {engine: artifact or
+    ONNX path} for the int8 engines that can run."""
+    info = row["int8"] = {"settings": args.int8_settings}
+    try:
+        q = int8_models.compress(args.leip, name, path, args.work, args.int8_settings, timeout=args.timeout)
+    except int8_models.ProductError as e:
+        info["error"] = f"leip compress failed: {e}"
+        print(f"{name}: int8 unavailable: {info['error']}", flush=True)
+        return {}
+    info.update({"qdq_model": q["model"], "compress_seconds": q["seconds"], "compress_reused": q["reused"],
+                 "storage": q["storage"]})
+    print(f"{name}: QDQ model {os.path.relpath(q['dir'])} ({'reused' if q['reused'] else 'compressed'}, "
+          f"compress {q['seconds']:.1f} s); {int8_models.storage_text(q['storage'])}", flush=True)
+    info["ort_graph"] = int8_models.ort_graph(q["model"], input_args, q["dir"] + ".ort_optimized.onnx")
+    print(f"{name}: ONNX Runtime int8 runs {int8_models.ort_graph_text(info['ort_graph'])}", flush=True)
+    engines = {} if "error" in info["ort_graph"] else {"ort_int8": q["model"]}
+    if "error" in info["ort_graph"]:
+        info["ort_error"] = info["ort_graph"]["error"]
+    try:
+        artifact = int8_models.compile_artifact(args.leip, q["dir"], q["dir"] + ".compiled", ["--data_type", "int8"],
+                                                timeout=args.timeout)
+    except int8_models.ProductError as e:
+        info["leip_error"] = f"leip compile --data_type int8: {e}"
+        print(f"{name}: leip int8 unavailable: {info['leip_error']}", flush=True)
+        return engines
+    info.update({"artifact": artifact["dir"], "library_bytes": artifact["library_bytes"],
+                 "compile_seconds": artifact["compile_seconds"], "compile_reused": artifact["reused"]})
+    with open(os.path.join(artifact["dir"], "model_schema.json")) as f:
+        schema = json.load(f)
+    if [t["shape"] for t in schema["inputs"]] != row["input_shapes"]:
+        info["leip_error"] = (f"the int8 artifact's inputs {[t['shape'] for t in schema['inputs']]} differ from the "
+                              f"fp32 artifact's {row['input_shapes']}")
+        print(f"{name}: leip int8 unavailable: {info['leip_error']}", flush=True)
+        return engines
+    engines["leip_int8"] = artifact["dir"]
+    return engines
+
+
+def measure(args, engine, target, threads, pin, input_args):
+    """One run of `engine` (leip benchmark or ort_benchmark.js) on `target`: (result, error)."""
+    if engine.startswith("leip"):
+        cmd = pin + [args.leip, "benchmark", "--input_path", target, "--threads", threads, "--iterations",
+                     args.iterations, "--warmup", args.warmup, "--json"]
+        for arg in input_args:
+            cmd += ["--input", arg]
+    else:
+        cmd = pin + ["node", os.path.join(ROOT, "tools", "ort_benchmark.js"), f"--threads={threads}",
+                     f"--iterations={args.iterations}", f"--warmup={args.warmup}", "--opt_level=all", target,
+                     *input_args]
+    rc, out, err = run(cmd, timeout=args.timeout)
+    if rc != 0:
+        return None, first_line(err or out)
+    return json.loads(out), None
+
+
 def benchmark_model(args, name, path, work):
     row = {"model": name, "path": path, "results": []}
-    artifact = os.path.join(work, name)
-    rc, out, err = run([args.leip, "compile", "--input_path", path, "--output_path", artifact, "--json"],
-                       timeout=args.timeout)
-    if rc != 0:
-        row["error"] = first_line(err or out)
+    try:
+        fp32 = int8_models.compile_artifact(args.leip, path, os.path.join(work, name), [], timeout=args.timeout)
+    except int8_models.ProductError as e:
+        row["error"] = str(e)
         print(f"{name}: not compiled yet: {row['error']}", flush=True)
         return row
-    row["compile_seconds"] = json.loads(out)["seconds"]
+    artifact = fp32["dir"]
+    row["compile_seconds"] = fp32["compile_seconds"]
+    row["compile_reused"] = fp32["reused"]
+    row["library_bytes"] = fp32["library_bytes"]
     with open(os.path.join(artifact, "model_schema.json")) as f:
         schema = json.load(f)
     row["target"] = schema.get("target", {})
 
-    # One input per graph input, shared by both engines.
+    # One input per graph input, shared by every engine.
     rng = np.random.default_rng(0)
     input_args, shapes = [], []
     for tensor in schema["inputs"]:
@@ -133,39 +201,50 @@ def benchmark_model(args, name, path, work):
         print(f"{name}: note: the ONNX declares other input shapes than the artifact; ORT gets the artifact's",
               flush=True)
 
+    targets = {"leip": artifact, "ort": path}
+    if args.int8:
+        targets.update(prepare_int8(args, name, path, input_args, row))
+    if "library_bytes" in row.get("int8", {}):
+        row["int8"]["size_ratio"] = row["int8"]["library_bytes"] / row["library_bytes"]
+
     for threads in args.threads:
-        best = {"leip": None, "ort": None}
+        best = {engine: None for engine in targets}
+        errors = {}
         for round_index in range(args.rounds):
             # Cores of a shared machine can differ by tens of percent (a noisy neighbour):
-            # a 1-thread round runs both engines on the same core, the next round on the next.
+            # a 1-thread round runs every engine on the same core, the next round on the next.
             pin = []
             if int(threads) == 1 and shutil.which("taskset") and hasattr(os, "sched_getaffinity"):
                 cores = sorted(os.sched_getaffinity(0))
                 pin = ["taskset", "-c", str(cores[round_index % len(cores)])]
-            leip_cmd = pin + [args.leip, "benchmark", "--input_path", artifact, "--threads", threads, "--iterations",
-                        args.iterations, "--warmup", args.warmup, "--json"]
-            for arg in input_args:
-                leip_cmd += ["--input", arg]
-            rc, out, err = run(leip_cmd, timeout=args.timeout)
-            if rc != 0:
-                sys.exit(f"benchmark: leip benchmark failed for {name}:\n{err[-2000:]}")
-            leip = json.loads(out)
-            ort_cmd = pin + ["node", os.path.join(ROOT, "tools", "ort_benchmark.js"), f"--threads={threads}",
-                       f"--iterations={args.iterations}", f"--warmup={args.warmup}", "--opt_level=all", path,
-                       *input_args]
-            rc, out, err = run(ort_cmd, timeout=args.timeout)
-            if rc != 0:
-                sys.exit(f"benchmark: ONNX Runtime failed for {name} (bash tools/install-deps.sh installs "
-                         f"onnxruntime-node):\n{err[-2000:]}")
-            ort = json.loads(out)
-            for key, result in (("leip", leip), ("ort", ort)):
-                if best[key] is None or result["median_ms"] < best[key]["median_ms"]:
-                    best[key] = result
-        result = {"threads": threads, "leip": best["leip"], "ort": best["ort"],
+            for engine in ENGINES:
+                if engine not in targets or engine in errors:
+                    continue
+                result, error = measure(args, engine, targets[engine], threads, pin, input_args)
+                if error is not None:
+                    if engine in ("leip", "ort"):
+                        hint = "" if engine == "leip" else " (bash tools/install-deps.sh installs onnxruntime-node)"
+                        sys.exit(f"benchmark: {ENGINE_NAMES[engine]} failed for {name}{hint}: {error}")
+                    errors[engine] = error  # a new int8 path may fail: report it, keep the others
+                    print(f"{name}: {ENGINE_NAMES[engine]} failed at {threads} thread(s): {error}", flush=True)
+                    continue
+                if best[engine] is None or result["median_ms"] < best[engine]["median_ms"]:
+                    best[engine] = result
+        result = {"threads": threads, **{e: r for e, r in best.items() if r is not None},
                   "ratio": best["leip"]["median_ms"] / best["ort"]["median_ms"]}
+        if errors:
+            result["errors"] = errors
+        med = {e: r["median_ms"] for e, r in best.items() if r is not None}
+        if "ort_int8" in med:
+            result["ort_int8_vs_ort"] = med["ort_int8"] / med["ort"]
+        if "leip_int8" in med:
+            result["leip_int8_vs_ort"] = med["leip_int8"] / med["ort"]
+            if "ort_int8" in med:
+                result["leip_int8_vs_ort_int8"] = med["leip_int8"] / med["ort_int8"]
         row["results"].append(result)
-        print(f"{name:20s} threads {threads}: leip {best['leip']['median_ms']:9.3f} ms   "
-              f"ORT {best['ort']['median_ms']:9.3f} ms   ratio {result['ratio']:.2f}", flush=True)
+        line = f"{name:20s} threads {threads}: " + "   ".join(f"{ENGINE_NAMES[e]} {med[e]:9.3f} ms" for e in ENGINES
+                                                               if e in med)
+        print(line + f"   leip/ORT fp32 {result['ratio']:.2f}", flush=True)
     return row
 
 
@@ -184,6 +263,63 @@ def table(rows):
     return "\n".join(lines)
 
 
+def ms_cell(r, engine):
+    return f"{r[engine]['median_ms']:.3f}" if engine in r else "n/a"
+
+
+def ratio_cell(r, key, target=None):
+    if key not in r:
+        return "n/a"
+    mark = "" if target is None else (" (met)" if r[key] <= target else " (missed)")
+    return f"**{r[key]:.2f}**{mark}"
+
+
+def int8_table(rows):
+    lines = ["| model | threads | ORT fp32 ms | ORT int8 ms | ORT int8/fp32 | leip fp32 ms | leip int8 ms | "
+             f"leip int8 / ORT fp32 (target <= {TARGET_INT8_VS_ORT_FP32}) | "
+             f"leip int8 / ORT int8 (target <= {TARGET_INT8_VS_ORT_INT8}) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        for r in row["results"]:
+            lines.append(f"| {row['model']} | {r['threads']} | {ms_cell(r, 'ort')} | {ms_cell(r, 'ort_int8')} | "
+                         f"{ratio_cell(r, 'ort_int8_vs_ort')} | {ms_cell(r, 'leip')} | {ms_cell(r, 'leip_int8')} | "
+                         f"{ratio_cell(r, 'leip_int8_vs_ort', TARGET_INT8_VS_ORT_FP32)} | "
+                         f"{ratio_cell(r, 'leip_int8_vs_ort_int8', TARGET_INT8_VS_ORT_INT8)} |")
+    return "\n".join(lines)
+
+
+def size_table(rows):
+    lines = ["| model | fp32 .so bytes | int8 .so bytes | int8/fp32 |", "|---|---:|---:|---:|"]
+    for row in rows:
+        info = row.get("int8", {})
+        int8 = f"{info['library_bytes']:,}" if "library_bytes" in info else "n/a"
+        ratio = f"**{info['size_ratio']:.2f}**" if "size_ratio" in info else "n/a"
+        if "size_ratio" in info and row["model"] == "resnet18":
+            ratio += " (met)" if info["size_ratio"] <= TARGET_SIZE else " (missed)"
+        lines.append(f"| {row['model']} | {row['library_bytes']:,} | {int8} | {ratio} |")
+    return "\n".join(lines)
+
+
+def int8_notes(rows):
+    """One line per model: compress time and storage, what ORT runs, why a row is missing."""
+    lines = []
+    for row in rows:
+        info = row.get("int8")
+        if not info:
+            continue
+        if "error" in info:
+            lines.append(f"- {row['model']}: int8 unavailable: `{info['error']}`")
+            continue
+        parts = [f"compress {info['compress_seconds']:.1f} s"]
+        parts.append("ONNX Runtime int8 runs " + int8_models.ort_graph_text(info["ort_graph"]))
+        if "leip_error" in info:
+            parts.append(f"leip int8 unavailable: `{info['leip_error']}`")
+        failed = {e: err for r in row["results"] for e, err in r.get("errors", {}).items()}
+        parts += [f"{ENGINE_NAMES[e]} failed: `{err}`" for e, err in failed.items()]
+        lines.append(f"- {row['model']}: " + "; ".join(parts))
+    return lines
+
+
 def scaling_lines(rows):
     lines = []
     for row in rows:
@@ -191,8 +327,8 @@ def scaling_lines(rows):
         if 1 not in by_threads or len(by_threads) < 2:
             continue
         base = by_threads[1]
-        cells = [f"{t} threads: leip {base['leip']['median_ms'] / r['leip']['median_ms']:.2f}x, "
-                 f"ORT {base['ort']['median_ms'] / r['ort']['median_ms']:.2f}x"
+        cells = [f"{t} threads: " + ", ".join(f"{ENGINE_NAMES[e]} {base[e]['median_ms'] / r[e]['median_ms']:.2f}x"
+                                               for e in ENGINES if e in base and e in r)
                  for t, r in sorted(by_threads.items()) if t != 1]
         lines.append(f"- {row['model']}: " + "; ".join(cells))
     return lines
@@ -200,6 +336,13 @@ def scaling_lines(rows):
 
 def command_line(argv):
     return "/usr/bin/python3 tools/benchmark.py" + "".join(" " + a for a in argv)
+
+
+def storage_line(rows):
+    for row in rows:
+        if "storage" in row.get("int8", {}):
+            return int8_models.storage_text(row["int8"]["storage"])
+    return "n/a"
 
 
 def write_doc(path, args, rows, cpu, meta):
@@ -214,7 +357,7 @@ def write_doc(path, args, rows, cpu, meta):
         f"{meta['ort_version']} (`onnxruntime-node`, graph optimization level `all`, `intraOpNumThreads` = "
         "threads; `tools/ort_benchmark.js`), same random input, same warm-up and iteration counts, in the "
         "same run. **ratio < 1 means leip is faster.** Each engine's best median over "
-        f"{args.rounds} alternating round(s) is shown, because the machine is shared; 1-thread rounds pin both "
+        f"{args.rounds} alternating round(s) is shown, because the machine is shared; 1-thread rounds pin all "
         "engines to the same core, a different core each round (the cores of this shared machine differ).",
         "",
         f"- CPU: {cpu['model']}, {cpu['cpus']} logical CPUs; {flags}",
@@ -229,6 +372,27 @@ def write_doc(path, args, rows, cpu, meta):
         table(compiled) if compiled else "(no model compiled)",
         "",
     ]
+    int8_rows = [r for r in compiled if "int8" in r]
+    if int8_rows:
+        s = args.int8_settings
+        parts += [
+            "## int8",
+            "",
+            f"The QDQ model is `leip compress --quantizer {s['quantizer']} --data_type {s['data_type']} "
+            f"--calibration {s['calibration']}` (calibration: {int8_models.TORCHVISION_CALIBRATION_SAMPLES} "
+            f"N(0, 1) images for the torchvision models, the first {int8_models.FMNIST_CALIBRATION_SAMPLES} "
+            f"Fashion-MNIST training images for the examples; {storage_line(int8_rows)}). leip int8 is "
+            "`leip compile --data_type int8` of that model; ORT int8 is ONNX Runtime running the same "
+            "`model.onnx`. Ratios below 1 mean leip is faster; targets as in issue 6.",
+            "",
+            int8_table(int8_rows),
+            "",
+            "Size of `modelLibrary.so` (target for resnet18: int8 <= "
+            f"{TARGET_SIZE}x fp32):",
+            "",
+            size_table(int8_rows),
+            "",
+        ] + int8_notes(int8_rows) + [""]
     scaling = scaling_lines(compiled)
     if scaling:
         parts += ["Speed-up from more threads (median at 1 thread / median at T threads):", ""] + scaling + [""]
@@ -249,7 +413,8 @@ def write_doc(path, args, rows, cpu, meta):
         "",
         "`build/benchmark/results.json` holds every number (min, median, p90, mean per engine). One model by "
         "hand: `leip compile --input_path M.onnx --output_path out && leip benchmark --input_path out --threads 2` "
-        "and `node tools/ort_benchmark.js --threads=2 M.onnx input.npy`.",
+        "and `node tools/ort_benchmark.js --threads=2 M.onnx input.npy`; the QDQ models alone, with what ONNX "
+        "Runtime makes of them: `/usr/bin/python3 tools/int8_models.py`.",
         "",
         "Threads: a leip context uses 1 thread unless told otherwise (`leip_context_set_threads`, "
         "`leip benchmark --threads`); each node's tasks are split into chunks that the context's threads "
@@ -261,21 +426,27 @@ def write_doc(path, args, rows, cpu, meta):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=list(TORCHVISION + EXAMPLES))
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--iterations", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=2, help="alternating leip/ORT rounds; best median kept")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of all engines; best median kept")
+    parser.add_argument("--no_int8", dest="int8", action="store_false",
+                        help="fp32 rows only (int8 rows are the default)")
+    int8_models.add_settings_arguments(parser)
     parser.add_argument("--build_dir", default=os.path.join(ROOT, "build"))
     parser.add_argument("--leip", default=None, help="leip binary (default BUILD/src/cli/leip)")
     parser.add_argument("--models_dir", default=None, help="torchvision exports (default BUILD/models)")
-    parser.add_argument("--output", default=os.path.join(ROOT, "docs", "performance.md"))
-    parser.add_argument("--no_write", action="store_true", help="print the table only")
+    parser.add_argument("--output", default=os.path.join(ROOT, "docs", "performance.md"),
+                        help="the Markdown report written (a scratch path for smoke runs)")
+    parser.add_argument("--results", default=None, help="every number as JSON (default BUILD/benchmark/results.json)")
+    parser.add_argument("--no_write", action="store_true", help="print the tables only (results JSON still written)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per command")
     args = parser.parse_args()
     args.leip = args.leip or os.path.join(args.build_dir, "src", "cli", "leip")
     args.models_dir = args.models_dir or os.path.join(args.build_dir, "models")
+    args.int8_settings = int8_models.settings_from(args)
     if not os.access(args.leip, os.X_OK):
         sys.exit(f"benchmark: {args.leip} is not built; run bash tools/build.sh")
     if shutil.which("node") is None:
@@ -283,8 +454,9 @@ def main():
 
     models = model_list(args)
     ensure_torchvision(args, [n for n, _ in models])
-    work = os.path.join(args.build_dir, "benchmark")
+    work = args.work = os.path.join(args.build_dir, "benchmark")
     os.makedirs(work, exist_ok=True)
+    results_path = args.results or os.path.join(work, "results.json")
     cpu = cpu_info()
     rc, out, _ = run([args.leip, "--version"], timeout=60)
     meta = {"argv": sys.argv[1:], "load": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
@@ -297,22 +469,33 @@ def main():
         if row.get("target"):
             t = row["target"]
             features = t.get("features", "")
-            simd = [f for f in ("avx2", "fma", "avx512f", "avx512vnni") if f"+{f}" in features.split(",")]
+            simd = [f for f in ("avx2", "fma", "avx512f", "avx512vnni", "avxvnni", "dotprod", "i8mm")
+                    if f"+{f}" in features.split(",")]
             meta["target"] = f"{t.get('arch')} (cpu {t.get('cpu')}; features used: {', '.join(simd) or 'baseline'})"
 
     print()
-    print(f"CPU: {cpu['model']} ({cpu['cpus']} CPUs), load average {meta['load']}")
+    print(f"CPU: {cpu['model']} ({cpu['cpus']} CPUs), load average {meta['load']}; "
+          + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in cpu["flags"].items()))
     compiled = [r for r in rows if "error" not in r]
     if compiled:
         print(table(compiled))
+    int8_rows = [r for r in compiled if "int8" in r]
+    if int8_rows:
+        print()
+        print(int8_table(int8_rows))
+        print()
+        print(size_table(int8_rows))
+        print("\n".join(int8_notes(int8_rows)))
     for r in rows:
         if "error" in r:
             print(f"{r['model']}: not compiled yet: {r['error']}")
-    with open(os.path.join(work, "results.json"), "w") as f:
-        json.dump({"cpu": cpu, "meta": meta, "models": rows}, f, indent=2)
+    os.makedirs(os.path.dirname(os.path.abspath(results_path)), exist_ok=True)
+    with open(results_path, "w") as f:
+        json.dump({"cpu": cpu, "meta": meta, "int8_settings": args.int8_settings if args.int8 else None,
+                   "models": rows}, f, indent=2)
     if not args.no_write:
         write_doc(args.output, args, rows, cpu, meta)
-        print(f"\nwrote {os.path.relpath(args.output)} and {os.path.relpath(os.path.join(work, 'results.json'))}")
+        print(f"\nwrote {os.path.relpath(args.output)} and {os.path.relpath(results_path)}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@
  *
  * Usage:
  *   node tools/ort_benchmark.js [--threads=T] [--iterations=N] [--warmup=W] [--opt_level=all]
- *                               [--profile=PREFIX] MODEL.onnx [NAME=]input.npy ...
+ *                               [--profile=PREFIX] [--optimized_model=PATH] MODEL.onnx [NAME=]input.npy ...
  *
  * Runs W untimed inferences, then times N inferences one by one (session.run, wall clock),
  * with graphOptimizationLevel 'all' (default) and intraOpNumThreads = T (default 1), and
@@ -16,6 +16,9 @@
  * median: the middle sample (mean of the two middle ones for an even count); p90: the
  * nearest-rank 90th percentile, as leip computes them. --profile=PREFIX turns on ORT's
  * profiler, which writes its trace (per-node times) to PREFIX_<date>.json.
+ * --optimized_model=PATH writes the graph ORT runs after its optimizations (ORT's
+ * optimizedModelFilePath): tools/benchmark.py reads it to see whether a QDQ model runs on
+ * ORT's integer kernels (QLinearConv, QGemm, ...) or on float ones between Q/DQ pairs.
  * Exit codes: 0 ok, 1 usage, 2 bad model or data, 3 ORT could not be loaded.
  */
 
@@ -26,7 +29,7 @@ const common = require('./ort_common.js');
 const { ToolError } = common;
 
 const USAGE = 'usage: node tools/ort_benchmark.js [--threads=T] [--iterations=N] [--warmup=W] ' +
-              '[--opt_level=all] [--profile=PREFIX] MODEL.onnx [NAME=]input.npy ...';
+              '[--opt_level=all] [--profile=PREFIX] [--optimized_model=PATH] MODEL.onnx [NAME=]input.npy ...';
 
 function positiveInt(name, value, min) {
   const n = Number(value);
@@ -48,7 +51,8 @@ function summarize(ms) {
 
 async function main() {
   const [opts, pos] = common.parseArgs(process.argv.slice(2), {
-    threads: 'value', iterations: 'value', warmup: 'value', opt_level: 'value', profile: 'value', help: 'flag',
+    threads: 'value', iterations: 'value', warmup: 'value', opt_level: 'value', profile: 'value', optimized_model: 'value',
+    help: 'flag',
   });
   if (opts.help) {
     process.stdout.write(`${USAGE}\n`);
@@ -63,7 +67,14 @@ async function main() {
   if (!fs.existsSync(modelPath)) throw new ToolError(`${modelPath}: no such file`, 2);
 
   const ort = common.loadOrt();
-  const session = await common.createSession(ort, modelPath, { optLevel, threads, profilePrefix: opts.profile });
+  const options = common.sessionOptions({ optLevel, threads, profilePrefix: opts.profile });
+  if (opts.optimized_model) options.optimizedModelFilePath = opts.optimized_model;
+  let session;
+  try {
+    session = await ort.InferenceSession.create(modelPath, options);
+  } catch (e) {
+    throw new ToolError(`${modelPath}: ${common.oneLine(e.message)}`, 2);
+  }
   const names = session.inputNames;
   if (inputArgs.length !== names.length) {
     throw new ToolError(`${modelPath} has ${names.length} input(s) (${names.join(', ')}), ` +

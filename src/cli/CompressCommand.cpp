@@ -6,6 +6,7 @@
 #include "DataFlags.h"
 #include "ModelInfo.h"
 #include "Progress.h"
+#include "QuantizationFlags.h"
 
 #include "leip/frontend/OnnxExporter.h"
 #include "leip/interp/Interpreter.h"
@@ -34,58 +35,18 @@ using Json = nlohmann::ordered_json;
 struct CompressFlags {
   std::string inputPath;
   std::string outputPath;
-  std::string repDataset;
-  std::string quantizer = "symmetricpc";
-  int bits = 8;
+  QuantizationFlags quant;
   std::string dataType = "int8";
-  std::string calibration = "average";
-  double percentile = 99.99;
-  std::string optimizations;
-  double splitBudget = 0.05;
   size_t sqnrSamples = 32;
-  DataFlags data;
   std::string inputShapes;
   bool json = false;
 };
 
-/// Runs `parse`, reporting a bad value as a usage error that names the flag.
-template <typename F> auto flagValue(const std::string &flag, F parse) {
-  try {
-    return parse();
-  } catch (const BadInputError &e) {
-    throw UsageError(flag + ": " + e.what());
-  }
-}
-
 /// The options the flags describe; every flag is checked before the model loads.
 quant::CompressOptions compressOptions(const CompressFlags &flags) {
-  quant::CompressOptions options;
-  options.weights.kind = flagValue("--quantizer", [&] { return quant::parseQuantizerKind(flags.quantizer); });
-  if (flags.bits < 4 || flags.bits > 8)
-    throw UsageError("--bits must be in 4..8 (weights; activations are always 8-bit), got " +
-                     std::to_string(flags.bits));
-  options.weights.bits = flags.bits;
-  if (flags.dataType == "int8")
-    options.weights.storage = ir::DType::I8;
-  else if (flags.dataType == "uint8")
-    options.weights.storage = ir::DType::U8;
-  else
+  if (flags.dataType != "int8" && flags.dataType != "uint8")
     throw UsageError("--data_type must be int8 or uint8, got '" + flags.dataType + "'");
-  options.calibration = flagValue("--calibration", [&] { return quant::parseObserverKind(flags.calibration); });
-  if (!(flags.percentile > 50 && flags.percentile <= 100)) {
-    std::ostringstream text;
-    text << "--percentile must be in (50, 100], got " << flags.percentile;
-    throw UsageError(text.str());
-  }
-  options.observer.percentile = flags.percentile;
-  flagValue("--optimization", [&] {
-    quant::parseOptimizations(flags.optimizations, options);
-    return 0;
-  });
-  if (!(flags.splitBudget >= 0 && flags.splitBudget <= 1))
-    throw UsageError("--split_budget must be a fraction in [0, 1], got " + std::to_string(flags.splitBudget));
-  options.splitBudget = flags.splitBudget;
-  return options;
+  return compressOptions(flags.quant, flags.dataType == "int8" ? ir::DType::I8 : ir::DType::U8);
 }
 
 Json paramsJson(const quant::QuantizedTensor &t) {
@@ -168,7 +129,7 @@ bool runsAnyBatch(const std::string &path, const ir::Graph &single, const data::
 void runCompress(const CompressFlags &flags) {
   auto start = std::chrono::steady_clock::now();
   quant::CompressOptions options = compressOptions(flags);
-  data::DatasetOptions dataOptions = datasetOptions(flags.data);
+  data::DatasetOptions dataOptions = datasetOptions(flags.quant.data);
 
   frontend::ImportOptions importOptions;
   importOptions.inputShapes = frontend::parseInputShapes(flags.inputShapes);
@@ -180,7 +141,7 @@ void runCompress(const CompressFlags &flags) {
   if (input.rank() < 1 || input.shape[0] != 1)
     throw BadInputError(flags.inputPath + ": input '" + model->inputs()[0]->name() + "' is " + input.toString() +
                         "; compress runs one sample at a time: give --input_shapes with batch 1");
-  std::unique_ptr<data::Dataset> data = data::openDataset(flags.repDataset, input, dataOptions);
+  std::unique_ptr<data::Dataset> data = data::openDataset(flags.quant.repDataset, input, dataOptions);
 
   quant::CompressResult result;
   {
@@ -230,12 +191,12 @@ void runCompress(const CompressFlags &flags) {
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   Json report{{"model", flags.inputPath},
               {"output", (std::filesystem::absolute(flags.outputPath) / "model.onnx").lexically_normal().string()},
-              {"quantizer", flags.quantizer},
+              {"quantizer", flags.quant.quantizer},
               {"bits", options.weights.bits},
               {"data_type", flags.dataType},
-              {"calibration", flags.calibration},
+              {"calibration", flags.quant.calibration},
               {"optimizations", optimizations},
-              {"rep_dataset", flags.repDataset},
+              {"rep_dataset", flags.quant.repDataset},
               {"calibration_samples", result.calibrationSamples},
               {"sqnr_samples", sqnr.samples},
               {"output_sqnr_db", outputs},
@@ -244,7 +205,7 @@ void runCompress(const CompressFlags &flags) {
               {"quantized_tensors", result.tensors.size()},
               {"parameter_bytes", {{"float32", floatBytes}, {"quantized", storedBytes}}},
               {"seconds", seconds}};
-  if (options.calibration == quant::ObserverKind::Percentile) report["percentile"] = flags.percentile;
+  if (options.calibration == quant::ObserverKind::Percentile) report["percentile"] = flags.quant.percentile;
   writeJson(staged.path() / "compress_report.json", report);
   staged.commit();
 
@@ -253,14 +214,14 @@ void runCompress(const CompressFlags &flags) {
     return;
   }
   std::printf("compressed %s with %s %d-bit %s, %s calibration on %zu samples in %.1f s\n", flags.inputPath.c_str(),
-              flags.quantizer.c_str(), options.weights.bits, flags.dataType.c_str(), flags.calibration.c_str(),
+              flags.quant.quantizer.c_str(), options.weights.bits, flags.dataType.c_str(), flags.quant.calibration.c_str(),
               result.calibrationSamples, seconds);
   std::printf("  quantized tensors: %zu; parameters %s -> %s\n", result.tensors.size(), humanBytes(floatBytes).c_str(),
               humanBytes(storedBytes).c_str());
   // One line per optimization; compress_report.json has what it did to each layer.
   std::map<std::string, size_t> changed;
   for (const quant::OptimizationRecord &r : result.optimizations) ++changed[r.name];
-  for (const std::string &name : quant::splitOptimizations(flags.optimizations))
+  for (const std::string &name : quant::splitOptimizations(flags.quant.optimizations))
     std::printf("  %s: %zu layer%s changed\n", name.c_str(), changed[name], changed[name] == 1 ? "" : "s");
   for (const quant::TensorSqnr &o : sqnr.outputs)
     std::printf("  output '%s': SQNR %.1f dB over %zu samples\n", o.name.c_str(), o.sqnrDb, sqnr.samples);
@@ -286,36 +247,12 @@ void addCompressCommand(CLI::App &app) {
   command->add_option("--output_path", flags->outputPath,
                       "Output directory (written to a temporary name and renamed into place)")
       ->required();
-  command
-      ->add_option("--rep_dataset", flags->repDataset,
-                   "Representative data for calibration: a .npy whose first axis is the sample axis, a folder of "
-                   ".npy or image files, or an index .txt of 'path [label]' lines")
-      ->required();
-  command
-      ->add_option("--quantizer", flags->quantizer,
-                   "symmetricpc or asymmetricpc (weights per output channel), symmetric, asymmetric, power_of_two "
-                   "(weights per tensor); activations are always per tensor")
-      ->capture_default_str();
-  command->add_option("--bits", flags->bits, "Weight bit width, 4..8 (activations are 8-bit)")->capture_default_str();
+  addQuantizationFlags(*command, flags->quant, true);
   command->add_option("--data_type", flags->dataType, "int8 or uint8, for weights and activations")
-      ->capture_default_str();
-  command
-      ->add_option("--calibration", flags->calibration,
-                   "How activation ranges are chosen: minmax, average (mean of per-sample min/max), percentile, "
-                   "entropy (KL divergence), mse")
-      ->capture_default_str();
-  command->add_option("--percentile", flags->percentile, "Percentile of --calibration percentile, in (50, 100]")
-      ->capture_default_str();
-  command->add_option("--optimization", flags->optimizations,
-                      "Comma list of bias_correction, cross_layer_equalization, tensor_splitting (which finds "
-                      "nothing to split with the per-channel quantizers)");
-  command->add_option("--split_budget", flags->splitBudget,
-                      "tensor_splitting may add at most this fraction of the parameters")
       ->capture_default_str();
   command->add_option("--sqnr_samples", flags->sqnrSamples,
                       "Samples the report's SQNR is measured on (the first of --rep_dataset)")
       ->capture_default_str();
-  addDataFlags(*command, flags->data, "Calibrate on the first N samples only (0: all)");
   addInputShapesOption(*command, flags->inputShapes);
   command->add_flag("--json", flags->json, "Print the report as JSON instead of a summary");
   command->callback([flags] { runCompress(*flags); });

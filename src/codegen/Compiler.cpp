@@ -60,7 +60,7 @@ namespace fs = std::filesystem;
 /// (rules may still refuse a node's attributes or types while lowering).
 void checkCompilable(const ir::Graph &graph, const std::vector<ir::Node *> &order) {
   for (const ir::Node *node : order)
-    if (!node->domain().empty() || !findLowering(node->opType()))
+    if (!findLowering(*node))
       throw BadInputError(node->describe() + ": op " + node->opType() + " cannot be compiled yet");
   // Graph inputs and outputs may have any IR dtype (runtime.h has a code for each); the
   // rules refuse the dtypes their kernels lack, naming the node. Outputs that are constants
@@ -112,8 +112,8 @@ std::string runtimeDTypeName(ir::DType t) {
 /// Builds the module: one function per node, weights, and the model descriptor.
 class ModuleBuilder {
 public:
-  ModuleBuilder(llvm::Module &module, const ir::Graph &graph, int vectorLanes)
-      : mod_(module), ctx_(module.getContext()), graph_(graph), state_(module, vectorLanes) {
+  ModuleBuilder(llvm::Module &module, const ir::Graph &graph, int vectorLanes, Int8Dot int8Dot)
+      : mod_(module), ctx_(module.getContext()), graph_(graph), state_(module, vectorLanes, int8Dot) {
     ptrTy_ = llvm::PointerType::get(ctx_, 0);
     i32Ty_ = llvm::Type::getInt32Ty(ctx_);
     i64Ty_ = llvm::Type::getInt64Ty(ctx_);
@@ -234,13 +234,14 @@ private:
       if (out) bytes += static_cast<double>(out->type().byteSize());
     const ir::Node &node = *step.node;
     const std::string &op = node.opType();
-    if ((op == "Conv" || op == "ConvTranspose" || op == "ConvInteger" || op == "QLinearConv") &&
+    if ((op == "Conv" || op == "ConvTranspose" || op == "ConvInteger" || op == "QLinearConv" || op == "QConv") &&
         node.numInputs() > 1) {
       // Multiply-adds per output (per input for ConvTranspose): weight elements / K.
       const ir::Shape &ws = node.input(op == "QLinearConv" ? 3 : 1)->type().shape;
       const double perElement = ws.size() > 1 && ws[0] > 0 ? static_cast<double>(ir::numElements(ws) / ws[0]) : 1.0;
       const ir::Value *counted = op == "ConvTranspose" ? node.input(0) : node.output(0);
       macs = static_cast<double>(counted->type().numElements()) * perElement;
+      if (op == "QConv") macs /= 4.0; // 8-bit dot products: four multiply-adds per 32-bit lane
     } else if (op == "Gemm" || op == "MatMul" || op == "MatMulInteger" || op == "QLinearMatMul") {
       const ir::Shape &as = node.input(0)->type().shape;
       macs = static_cast<double>(node.output(0)->type().numElements()) * static_cast<double>(as.empty() ? 1 : as.back());
@@ -259,7 +260,7 @@ private:
       if (v && !v->type().isStatic()) lowering.fail("dynamic shapes");
     for (const ir::Value *v : step.outputs())
       if (v && !v->type().isStatic()) lowering.fail("dynamic shapes");
-    LowerFn rule = findLowering(step.node->opType());
+    LowerFn rule = findLowering(*step.node);
     if (!rule) lowering.fail();
     int64_t tasks = rule(lowering);
     // A rule that leaves a needed output unwritten would hand back garbage: refuse instead.
@@ -436,6 +437,18 @@ int vectorLanes(const llvm::TargetMachine &tm) {
   return 4; // NEON, SSE
 }
 
+/// The integer kernels' dot product: VNNI's vpdpbusd where the target has it (at the
+/// vector width the float kernels use: AVX-512 VNNI at 16 lanes, AVX-VNNI at 8), else
+/// AVX2's vpmaddwd, else plain arithmetic.
+Int8Dot int8Dot(const llvm::TargetMachine &tm, int lanes) {
+  const llvm::MCSubtargetInfo *sti = tm.getMCSubtargetInfo();
+  if (!tm.getTargetTriple().isX86()) return Int8Dot::Generic;
+  if (lanes == 16 && sti->checkFeatures("+avx512vnni")) return Int8Dot::Vnni;
+  if (lanes == 8 && sti->checkFeatures("+avxvnni")) return Int8Dot::Vnni;
+  if (sti->checkFeatures("+avx2")) return Int8Dot::Avx2;
+  return Int8Dot::Generic;
+}
+
 void optimize(llvm::Module &mod, llvm::TargetMachine &tm) {
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
@@ -487,6 +500,18 @@ nlohmann::json tensorsJson(const std::vector<ir::Value *> &values) {
   return list;
 }
 
+/// model_schema.json's "quantization": what ran on integers and which quantized
+/// convolutions stayed float, with the reason.
+nlohmann::json quantizationJson(const passes::QdqLoweringStats &stats) {
+  nlohmann::json floatConvs = nlohmann::json::array();
+  for (const auto &conv : stats.floatConvs) floatConvs.push_back({{"node", conv.node}, {"reason", conv.reason}});
+  return {{"integer_convs", stats.convsLowered},
+          {"residual_adds_fused", stats.residualAddsFolded},
+          {"quantized_outputs", stats.quantizedOutputs},
+          {"integer_maxpools", stats.maxPoolsLowered},
+          {"float_convs", floatConvs}};
+}
+
 } // namespace
 
 CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &options) {
@@ -495,6 +520,9 @@ CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &o
   // The passes work on a copy: the caller's graph stays what the interpreter runs.
   std::unique_ptr<ir::Graph> optimized = passes::cloneGraph(sourceGraph);
   passes::optimizeForCompile(*optimized);
+  passes::QdqLoweringStats quantization;
+  if (options.integerKernels) quantization = passes::lowerQdqToInteger(*optimized);
+  const std::string dataType = quantization.convsLowered > 0 ? "int8" : "float32";
   checkCompilable(*optimized, optimized->topologicalOrder());
   insertConvPadding(*optimized, lanes);
   const ir::Graph &graph = *optimized;
@@ -507,7 +535,7 @@ CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &o
   std::unique_ptr<llvm::Module> mod = std::move(*parsed);
   mod->setModuleIdentifier(graph.name.empty() ? "model" : graph.name);
 
-  ModuleBuilder builder(*mod, graph, lanes);
+  ModuleBuilder builder(*mod, graph, lanes, int8Dot(*tm, lanes));
   int64_t peak = builder.build(order);
 
   mod->setTargetTriple(options.target.triple);
@@ -537,7 +565,8 @@ CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &o
                           {"triple", options.target.triple},
                           {"cpu", options.target.cpu},
                           {"features", options.target.features}}},
-                        {"data_type", "float32"},
+                        {"data_type", dataType},
+                        {"quantization", quantizationJson(quantization)},
                         {"source", {{"path", options.sourcePath}, {"sha256", sha256OfFile(options.sourcePath)}}},
                         {"inputs", tensorsJson(graph.inputs())},
                         {"outputs", tensorsJson(graph.outputs())},
@@ -549,7 +578,8 @@ CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &o
   staged.commit();
   const fs::path finalDir = fs::absolute(options.outputDir).lexically_normal();
   spdlog::debug("compiled {} nodes for {}, peak activations {} bytes", order.size(), options.target.describe(), peak);
-  return {(finalDir / "modelLibrary.so").string(), (finalDir / "model_schema.json").string(), peak};
+  return {(finalDir / "modelLibrary.so").string(), (finalDir / "model_schema.json").string(), peak, quantization,
+          dataType};
 }
 
 } // namespace leip::codegen

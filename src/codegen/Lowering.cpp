@@ -205,17 +205,19 @@ int64_t laneTileRows(int lanes, int64_t count) {
   return choices[0];
 }
 
-LowerFn findLowering(const std::string &opType) {
+LowerFn findLowering(const ir::Node &node) {
   static const LoweringRules rules = [] {
     LoweringRules all;
     for (auto add : {addConvLowerings, addConvTransposeLowerings, addPoolLowerings, addGemmLowerings,
                      addElementwiseLowerings, addReduceLowerings, addQuantizeLowerings, addNormalizationLowerings,
                      addMovementLowerings, addIndexingLowerings, addResizeLowerings, addGridSampleLowerings,
-                     addEinsumLowerings, addIntegerNNLowerings})
+                     addEinsumLowerings, addIntegerNNLowerings, addQConvLowerings})
       add(all);
     return all;
   }();
-  auto it = rules.find(opType);
+  const std::string &domain = node.domain();
+  if (!domain.empty() && domain != "ai.onnx" && domain != "leip") return nullptr;
+  auto it = rules.find(domain == "leip" ? "leip." + node.opType() : node.opType());
   return it == rules.end() ? nullptr : it->second;
 }
 

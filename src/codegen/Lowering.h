@@ -31,12 +31,21 @@ struct Storage {
   int ioIndex = 0;    // Io: slot in the io array (inputs, then outputs)
 };
 
+/// How the integer kernels compute 4-way u8 x s8 dot products on the target (the DotKind
+/// numbers of kernels/QConv.cpp).
+enum class Int8Dot : int32_t {
+  Generic = 0, // plain integer arithmetic: any target
+  Vnni = 1,    // vpdpbusd: AVX-512 VNNI (16 lanes) or AVX-VNNI (8 lanes)
+  Avx2 = 2,    // vpmaddwd on 16-bit halves
+};
+
 /// What all node functions of one module share: tensor storage and emitted constants.
 struct ModuleState {
-  ModuleState(llvm::Module &module, int lanes) : mod(module), vectorLanes(lanes) {}
+  ModuleState(llvm::Module &module, int lanes, Int8Dot dot) : mod(module), vectorLanes(lanes), int8Dot(dot) {}
   llvm::Module &mod;
   /// float lanes of the target's widest vector registers (16 AVX-512, 8 AVX2, 4 NEON/SSE).
   int vectorLanes;
+  Int8Dot int8Dot;
   std::unordered_map<const ir::Value *, Storage> storage;
   std::unordered_map<const ir::Value *, llvm::GlobalVariable *> weights;
   int derivedConstants = 0;
@@ -55,6 +64,7 @@ public:
   const std::vector<ir::Value *> &outputs() const { return absorbed_ ? absorbed_->outputs() : node_.outputs(); }
   llvm::IRBuilder<> &builder() { return b_; }
   int vectorLanes() const { return state_.vectorLanes; }
+  Int8Dot int8Dot() const { return state_.int8Dot; }
 
   /// Throws the BadInputError for a node the compiler cannot lower, with the reason.
   [[noreturn]] void fail(const std::string &why = "") const;
@@ -143,8 +153,9 @@ void insertConvPadding(ir::Graph &graph, int vectorLanes);
 using LowerFn = int64_t (*)(NodeLowering &);
 using LoweringRules = std::map<std::string, LowerFn>;
 
-/// The rule for ONNX op `opType`, or nullptr when the compiler cannot lower it.
-LowerFn findLowering(const std::string &opType);
+/// The rule for `node`'s op (ONNX ops by name, leip's internal ops as "leip.<name>"), or
+/// nullptr when the compiler cannot lower it.
+LowerFn findLowering(const ir::Node &node);
 
 /// Elementwise binary ops, whose kernel can absorb a following activation node.
 bool isBinaryElementwise(const std::string &opType);
@@ -164,5 +175,6 @@ void addResizeLowerings(LoweringRules &rules);
 void addGridSampleLowerings(LoweringRules &rules);
 void addEinsumLowerings(LoweringRules &rules);
 void addIntegerNNLowerings(LoweringRules &rules);
+void addQConvLowerings(LoweringRules &rules);
 
 } // namespace leip::codegen

@@ -5,6 +5,10 @@
 
 namespace leip::interp {
 
+// The "leip" domain's kernels (kernels/Internal.cpp); the ONNX families are declared in
+// Kernels.h.
+void registerInternalKernels(KernelTable &table);
+
 const ir::Tensor &KernelContext::input(size_t i) const {
   if (!hasInput(i)) fail("input " + std::to_string(i) + " is required but missing");
   return *inputs_[i];
@@ -25,10 +29,22 @@ const KernelTable &kernelTable() {
   return table;
 }
 
+/// Kernels of the "leip" domain (ir::kLeipDomain).
+static const KernelTable &internalKernelTable() {
+  static const KernelTable table = [] {
+    KernelTable t;
+    registerInternalKernels(t);
+    return t;
+  }();
+  return table;
+}
+
 KernelFn findKernel(const std::string &domain, const std::string &opType) {
-  if (!domain.empty() && domain != "ai.onnx") return nullptr;
-  auto it = kernelTable().find(opType);
-  return it == kernelTable().end() ? nullptr : it->second;
+  bool onnx = domain.empty() || domain == "ai.onnx";
+  if (!onnx && domain != ir::kLeipDomain) return nullptr;
+  const KernelTable &table = onnx ? kernelTable() : internalKernelTable();
+  auto it = table.find(opType);
+  return it == table.end() ? nullptr : it->second;
 }
 
 std::vector<ir::Tensor> evaluateNode(const ir::Node &node, const std::vector<const ir::Tensor *> &inputs) {

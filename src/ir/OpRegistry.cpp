@@ -32,9 +32,19 @@ const OpTable &opTable() {
   return table;
 }
 
+const OpTable &internalOpTable() {
+  static const OpTable table = [] {
+    OpTable t;
+    registerInternalOps(t);
+    return t;
+  }();
+  return table;
+}
+
 const OpInfo *findOp(const std::string &domain, const std::string &opType) {
-  if (!domain.empty() && domain != "ai.onnx") return nullptr;
-  const OpTable &table = opTable();
+  bool onnx = domain.empty() || domain == "ai.onnx";
+  if (!onnx && domain != kLeipDomain) return nullptr;
+  const OpTable &table = onnx ? opTable() : internalOpTable();
   auto it = table.find(opType);
   return it == table.end() ? nullptr : &it->second;
 }

@@ -4,6 +4,7 @@
 
 #include "leip/codegen/Target.h"
 #include "leip/ir/Graph.h"
+#include "leip/passes/LowerQdq.h"
 
 #include <cstdint>
 #include <string>
@@ -16,12 +17,19 @@ struct CompileOptions {
   std::string sourcePath;
   /// The artifact directory; written to a temporary sibling and renamed into place.
   std::string outputDir;
+  /// Run quantized (QDQ) convolutions as integer kernels (passes::lowerQdqToInteger);
+  /// false keeps the float simulation of QuantizeLinear/DequantizeLinear.
+  bool integerKernels = true;
 };
 
 struct CompileResult {
   std::string libraryPath; // outputDir/modelLibrary.so
   std::string schemaPath;  // outputDir/model_schema.json
   int64_t peakActivationBytes = 0;
+  /// What the integer lowering did (empty for a float model or integerKernels false).
+  passes::QdqLoweringStats quantization;
+  /// "int8" when some convolution runs on integers, else "float32".
+  std::string dataType = "float32";
 };
 
 /// Throws BadInputError naming the first node whose op cannot be compiled yet (before any

@@ -51,12 +51,22 @@ struct OpInfo {
   int maxInputs = 1;
 };
 
-/// Map from op type to its info, for the default ONNX domain.
+/// Map from op type to its info, for one domain.
 using OpTable = std::map<std::string, OpInfo>;
 
-/// The process-wide table (built once, on first use).
+/// The domain of the ops leip adds itself (leip.QConv, ...): compiler-internal, produced
+/// by passes, never read from or written to ONNX.
+inline constexpr const char *kLeipDomain = "leip";
+/// leip.QConv sums its products in int32 exactly: each is at most 255 * 128 in magnitude,
+/// so a window (C/group * R * S taps) may hold at most this many.
+inline constexpr int64_t kQConvMaxTaps = 2147483647 / (255 * 128);
+
+/// The process-wide table of the default ONNX domain (built once, on first use).
 const OpTable &opTable();
-/// Null when leip does not support the op.
+/// The table of the "leip" domain (src/ir/ops/Internal.cpp).
+const OpTable &internalOpTable();
+/// Null when leip does not support the op. Domain "" or "ai.onnx" looks in opTable(),
+/// "leip" in internalOpTable(); other domains have no ops.
 const OpInfo *findOp(const std::string &domain, const std::string &opType);
 
 /// Output types of `node` given its inputs' types and (where constant) values. Checks the
@@ -69,6 +79,8 @@ std::vector<TensorType> inferNodeTypes(const Node &node, const std::vector<const
 void registerElementwiseOps(OpTable &table);
 void registerNNOps(OpTable &table);
 void registerTensorOps(OpTable &table);
+/// The "leip" domain's ops, into internalOpTable().
+void registerInternalOps(OpTable &table);
 
 // Shared helpers for rules.
 /// numpy-style multidirectional broadcast of shapes; nullopt when incompatible.

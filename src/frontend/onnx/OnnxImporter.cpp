@@ -576,7 +576,8 @@ private:
     for (Planned &planned : nodes_) {
       if (planned.domain.empty() && planned.opType == "Constant")
         continue; // converted to a constant by the importer itself
-      if (ir::findOp(planned.domain, planned.opType) != nullptr)
+      // leip's own ops (domain "leip") exist only inside the compiler, never in model files.
+      if (planned.domain != ir::kLeipDomain && ir::findOp(planned.domain, planned.opType) != nullptr)
         continue;
       planned.supported = false;
       const std::string &op = planned.proto->op_type();

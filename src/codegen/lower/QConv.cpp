@@ -1,0 +1,243 @@
+// Lowering of leip.QConv, the integer convolution that passes::lowerQdqToInteger makes of
+// QDQ patterns, to leip_k_qconv2d (kernels/QConv.cpp). The weights are packed here, at
+// compile time, into the kernel's channel-quad layout for the target's dot product, and
+// the input zero point is folded into a per-channel int32 correction, so the kernel
+// multiplies raw bytes.
+#include "NNCommon.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace leip::codegen {
+
+namespace {
+
+// Mirrors of kernels/QConv.cpp's limits.
+constexpr int64_t kPackBytes = 128 * 1024, kAccPositions = 1024, kMaxRowBytes = 4096, kMaxStride = 8;
+/// Preferred packed input per task: stays in L2 next to the weights it meets.
+constexpr int64_t kPreferredPackBytes = 64 * 1024;
+/// Tasks wanted per convolution so that two or more threads get balanced shares.
+constexpr int64_t kWantedTasks = 8;
+/// Below this many multiply-adds (about 20 us) a convolution runs on one thread (the
+/// compiler's cost model, Compiler.cpp), so it is not cut into channel blocks.
+constexpr double kMinSplitMacs = 4.0e6;
+
+/// Register tile of kernels/QConv.cpp for a dot kind and vector width: lanes, MK output
+/// channels, NV vectors of positions (MK * NV accumulators + NV inputs fit the registers).
+struct QConvTile {
+  int64_t lanes, mk, nv;
+};
+
+QConvTile tileFor(Int8Dot dot, int floatLanes) {
+  if (dot == Int8Dot::Vnni && floatLanes == 16) return {16, 8, 3};
+  if (dot == Int8Dot::Vnni || dot == Int8Dot::Avx2) return {8, 4, 2};
+  if (floatLanes == 16) return {16, 8, 3};
+  return {floatLanes >= 8 ? 8 : 4, 4, 2};
+}
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/// Weights [K, Cg, R, S] (i8) as [group][Kg / MK][R][S][Cg / 4][MK][words], zeros past Kg
+/// and Cg. A word holds the 4 bytes of a channel quad (Avx2: two words, 16-bit pairs
+/// (w0, w2) and (w1, w3), the operands of vpmaddwd).
+std::vector<int32_t> packWeights(const int8_t *w, int64_t K, int64_t Cg, int64_t R, int64_t S, int64_t group,
+                                 int64_t mk, Int8Dot dot) {
+  const int64_t Kg = K / group, C4 = ceilDiv(Cg, 4), KB = ceilDiv(Kg, mk);
+  const int64_t words = dot == Int8Dot::Avx2 ? 2 : 1;
+  std::vector<int32_t> packed(static_cast<size_t>(group * KB * R * S * C4 * mk * words), 0);
+  size_t at = 0;
+  for (int64_t g = 0; g < group; ++g)
+    for (int64_t kb = 0; kb < KB; ++kb)
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t s = 0; s < S; ++s)
+          for (int64_t c4 = 0; c4 < C4; ++c4)
+            for (int64_t m = 0; m < mk; ++m, at += static_cast<size_t>(words)) {
+              const int64_t k = kb * mk + m;
+              int32_t b[4] = {0, 0, 0, 0};
+              for (int t = 0; t < 4; ++t) {
+                const int64_t c = c4 * 4 + t;
+                if (k < Kg && c < Cg) b[t] = w[(((g * Kg + k) * Cg + c) * R + r) * S + s];
+              }
+              if (dot == Int8Dot::Avx2) {
+                packed[at] = static_cast<int32_t>(static_cast<uint16_t>(b[0]) | static_cast<uint32_t>(static_cast<uint16_t>(b[2])) << 16);
+                packed[at + 1] = static_cast<int32_t>(static_cast<uint16_t>(b[1]) | static_cast<uint32_t>(static_cast<uint16_t>(b[3])) << 16);
+              } else {
+                uint32_t word = 0;
+                for (int t = 0; t < 4; ++t) word |= static_cast<uint32_t>(static_cast<uint8_t>(b[t])) << (8 * t);
+                packed[at] = static_cast<int32_t>(word);
+              }
+            }
+  return packed;
+}
+
+/// The arguments both kernels start with: input, its sign and zero point, weights (as the
+/// kernel wants them), zero-point corrections, scales, biases, residual, output and its
+/// quantization.
+std::vector<llvm::Value *> commonArgs(NodeLowering &L, const std::vector<int32_t> &weights,
+                                      const std::vector<int32_t> &corr) {
+  const ir::Node &node = L.node();
+  const ir::Value *x = node.input(0), *residual = node.numInputs() > 2 ? node.input(2) : nullptr;
+  const std::string outputType = node.attrs().getString("output_type", "float32");
+  return {L.address(x),
+          L.i32(x->type().dtype == ir::DType::I8),
+          L.i32(node.attrs().getInt("x_zero_point", 0)),
+          L.derivedConstant(weights.data(), weights.size() * sizeof(int32_t)),
+          L.derivedConstant(corr.data(), corr.size() * sizeof(int32_t)),
+          L.derivedConstant(node.attrs().getFloats("scales")),
+          L.derivedConstant(node.attrs().getFloats("biases")),
+          residual ? L.address(residual) : L.null(),
+          L.address(L.outputs()[0]),
+          L.i32(outputType == "float32" ? 0 : outputType == "uint8" ? 1 : 2),
+          L.f32(node.attrs().getFloat("y_inverse_scale", 1.0f)),
+          L.i32(node.attrs().getInt("y_zero_point", 0))};
+}
+
+void pushActivation(NodeLowering &L, std::vector<llvm::Value *> &args, const ir::FusedActivation &act) {
+  args.push_back(L.i32(static_cast<int32_t>(act.kind)));
+  args.push_back(L.f32(act.alpha));
+  args.push_back(L.f32(act.beta));
+}
+
+/// group = C = K: leip_k_qconv_depthwise, one channel plane per task row block.
+int64_t lowerDepthwise(NodeLowering &L, const std::vector<int32_t> &corr, const ir::FusedActivation &act) {
+  const ir::Node &node = L.node();
+  const ir::Value *w = node.input(1);
+  const ir::Shape &xs = node.input(0)->type().shape, &ws = w->type().shape;
+  const ir::WindowGeometry g = ir::convGeometry(node, xs, ws);
+  const int64_t R = ws[2], S = ws[3], OH = g.output[0], OW = g.output[1];
+  const int64_t sh = g.strides[0], sw = g.strides[1], dh = g.dilations[0], dw = g.dilations[1];
+  const int64_t lanes = std::min(L.vectorLanes(), 16), tileWidth = lanes * 4;
+  const int64_t maxRowOff = (R - 1) * dh / sh, maxColOff = (S - 1) * dw / sw, Wph = OW + maxColOff;
+  auto fits = [&](int64_t rows) {
+    const int64_t planeBytes = ((rows + maxRowOff) * Wph + maxColOff + tileWidth + 63) & ~int64_t{63};
+    return sh * sw * planeBytes <= kPackBytes && ceilDiv(rows * Wph, tileWidth) * tileWidth <= kAccPositions;
+  };
+  if (!fits(1)) L.fail("an output row is too long for the depthwise integer kernel");
+  int64_t rows = 1;
+  while (rows < OH && fits(rows + 1)) ++rows;
+  rows = ceilDiv(OH, ceilDiv(OH, rows));
+  const auto *wData = static_cast<const int8_t *>(w->constant()->rawData());
+  const std::vector<int32_t> weights(wData, wData + w->type().numElements());
+  std::vector<llvm::Value *> args = commonArgs(L, weights, corr);
+  for (int64_t v : {xs[0], xs[1], xs[2], xs[3], R, S, OH, OW, sh, sw, dh, dw, g.padBegin[0], g.padBegin[1], rows,
+                    lanes})
+    args.push_back(L.i64(v));
+  pushActivation(L, args, act);
+  L.callKernel("leip_k_qconv_depthwise", args);
+  return xs[0] * xs[1] * ceilDiv(OH, rows);
+}
+
+/// A 1x1 convolution of 1x1 images (a fully connected layer that the pass made a QConv):
+/// leip_k_qgemm, output channels in lanes. Weights [M / (4 lanes)][K / 4][4 lanes] words.
+int64_t lowerPointGemm(NodeLowering &L, const std::vector<int32_t> &corr, const ir::FusedActivation &act) {
+  const ir::Node &node = L.node();
+  const ir::Value *w = node.input(1);
+  const int64_t N = node.input(0)->type().shape[0], K = w->type().shape[1], M = w->type().shape[0];
+  const Int8Dot dot = L.int8Dot() == Int8Dot::Vnni ? Int8Dot::Vnni : Int8Dot::Generic;
+  const int64_t lanes = tileFor(L.int8Dot(), L.vectorLanes()).lanes, block = 4 * lanes;
+  const int64_t K4 = ceilDiv(K, 4), blocks = ceilDiv(M, block);
+  if (K4 * 4 > kPackBytes) L.fail("more than " + std::to_string(kPackBytes) + " input features");
+  const auto *wData = static_cast<const int8_t *>(w->constant()->rawData());
+  std::vector<int32_t> packed(static_cast<size_t>(blocks * K4 * block), 0);
+  for (int64_t jb = 0; jb < blocks; ++jb)
+    for (int64_t q = 0; q < K4; ++q)
+      for (int64_t l = 0; l < block; ++l) {
+        const int64_t j = jb * block + l;
+        uint32_t word = 0;
+        for (int64_t t = 0; t < 4 && j < M && q * 4 + t < K; ++t)
+          word |= static_cast<uint32_t>(static_cast<uint8_t>(wData[j * K + q * 4 + t])) << (8 * t);
+        packed[static_cast<size_t>((jb * K4 + q) * block + l)] = static_cast<int32_t>(word);
+      }
+  std::vector<llvm::Value *> args = commonArgs(L, packed, corr);
+  for (int64_t v : {N, K, M}) args.push_back(L.i64(v));
+  args.push_back(L.i32(static_cast<int32_t>(dot)));
+  args.push_back(L.i64(lanes));
+  pushActivation(L, args, act);
+  L.callKernel("leip_k_qgemm", args);
+  return N * blocks;
+}
+
+int64_t lowerQConv(NodeLowering &L) {
+  const ir::Node &node = L.node();
+  const ir::Value *x = node.input(0), *w = node.input(1);
+  const ir::Value *y = L.outputs()[0];
+  const ir::Shape &xs = x->type().shape, &ws = w->type().shape;
+  if (xs.size() != 4 || ws.size() != 4) L.fail("only 2-D convolutions");
+  if (!w->isConstant() || w->type().dtype != ir::DType::I8) L.fail("weights must be an int8 constant");
+  const ir::WindowGeometry g = ir::convGeometry(node, xs, ws);
+  const int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], K = ws[0], Cg = ws[1], R = ws[2], S = ws[3];
+  const int64_t OH = g.output[0], OW = g.output[1];
+  const int64_t group = node.attrs().getInt("group", 1);
+  const int64_t sh = g.strides[0], sw = g.strides[1], dh = g.dilations[0], dw = g.dilations[1];
+  if (y->type().numElements() == 0) return emptyNode(L);
+  if (W > kMaxRowBytes || OW > kMaxRowBytes) L.fail("rows longer than " + std::to_string(kMaxRowBytes));
+  if (sw > kMaxStride) L.fail("a stride over " + std::to_string(kMaxStride));
+
+  const bool xSigned = x->type().dtype == ir::DType::I8;
+  const int64_t xZero = node.attrs().getInt("x_zero_point", 0);
+  const std::vector<float> scales = node.attrs().getFloats("scales"), biases = node.attrs().getFloats("biases");
+  if (static_cast<int64_t>(scales.size()) != K || static_cast<int64_t>(biases.size()) != K)
+    L.fail("scales and biases need one value per output channel");
+
+  const Int8Dot dot = L.int8Dot();
+  const QConvTile tile = tileFor(dot, L.vectorLanes());
+  const int64_t tileWidth = tile.lanes * tile.nv;
+
+  // Packed bytes are unsigned (the kernel flips signed input by 0x80): the zero point
+  // moves with them, and sum((x - z) w) = sum(x w) - z sum(w), the second term per channel.
+  const int64_t zeroPacked = xSigned ? xZero + 128 : xZero;
+  const auto *wData = static_cast<const int8_t *>(w->constant()->rawData());
+  std::vector<int32_t> corr(static_cast<size_t>(K));
+  for (int64_t k = 0; k < K; ++k) {
+    int64_t sum = 0;
+    for (int64_t i = 0; i < Cg * R * S; ++i) sum += wData[k * Cg * R * S + i];
+    corr[static_cast<size_t>(k)] = static_cast<int32_t>(-zeroPacked * sum);
+  }
+
+  // Output rows per task: as many as keep the packed input (one plane per stride phase and
+  // channel quad) and the int32 sums within the kernel's buffers, preferring L2-sized packs.
+  const int64_t C4 = ceilDiv(Cg, 4), maxRowOff = (R - 1) * dh / sh, maxColOff = (S - 1) * dw / sw;
+  const int64_t Wph = OW + maxColOff;
+  auto packBytes = [&](int64_t rows) {
+    const int64_t planeWords = ((rows + maxRowOff) * Wph + maxColOff + tileWidth + 15) & ~int64_t{15};
+    return sh * sw * C4 * planeWords * 4;
+  };
+  auto fits = [&](int64_t rows, int64_t limit) {
+    return packBytes(rows) <= limit && ceilDiv(rows * Wph, tileWidth) * tileWidth <= kAccPositions;
+  };
+  if (!fits(1, kPackBytes))
+    L.fail("an output row needs " + std::to_string(packBytes(1)) + " bytes of packed input, more than the " +
+           std::to_string(kPackBytes) + " the integer kernel has");
+  int64_t rows = 1;
+  while (rows < OH && fits(rows + 1, kPreferredPackBytes)) ++rows;
+  const int64_t rowBlocks = ceilDiv(OH, rows);
+  rows = ceilDiv(OH, rowBlocks); // balanced blocks
+  const int64_t kBlocks = ceilDiv(K / group, tile.mk);
+  const int64_t spatialTasks = N * group * rowBlocks;
+  // Channel blocks repack the same rows: only worth it when threads will share the node.
+  const double macs = static_cast<double>(N * K * OH * OW) * static_cast<double>(Cg * R * S);
+  const int64_t channelSplits =
+      macs < kMinSplitMacs ? 1 : std::min(kBlocks, ceilDiv(kWantedTasks, spatialTasks));
+  const int64_t channelsPerTask = ceilDiv(kBlocks, channelSplits) * tile.mk;
+  const int64_t tasks = spatialTasks * ceilDiv(K / group, channelsPerTask);
+
+  const ir::FusedActivation &act = L.activation();
+  if (group == C && K == C && C > 1) return lowerDepthwise(L, corr, act);
+  if (H == 1 && W == 1 && R == 1 && S == 1 && group == 1 && OH == 1 && OW == 1) return lowerPointGemm(L, corr, act);
+  const std::vector<int32_t> packed = packWeights(wData, K, Cg, R, S, group, tile.mk, dot);
+  std::vector<llvm::Value *> args = commonArgs(L, packed, corr);
+  for (int64_t v : {N, C, H, W, K, group, R, S, OH, OW, sh, sw, dh, dw, g.padBegin[0], g.padBegin[1], rows,
+                    channelsPerTask})
+    args.push_back(L.i64(v));
+  args.push_back(L.i32(static_cast<int32_t>(dot)));
+  for (int64_t v : {tile.lanes, tile.mk, tile.nv}) args.push_back(L.i64(v));
+  pushActivation(L, args, act);
+  L.callKernel("leip_k_qconv2d", args);
+  return tasks;
+}
+
+} // namespace
+
+void addQConvLowerings(LoweringRules &rules) { rules["leip.QConv"] = lowerQConv; }
+
+} // namespace leip::codegen

@@ -1,0 +1,653 @@
+// Compiled leip.QConv (src/codegen/lower/QConv.cpp, kernels/QConv.cpp) against the
+// reference interpreter, BITWISE: the op's semantics (src/ir/ops/Internal.cpp) fix every
+// float operation, so the compiled kernels must give the interpreter's exact bits. Graphs
+// hold several QConv nodes built directly (random i8 weights with -128 and 127, u8/i8
+// inputs with their extremes, per-channel scales and biases) that pick each kernel path:
+// leip_k_qconv2d (dense and grouped, row and channel blocks), leip_k_qconv_depthwise
+// (group = C = K) and leip_k_qgemm (1x1 convolution of 1x1 images). Each graph is compiled
+// for each dot-product path the lowering picks from the target (VNNI at 16 and 8 lanes,
+// vpmaddwd at 8 lanes with and without AVX-512, plain arithmetic at 4 lanes) and run at 1
+// and 2 threads. The interpreter itself is first checked against the formula written out
+// here, so the oracle is not taken on trust.
+#include "leip/codegen/Compiler.h"
+#include "leip/interp/Interpreter.h"
+#include "leip/ir/FusedActivation.h"
+#include "leip/ir/NNGeometry.h"
+#include "leip/ir/OpRegistry.h"
+#include "leip/passes/ShapeInference.h"
+
+#include "CompiledCheck.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace fs = std::filesystem;
+using namespace leip;
+
+namespace {
+
+using Ints = std::vector<int64_t>;
+using ir::DType;
+
+// ---- targets -------------------------------------------------------------------------
+
+struct Target {
+  const char *tag;
+  const char *triple; // "" is the host
+  std::vector<const char *> cpuFlags; // /proc/cpuinfo flags the code may use
+};
+
+/// One target per dot-product path and lane count of the lowering (tileFor in
+/// lower/QConv.cpp).
+const Target kTargets[] = {
+    {"host", "", {}}, // AVX-512 VNNI on the development machines: 16 lanes
+    {"haswell", "x86_64 -mcpu=haswell", {"avx2", "fma", "bmi2", "f16c", "movbe"}},          // vpmaddwd, 8 lanes
+    {"alderlake", "x86_64 -mcpu=alderlake", {"avx2", "fma", "bmi2", "f16c", "avx_vnni"}},   // AVX-VNNI, 8 lanes
+    {"x86_64", "x86_64 -mcpu=x86-64", {}},                                                  // generic, 4 lanes
+    {"skylake_avx512", "x86_64 -mcpu=skylake-avx512",                                       // vpmaddwd, AVX-512
+     {"avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"}},
+};
+
+std::set<std::string> hostCpuFlags() {
+  std::set<std::string> flags;
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    std::istringstream words(line.substr(line.find(':') + 1));
+    for (std::string w; words >> w;) flags.insert(w);
+    break;
+  }
+  return flags;
+}
+
+/// The flags `target` needs that this host lacks (empty: it can run the target's code).
+std::string missingFlags(const Target &target) {
+  static const std::set<std::string> host = hostCpuFlags();
+  std::string missing;
+  for (const char *flag : target.cpuFlags)
+    if (!host.count(flag)) missing += std::string(missing.empty() ? "" : " ") + flag;
+  return missing;
+}
+
+// ---- random data -----------------------------------------------------------------------
+
+/// u8 or i8 values, uniform, with about one in eight at the type's bounds.
+ir::Tensor randomBytes(DType type, const ir::Shape &shape, std::mt19937 &rng) {
+  ir::Tensor t(type, shape);
+  const int lo = type == DType::U8 ? 0 : -128, hi = type == DType::U8 ? 255 : 127;
+  std::uniform_int_distribution<int> value(lo, hi), pick(0, 15);
+  auto *p = static_cast<uint8_t *>(t.rawData());
+  for (int64_t i = 0; i < t.numElements(); ++i) {
+    const int choice = pick(rng);
+    const int v = choice == 0 ? lo : choice == 1 ? hi : value(rng);
+    p[i] = static_cast<uint8_t>(v); // two's complement for i8
+  }
+  // Both bounds at least once, whatever the draw.
+  if (t.numElements() >= 2) {
+    p[0] = static_cast<uint8_t>(lo);
+    p[t.numElements() - 1] = static_cast<uint8_t>(hi);
+  }
+  return t;
+}
+
+// ---- the QConv nodes ---------------------------------------------------------------------
+
+/// One leip.QConv node: shapes, attributes and how the random data is scaled.
+struct QConvSpec {
+  std::string name;
+  ir::Shape x; // [N, C, H, W]
+  ir::Shape w; // [K, C / group, R, S]
+  DType xType = DType::U8;
+  int64_t xZero = 128;
+  Ints strides{1, 1}, pads{0, 0, 0, 0}, dilations{1, 1};
+  int64_t group = 1;
+  std::string outputType = "float32";
+  int64_t yZero = 0;
+  bool residual = false;
+  std::string activation;     // "" for none
+  std::vector<float> actParams;
+  float vStd = 1.0f;  // rough standard deviation of fmaf(acc, scale, bias)
+  float yStd = 40.0f; // rough standard deviation of v * y_inverse_scale (quantized outputs)
+};
+
+/// Graph inputs with their random values and the QConv outputs with their names.
+struct QConvModel {
+  ir::Graph graph;
+  std::vector<ir::Tensor> inputs;
+  std::vector<ir::Value *> outputs;
+  std::vector<std::string> names;
+  std::mt19937 rng;
+
+  explicit QConvModel(unsigned seed) : rng(seed) {}
+
+  ir::Value *input(const std::string &name, ir::Tensor value) {
+    ir::Value *v = graph.addInput(name, value.type());
+    inputs.push_back(std::move(value));
+    return v;
+  }
+
+  ir::Node *add(const QConvSpec &s) {
+    ir::Value *x = input(s.name + "_x", randomBytes(s.xType, s.x, rng));
+    ir::Value *w = graph.addConstant(s.name + "_w", randomBytes(DType::I8, s.w, rng));
+    const int64_t K = s.w[0], taps = s.w[1] * s.w[2] * s.w[3];
+    // Scales that give v a standard deviation near vStd: (x - z) has mean square
+    // var(x) + (mean(x) - z)^2, the weights about 74^2.
+    const double xMean = s.xType == DType::U8 ? 127.5 : -0.5;
+    const double xRms = std::sqrt(5461.0 + (xMean - static_cast<double>(s.xZero)) * (xMean - s.xZero));
+    const double base = s.vStd / (xRms * 74.0 * std::sqrt(static_cast<double>(taps)));
+    std::uniform_real_distribution<float> spread(0.5f, 1.5f), centred(-0.5f, 0.5f);
+    std::vector<float> scales(static_cast<size_t>(K)), biases(static_cast<size_t>(K));
+    for (int64_t k = 0; k < K; ++k) {
+      scales[k] = static_cast<float>(base) * spread(rng);
+      biases[k] = s.vStd * centred(rng);
+    }
+    std::vector<ir::Value *> in{x, w};
+    if (s.residual) {
+      ir::Shape out = outputShape(s);
+      std::uniform_real_distribution<float> r(-s.vStd, s.vStd);
+      ir::Tensor t(DType::F32, out);
+      for (float &v : t.values<float>()) v = r(rng);
+      in.push_back(input(s.name + "_residual", std::move(t)));
+    }
+    ir::Node *n = graph.addNode("QConv", s.name, in, {s.name + "_y"}, ir::kLeipDomain);
+    ir::AttributeMap &a = n->attrs();
+    a.set("kernel_shape", Ints{s.w[2], s.w[3]});
+    a.set("strides", s.strides);
+    a.set("pads", s.pads);
+    a.set("dilations", s.dilations);
+    a.set("group", s.group);
+    a.set("x_zero_point", s.xZero);
+    a.set("scales", scales);
+    a.set("biases", biases);
+    if (!s.activation.empty()) {
+      a.set("activation", s.activation);
+      if (!s.actParams.empty()) a.set("activation_params", s.actParams);
+    }
+    a.set("output_type", s.outputType);
+    if (s.outputType != "float32") {
+      a.set("y_inverse_scale", static_cast<float>(1.0 / (s.vStd / s.yStd)));
+      a.set("y_zero_point", s.yZero);
+    }
+    outputs.push_back(n->output(0));
+    names.push_back(s.name);
+    return n;
+  }
+
+  static ir::Shape outputShape(const QConvSpec &s) {
+    auto out = [&](int i) {
+      const int64_t extent = s.x[2 + i] + s.pads[i] + s.pads[2 + i], window = (s.w[2 + i] - 1) * s.dilations[i] + 1;
+      return (extent - window) / s.strides[i] + 1;
+    };
+    return {s.x[0], s.w[0], out(0), out(1)};
+  }
+};
+
+// ---- the formula, written out -------------------------------------------------------------
+
+template <typename Q> Q quantize(float v, float inverse, float zero) {
+  const float lo = static_cast<float>(std::numeric_limits<Q>::lowest());
+  const float hi = static_cast<float>(std::numeric_limits<Q>::max());
+  const float t = std::nearbyintf(v * inverse) + zero;
+  if (std::isnan(t)) return static_cast<Q>(lo);
+  return static_cast<Q>(t < lo ? lo : t > hi ? hi : t);
+}
+
+/// leip.QConv as the op's specification states it, one output element at a time.
+ir::Tensor referenceQConv(const ir::Node &node, const ir::Tensor &x, const ir::Tensor &w, const ir::Tensor *residual,
+                          const ir::TensorType &outType) {
+  const ir::Shape &xs = x.shape(), &ws = w.shape();
+  const ir::WindowGeometry g = ir::convGeometry(node, xs, ws);
+  const ir::AttributeMap &a = node.attrs();
+  const int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3], K = ws[0], Cg = ws[1], R = ws[2], S = ws[3];
+  const int64_t Kg = K / a.getInt("group", 1), OH = g.output[0], OW = g.output[1];
+  const auto zero = static_cast<int32_t>(a.getInt("x_zero_point", 0));
+  const std::vector<float> scales = a.getFloats("scales"), biases = a.getFloats("biases");
+  const ir::FusedActivation act = ir::fusedActivation(node);
+  const float inverse = a.getFloat("y_inverse_scale", 1.0f);
+  const auto yZero = static_cast<float>(a.getInt("y_zero_point", 0));
+  auto xAt = [&](int64_t i) {
+    return x.dtype() == DType::U8 ? static_cast<int32_t>(x.data<uint8_t>()[i])
+                                  : static_cast<int32_t>(x.data<int8_t>()[i]);
+  };
+  const int8_t *wd = w.data<int8_t>();
+  ir::Tensor y(outType);
+  int64_t i = 0;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow, ++i) {
+          int32_t acc = 0;
+          for (int64_t c = 0; c < Cg; ++c)
+            for (int64_t r = 0; r < R; ++r)
+              for (int64_t s = 0; s < S; ++s) {
+                const int64_t ih = oh * g.strides[0] - g.padBegin[0] + r * g.dilations[0];
+                const int64_t iw = ow * g.strides[1] - g.padBegin[1] + s * g.dilations[1];
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                const int64_t ci = (k / Kg) * Cg + c;
+                acc += (xAt(((n * C + ci) * H + ih) * W + iw) - zero) * int32_t{wd[((k * Cg + c) * R + r) * S + s]};
+              }
+          float v = std::fmaf(static_cast<float>(acc), scales[k], biases[k]);
+          if (residual) v = v + residual->data<float>()[i];
+          v = act.apply(v);
+          switch (outType.dtype) {
+          case DType::F32: y.data<float>()[i] = v; break;
+          case DType::U8: y.data<uint8_t>()[i] = quantize<uint8_t>(v, inverse, yZero); break;
+          default: y.data<int8_t>()[i] = quantize<int8_t>(v, inverse, yZero); break;
+          }
+        }
+  return y;
+}
+
+// ---- bitwise comparison -------------------------------------------------------------------
+
+std::string elementName(const ir::Shape &shape, int64_t i) {
+  std::string s = "]";
+  for (size_t d = shape.size(); d-- > 0;) {
+    s = (d ? ", " : "") + std::to_string(i % shape[d]) + s;
+    i /= shape[d];
+  }
+  return "[" + s;
+}
+
+std::string describeValue(DType type, const void *data, int64_t i) {
+  char text[64];
+  if (type == DType::F32) {
+    float v;
+    uint32_t bits;
+    std::memcpy(&v, static_cast<const float *>(data) + i, 4);
+    std::memcpy(&bits, &v, 4);
+    std::snprintf(text, sizeof text, "%.9g (0x%08" PRIx32 ")", static_cast<double>(v), bits);
+  } else if (type == DType::U8) {
+    std::snprintf(text, sizeof text, "%d", static_cast<const uint8_t *>(data)[i]);
+  } else {
+    std::snprintf(text, sizeof text, "%d", static_cast<const int8_t *>(data)[i]);
+  }
+  return text;
+}
+
+/// `got` must hold `want`'s exact bytes; on a mismatch: how many elements differ, the first
+/// one (index, got, want) and, for f32, the largest difference in units in the last place.
+void expectBitwise(const void *got, size_t gotBytes, const ir::Tensor &want, const std::string &what) {
+  ASSERT_EQ(gotBytes, want.byteSize()) << what;
+  const size_t size = ir::dtypeSize(want.dtype());
+  const auto *g = static_cast<const uint8_t *>(got), *w = static_cast<const uint8_t *>(want.rawData());
+  int64_t mismatches = 0, first = -1, maxUlp = 0;
+  for (int64_t i = 0; i < want.numElements(); ++i) {
+    if (std::memcmp(g + i * size, w + i * size, size) == 0) continue;
+    if (mismatches++ == 0) first = i;
+    if (want.dtype() == DType::F32) {
+      int32_t a, b;
+      std::memcpy(&a, g + i * size, 4);
+      std::memcpy(&b, w + i * size, 4);
+      maxUlp = std::max(maxUlp, std::abs(static_cast<int64_t>(a) - b));
+    }
+  }
+  if (mismatches == 0) return;
+  ADD_FAILURE() << what << ": " << mismatches << " of " << want.numElements() << " elements differ; first "
+                << elementName(want.shape(), first) << " (flat " << first << ") is "
+                << describeValue(want.dtype(), got, first) << ", want " << describeValue(want.dtype(), w, first)
+                << (want.dtype() == DType::F32 ? "; largest difference " + std::to_string(maxUlp) + " ulp" : "");
+}
+
+int64_t countEqual(const ir::Tensor &t, double value) {
+  int64_t count = 0;
+  for (int64_t i = 0; i < t.numElements(); ++i) {
+    const double v = t.dtype() == DType::F32  ? t.data<float>()[i]
+                     : t.dtype() == DType::U8 ? t.data<uint8_t>()[i]
+                                              : t.data<int8_t>()[i];
+    count += v == value;
+  }
+  return count;
+}
+
+// ---- the fixture ---------------------------------------------------------------------------
+
+class QConvCodegen : public ::testing::TestWithParam<Target> {
+protected:
+  /// Runs the interpreter (checked against referenceQConv), compiles `m` for the test's
+  /// target and requires the interpreter's bits at 1 and 2 threads. Returns the
+  /// interpreter's outputs.
+  std::vector<ir::Tensor> expectBitwiseAcrossThreads(QConvModel &m, const std::string &name) {
+    const Target &target = GetParam();
+    for (ir::Value *out : m.outputs) m.graph.addOutput(out);
+    passes::inferShapes(m.graph);
+    const std::vector<ir::Tensor> want = interp::Interpreter(m.graph).run(m.inputs);
+    EXPECT_EQ(want.size(), m.outputs.size());
+
+    // The oracle against the formula.
+    for (size_t o = 0; o < m.outputs.size(); ++o) {
+      const ir::Node &node = *m.outputs[o]->producer();
+      auto tensorOf = [&](const ir::Value *v) -> const ir::Tensor * {
+        if (!v) return nullptr;
+        if (v->isConstant()) return v->constant();
+        for (size_t i = 0; i < m.graph.inputs().size(); ++i)
+          if (m.graph.inputs()[i] == v) return &m.inputs[i];
+        return nullptr;
+      };
+      const ir::Tensor ref = referenceQConv(node, *tensorOf(node.input(0)), *tensorOf(node.input(1)),
+                                            tensorOf(node.input(2)), m.outputs[o]->type());
+      expectBitwise(want[o].rawData(), want[o].byteSize(), ref, m.names[o] + ": interpreter against the formula");
+    }
+
+    fs::path dir = test::compileForTest(m.graph, "qconv_" + name + "_" + target.tag, target.triple);
+    for (int threads : {1, 2}) {
+      std::vector<std::vector<char>> got = test::runCompiled(dir, m.inputs, threads);
+      EXPECT_EQ(got.size(), want.size());
+      for (size_t o = 0; o < std::min(got.size(), want.size()); ++o)
+        expectBitwise(got[o].data(), got[o].size(), want[o],
+                      m.names[o] + " (" + std::string(target.tag) + ", " + std::to_string(threads) + " thread(s))");
+    }
+    fs::remove_all(dir);
+    return want;
+  }
+
+  void SetUp() override {
+    const std::string missing = missingFlags(GetParam());
+    if (!missing.empty()) GTEST_SKIP() << "this host lacks " << missing << " for " << GetParam().triple;
+  }
+};
+
+QConvSpec conv(std::string name, ir::Shape x, ir::Shape w) {
+  QConvSpec s;
+  s.name = std::move(name);
+  s.x = std::move(x);
+  s.w = std::move(w);
+  return s;
+}
+
+const Ints kPad1{1, 1, 1, 1};
+
+// ---- leip_k_qconv2d --------------------------------------------------------------------------
+
+TEST_P(QConvCodegen, DenseGeometries) {
+  QConvModel m(101);
+  QConvSpec s;
+  s = conv("k3s1p1", {1, 16, 12, 12}, {24, 16, 3, 3});
+  s.pads = kPad1;
+  m.add(s);
+  s = conv("k3s2p1_odd", {1, 8, 15, 17}, {16, 8, 3, 3});
+  s.pads = kPad1, s.strides = {2, 2};
+  m.add(s);
+  s = conv("stem7x7s2p3_c3", {1, 3, 32, 30}, {16, 3, 7, 7}); // C = 3: one partial channel quad
+  s.pads = {3, 3, 3, 3}, s.strides = {2, 2}, s.xType = DType::I8, s.xZero = -5;
+  m.add(s);
+  s = conv("k1s1", {1, 20, 9, 9}, {12, 20, 1, 1});
+  m.add(s);
+  s = conv("k1s2", {1, 20, 10, 11}, {12, 20, 1, 1});
+  s.strides = {2, 2}, s.xZero = 3;
+  m.add(s);
+  s = conv("dilation2", {1, 8, 14, 13}, {16, 8, 3, 3});
+  s.dilations = {2, 2}, s.pads = {2, 2, 2, 2};
+  m.add(s);
+  s = conv("asym_pads_k3x2", {1, 6, 11, 13}, {8, 6, 3, 2}); // pads top 0, left 2, bottom 1, right 0
+  s.pads = {0, 2, 1, 0};
+  m.add(s);
+  s = conv("strides2x1_dil1x2", {1, 7, 12, 12}, {9, 7, 3, 3});
+  s.strides = {2, 1}, s.dilations = {1, 2}, s.pads = {1, 2, 0, 1}, s.xType = DType::I8, s.xZero = 0;
+  m.add(s);
+  s = conv("k10", {1, 8, 10, 10}, {10, 8, 3, 3});
+  s.pads = kPad1;
+  m.add(s);
+  s = conv("k20_c5", {1, 5, 10, 10}, {20, 5, 3, 3});
+  s.pads = kPad1, s.xZero = 0;
+  m.add(s);
+  s = conv("batch2", {2, 8, 9, 9}, {12, 8, 3, 3});
+  s.pads = kPad1, s.xType = DType::I8, s.xZero = -5;
+  m.add(s);
+  expectBitwiseAcrossThreads(m, "dense");
+}
+
+TEST_P(QConvCodegen, GroupsTinyImagesAndWideRows) {
+  QConvModel m(202);
+  QConvSpec s;
+  s = conv("group2_k10", {1, 12, 10, 10}, {10, 6, 3, 3}); // 5 output and 6 input channels per group
+  s.group = 2, s.pads = kPad1;
+  m.add(s);
+  s = conv("group4_s2", {1, 8, 9, 9}, {16, 2, 3, 3});
+  s.group = 4, s.pads = kPad1, s.strides = {2, 2}, s.xType = DType::I8, s.xZero = -5;
+  m.add(s);
+  s = conv("depth_multiplier2", {1, 4, 8, 8}, {8, 1, 3, 3}); // group = C but K = 2C: not depthwise
+  s.group = 4, s.pads = kPad1;
+  m.add(s);
+  s = conv("group2_1x1_on_1x1", {1, 8, 1, 1}, {6, 4, 1, 1}); // grouped: not the gemm path
+  s.group = 2;
+  m.add(s);
+  s = conv("image1x1_k3", {2, 8, 1, 1}, {12, 8, 3, 3});
+  s.pads = kPad1;
+  m.add(s);
+  s = conv("image1x1_k1_padded", {1, 8, 1, 1}, {5, 8, 1, 1}); // 3x3 output of padding and one pixel
+  s.pads = kPad1, s.xZero = 3;
+  m.add(s);
+  s = conv("image2x3", {1, 5, 2, 3}, {7, 5, 3, 3});
+  s.pads = kPad1;
+  m.add(s);
+  s = conv("image7x7", {1, 16, 7, 7}, {32, 16, 3, 3});
+  s.pads = kPad1, s.xType = DType::I8, s.xZero = 0;
+  m.add(s);
+  s = conv("wide100", {1, 12, 6, 100}, {20, 12, 3, 3});
+  s.pads = kPad1;
+  m.add(s);
+  s = conv("wide100_s2", {1, 4, 5, 100}, {8, 4, 3, 3}); // OW 50
+  s.pads = kPad1, s.strides = {2, 2};
+  m.add(s);
+  expectBitwiseAcrossThreads(m, "grouped_tiny_wide");
+}
+
+TEST_P(QConvCodegen, LargeConvsSplitIntoRowAndChannelBlocks) {
+  QConvModel m(303);
+  QConvSpec s;
+  // 29 M multiply-adds, all rows in one block: cut into channel blocks for the threads.
+  s = conv("c64k64_28x28", {1, 64, 28, 28}, {64, 64, 3, 3});
+  s.pads = kPad1;
+  m.add(s);
+  // Rows of 102 packed positions: several row blocks and channel blocks, u8 output.
+  s = conv("c32k24_24x100", {1, 32, 24, 100}, {24, 32, 3, 3});
+  s.pads = kPad1, s.outputType = "uint8", s.yZero = 128, s.xType = DType::I8, s.xZero = -5;
+  m.add(s);
+  // Two images, 5x5 stride 2, i8 output with a residual.
+  s = conv("n2_c16k32_5x5s2", {2, 16, 30, 30}, {32, 16, 5, 5});
+  s.pads = {2, 2, 2, 2}, s.strides = {2, 2}, s.outputType = "int8", s.yZero = -3, s.residual = true;
+  m.add(s);
+  expectBitwiseAcrossThreads(m, "large");
+}
+
+// ---- leip_k_qconv_depthwise --------------------------------------------------------------------
+
+TEST_P(QConvCodegen, Depthwise) {
+  QConvModel m(404);
+  QConvSpec s;
+  for (int64_t C : {32, 3}) {
+    const std::string c = "c" + std::to_string(C);
+    s = conv("dw" + c + "_k3s1", {1, C, 14, 15}, {C, 1, 3, 3});
+    s.group = C, s.pads = kPad1;
+    m.add(s);
+    s = conv("dw" + c + "_k3s2", {2, C, 15, 16}, {C, 1, 3, 3});
+    s.group = C, s.pads = kPad1, s.strides = {2, 2}, s.xType = DType::I8, s.xZero = -5;
+    m.add(s);
+    s = conv("dw" + c + "_k5", {1, C, 12, 11}, {C, 1, 5, 5});
+    s.group = C, s.pads = {2, 2, 2, 2}, s.outputType = "uint8", s.yZero = 128, s.xZero = 3;
+    m.add(s);
+  }
+  s = conv("dw8_dil2_asym", {1, 8, 13, 13}, {8, 1, 3, 3});
+  s.group = 8, s.dilations = {2, 2}, s.pads = {2, 1, 0, 2};
+  m.add(s);
+  s = conv("dw4_64x120", {1, 4, 64, 120}, {4, 1, 3, 3}); // several row blocks per plane
+  s.group = 4, s.pads = kPad1, s.activation = "Relu";
+  m.add(s);
+  s = conv("dw16_residual_i8_clip", {1, 16, 9, 10}, {16, 1, 3, 3});
+  s.group = 16, s.pads = kPad1, s.residual = true, s.outputType = "int8", s.yZero = -4, s.activation = "Clip",
+  s.actParams = {0.0f, 6.0f}, s.vStd = 3.0f, s.yStd = 60.0f;
+  m.add(s);
+  s = conv("dw3_image1x1", {1, 3, 1, 1}, {3, 1, 3, 3});
+  s.group = 3, s.pads = kPad1;
+  m.add(s);
+  expectBitwiseAcrossThreads(m, "depthwise");
+}
+
+// ---- leip_k_qgemm -----------------------------------------------------------------------------
+
+QConvSpec fullyConnected(std::string name, int64_t N, int64_t K, int64_t M) {
+  return conv(std::move(name), {N, K, 1, 1}, {M, K, 1, 1});
+}
+
+TEST_P(QConvCodegen, FullyConnected) {
+  QConvModel m(505);
+  QConvSpec s;
+  s = fullyConnected("fc_n1_k512_m1000", 1, 512, 1000);
+  m.add(s);
+  s = fullyConnected("fc_n3_k512_m1000_u8_relu", 3, 512, 1000);
+  s.xType = DType::I8, s.xZero = -5, s.outputType = "uint8", s.yZero = 0, s.activation = "Relu";
+  m.add(s);
+  s = fullyConnected("fc_n3_k10_m7_i8", 3, 10, 7);
+  s.xZero = 3, s.outputType = "int8", s.yZero = 5;
+  m.add(s);
+  s = fullyConnected("fc_n1_k10_m7_clip", 1, 10, 7);
+  s.activation = "Clip", s.actParams = {0.0f, 6.0f}, s.vStd = 4.0f;
+  m.add(s);
+  s = fullyConnected("fc_n3_k512_m7_hardswish", 3, 512, 7);
+  s.xType = DType::I8, s.xZero = 0, s.activation = "HardSwish", s.vStd = 4.0f;
+  m.add(s);
+  s = fullyConnected("fc_n1_k10_m1000_leaky_u8", 1, 10, 1000);
+  s.activation = "LeakyRelu", s.actParams = {0.1f}, s.outputType = "uint8", s.yZero = 100;
+  m.add(s);
+  expectBitwiseAcrossThreads(m, "fc");
+}
+
+TEST_P(QConvCodegen, FullyConnectedWithResidual) {
+  QConvModel m(606);
+  QConvSpec s;
+  s = fullyConnected("fc_residual_n3_k512_m1000", 3, 512, 1000);
+  s.residual = true;
+  m.add(s);
+  s = fullyConnected("fc_residual_n1_k10_m7_u8", 1, 10, 7);
+  s.residual = true, s.outputType = "uint8", s.yZero = 128;
+  m.add(s);
+  expectBitwiseAcrossThreads(m, "fc_residual");
+}
+
+// ---- epilogues: output types, activations, zero points, saturation ------------------------------
+
+struct Act {
+  const char *name; // "" for none
+  std::vector<float> params;
+};
+
+TEST_P(QConvCodegen, OutputTypesActivationsAndZeroPoints) {
+  QConvModel m(707);
+  const Act acts[] = {{"", {}}, {"Relu", {}}, {"Clip", {0.0f, 6.0f}}, {"LeakyRelu", {0.1f}}, {"HardSwish", {}}};
+  const std::pair<DType, int64_t> xs[] = {
+      {DType::U8, 128}, {DType::U8, 3}, {DType::I8, -5}, {DType::U8, 0}, {DType::I8, 0}};
+  const std::pair<const char *, int64_t> outs[] = {{"float32", 0}, {"uint8", 128}, {"int8", -3}};
+  int i = 0;
+  for (const auto &[out, yZero] : outs)
+    for (const Act &act : acts) {
+      QConvSpec s = conv(std::string(out) + "_" + (act.name[0] ? act.name : "none"), {1, 8, 9, 11}, {12, 8, 3, 3});
+      s.pads = kPad1;
+      s.outputType = out, s.yZero = yZero;
+      s.activation = act.name, s.actParams = act.params;
+      s.xType = xs[i % 5].first, s.xZero = xs[i % 5].second;
+      s.residual = i % 2 == 1;
+      s.vStd = 4.0f; // Clip(0, 6) meets both bounds
+      if (s.residual) s.name += "_residual";
+      m.add(s);
+      ++i;
+    }
+  expectBitwiseAcrossThreads(m, "epilogues");
+}
+
+TEST_P(QConvCodegen, SaturatesAtBothBounds) {
+  QConvModel m(808);
+  std::vector<std::pair<double, double>> bounds; // per output: the values that must both occur
+  QConvSpec s;
+  s = conv("sat_u8_dense", {1, 8, 10, 10}, {16, 8, 3, 3});
+  s.pads = kPad1, s.outputType = "uint8", s.yZero = 128, s.yStd = 250.0f;
+  m.add(s);
+  bounds.push_back({0, 255});
+  s = conv("sat_i8_dense_residual_leaky", {1, 8, 10, 10}, {16, 8, 3, 3});
+  s.pads = kPad1, s.outputType = "int8", s.yZero = 0, s.yStd = 250.0f, s.residual = true, s.activation = "LeakyRelu",
+  s.actParams = {0.9f}, s.xType = DType::I8, s.xZero = -5;
+  m.add(s);
+  bounds.push_back({-128, 127});
+  s = conv("sat_i8_clip", {1, 8, 10, 10}, {16, 8, 3, 3}); // Clip(-6, 6) at 30 steps per unit: both bounds
+  s.pads = kPad1, s.outputType = "int8", s.yZero = 0, s.activation = "Clip", s.actParams = {-6.0f, 6.0f},
+  s.vStd = 6.0f, s.yStd = 180.0f;
+  m.add(s);
+  bounds.push_back({-128, 127});
+  s = conv("sat_u8_depthwise", {1, 16, 10, 10}, {16, 1, 3, 3});
+  s.group = 16, s.pads = kPad1, s.outputType = "uint8", s.yZero = 128, s.yStd = 250.0f;
+  m.add(s);
+  bounds.push_back({0, 255});
+  s = conv("sat_i8_depthwise_residual", {1, 16, 10, 10}, {16, 1, 3, 3});
+  s.group = 16, s.pads = kPad1, s.outputType = "int8", s.yZero = 10, s.yStd = 250.0f, s.residual = true;
+  m.add(s);
+  bounds.push_back({-128, 127});
+  s = fullyConnected("sat_u8_fc", 2, 64, 100);
+  s.outputType = "uint8", s.yZero = 128, s.yStd = 250.0f;
+  m.add(s);
+  bounds.push_back({0, 255});
+  s = fullyConnected("sat_i8_fc", 2, 64, 100);
+  s.outputType = "int8", s.yZero = -1, s.yStd = 250.0f, s.xType = DType::I8, s.xZero = 7;
+  m.add(s);
+  bounds.push_back({-128, 127});
+  s = conv("sat_f32_clip", {1, 8, 10, 10}, {16, 8, 3, 3});
+  s.pads = kPad1, s.activation = "Clip", s.actParams = {0.0f, 6.0f}, s.vStd = 6.0f;
+  m.add(s);
+  bounds.push_back({0, 6});
+
+  // Non-finite residuals (the quantized result of NaN is the lowest value).
+  for (size_t i = 0; i < m.inputs.size(); ++i)
+    if (m.graph.inputs()[i]->name() == "sat_i8_dense_residual_leaky_residual" ||
+        m.graph.inputs()[i]->name() == "sat_i8_depthwise_residual_residual") {
+      float *r = m.inputs[i].data<float>();
+      r[3] = std::numeric_limits<float>::quiet_NaN();
+      r[20] = std::numeric_limits<float>::infinity();
+      r[41] = -std::numeric_limits<float>::infinity();
+    }
+
+  const std::vector<ir::Tensor> want = expectBitwiseAcrossThreads(m, "saturation");
+  ASSERT_EQ(want.size(), bounds.size());
+  for (size_t o = 0; o < want.size(); ++o) {
+    // The data must exercise what the test claims: both bounds and values between them.
+    const int64_t lo = countEqual(want[o], bounds[o].first), hi = countEqual(want[o], bounds[o].second);
+    EXPECT_GT(lo, 0) << m.names[o] << " never reaches " << bounds[o].first;
+    EXPECT_GT(hi, 0) << m.names[o] << " never reaches " << bounds[o].second;
+    EXPECT_LT(lo + hi, want[o].numElements()) << m.names[o] << " is all saturated";
+  }
+  // The NaN residual gives the lowest value.
+  EXPECT_EQ(want[1].data<int8_t>()[3], -128);
+  EXPECT_EQ(want[4].data<int8_t>()[3], -128);
+}
+
+TEST_P(QConvCodegen, SmoothActivations) {
+  // The activations with a multiply-add or exp in their formula (HardSigmoid's alpha * v +
+  // beta could be contracted into one fma; Sigmoid, Tanh and Silu call expf/tanhf).
+  QConvModel m(909);
+  const Act acts[] = {{"HardSigmoid", {0.2f, 0.5f}}, {"Sigmoid", {}}, {"Tanh", {}}, {"Silu", {}}};
+  for (const Act &act : acts)
+    for (const char *out : {"float32", "uint8"}) {
+      QConvSpec s = conv(std::string(act.name) + "_" + out, {1, 8, 9, 11}, {12, 8, 3, 3});
+      s.pads = kPad1, s.activation = act.name, s.actParams = act.params, s.vStd = 4.0f;
+      s.outputType = out, s.yStd = 100.0f; // v in (-1, 1) or (0, 1) mostly: 100 steps per unit
+      m.add(s);
+    }
+  expectBitwiseAcrossThreads(m, "smooth_activations");
+}
+
+INSTANTIATE_TEST_SUITE_P(Targets, QConvCodegen, ::testing::ValuesIn(kTargets),
+                         [](const ::testing::TestParamInfo<Target> &info) { return std::string(info.param.tag); });
+
+} // namespace

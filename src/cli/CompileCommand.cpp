@@ -27,6 +27,8 @@ struct CompileOptions {
   std::string inputShapes;
   std::string dataType = "auto";
   QuantizationFlags quant;
+  double floatBudget = 0.1;
+  size_t sqnrSamples = 16;
   bool json = false;
 };
 
@@ -36,9 +38,24 @@ bool hasQuantizedTensors(const ir::Graph &graph) {
   return false;
 }
 
+/// What `quantize` made: the QDQ graph, and for mixed precision the layers kept float.
+struct Quantized {
+  std::unique_ptr<ir::Graph> graph;
+  std::vector<quant::FloatLayer> floatLayers;
+};
+
+std::unique_ptr<ir::Graph> reimport(const ir::Graph &compressed, const std::string &sourceName) {
+  std::unique_ptr<ir::Graph> graph =
+      frontend::importOnnxFromBytes(frontend::exportOnnx(compressed).SerializeAsString(), sourceName);
+  passes::inferShapes(*graph);
+  ir::verify(*graph);
+  return graph;
+}
+
 /// `leip compress` in memory: the float model calibrated on --rep_dataset and rewritten in
-/// QDQ form, as the compiler reads a compress output.
-std::unique_ptr<ir::Graph> quantize(const ir::Graph &model, const CompileOptions &options) {
+/// QDQ form, as the compiler reads a compress output. Mixed precision then measures each
+/// layer's SQNR alone and takes the worst back to float within --float_budget.
+Quantized quantize(const ir::Graph &model, const CompileOptions &options) {
   quant::CompressOptions compress = compressOptions(options.quant, ir::DType::I8);
   if (model.inputs().size() != 1 || model.inputs()[0]->type().rank() < 1 || model.inputs()[0]->type().shape[0] != 1)
     throw BadInputError(options.inputPath + ": --data_type " + options.dataType +
@@ -50,11 +67,42 @@ std::unique_ptr<ir::Graph> quantize(const ir::Graph &model, const CompileOptions
     Progress progress("calibrating", data->size());
     result = quant::compress(model, *data, compress, [&](size_t done, size_t) { progress.update(done); });
   }
-  std::unique_ptr<ir::Graph> graph =
-      frontend::importOnnxFromBytes(frontend::exportOnnx(*result.graph).SerializeAsString(), options.inputPath);
-  passes::inferShapes(*graph);
-  ir::verify(*graph);
-  return graph;
+  Quantized out;
+  out.graph = reimport(*result.graph, options.inputPath);
+  if (options.dataType != "mixed") return out;
+  quant::SqnrReport sqnr;
+  {
+    const size_t count = std::min(options.sqnrSamples, data->size());
+    Progress progress("measuring SQNR", count);
+    sqnr = quant::measureSqnr(*result.graph, *out.graph, *data, count,
+                              [&](size_t done, size_t) { progress.update(done); });
+  }
+  out.floatLayers = quant::chooseFloatLayers(*result.graph, sqnr, options.floatBudget);
+  std::vector<std::string> names;
+  for (const quant::FloatLayer &layer : out.floatLayers) names.push_back(layer.node);
+  quant::keepFloat(*result.graph, names);
+  out.graph = reimport(*result.graph, options.inputPath);
+  return out;
+}
+
+/// The compile report's reason for each layer mixed precision kept in float32.
+void explainFloatLayers(codegen::CompileResult &result, const std::vector<quant::FloatLayer> &layers,
+                        double budget) {
+  for (size_t i = 0; i < layers.size(); ++i) {
+    char reason[256];
+    std::snprintf(reason, sizeof reason,
+                  "kept float32 by --data_type mixed: local SQNR %.1f dB, the %zu%s lowest; %.1f %% of the "
+                  "multiply-adds (budget %.1f %%)",
+                  layers[i].localSqnrDb, i + 1, i == 0 ? "st" : i == 1 ? "nd" : i == 2 ? "rd" : "th",
+                  100.0 * layers[i].macsFraction, 100.0 * budget);
+    bool found = false;
+    for (auto &conv : result.quantization.floatConvs)
+      if (conv.node == layers[i].node) {
+        conv.reason = reason;
+        found = true;
+      }
+    if (!found) result.quantization.floatConvs.push_back({layers[i].node, reason});
+  }
 }
 
 void printQuantization(const codegen::CompileResult &result) {
@@ -74,22 +122,33 @@ void runCompile(const CompileOptions &options) {
   compileOptions.target = codegen::parseTarget(options.target);
   compileOptions.sourcePath = frontend::modelFilePath(options.inputPath);
   compileOptions.outputDir = options.outputPath;
-  if (options.dataType != "auto" && options.dataType != "float32" && options.dataType != "int8")
-    throw UsageError("--data_type must be auto, float32 or int8, got '" + options.dataType + "'");
+  if (options.dataType != "auto" && options.dataType != "float32" && options.dataType != "int8" &&
+      options.dataType != "mixed")
+    throw UsageError("--data_type must be auto, float32, int8 or mixed, got '" + options.dataType + "'");
+  if (!(options.floatBudget >= 0 && options.floatBudget <= 1))
+    throw UsageError("--float_budget must be a fraction in [0, 1], got " + std::to_string(options.floatBudget));
   compileOptions.integerKernels = options.dataType != "float32";
-  if (options.dataType == "int8") compressOptions(options.quant, ir::DType::I8); // checks the flags early
+  const bool quantizing = options.dataType == "int8" || options.dataType == "mixed";
+  if (quantizing) compressOptions(options.quant, ir::DType::I8); // checks the flags early
 
   frontend::ImportOptions importOptions;
   importOptions.inputShapes = frontend::parseInputShapes(options.inputShapes);
   std::unique_ptr<ir::Graph> graph = frontend::loadModel(options.inputPath, importOptions);
-  if (options.dataType == "int8" && !hasQuantizedTensors(*graph)) {
+  std::vector<quant::FloatLayer> floatLayers;
+  if (options.dataType == "mixed" && hasQuantizedTensors(*graph))
+    throw UsageError("--data_type mixed: " + options.inputPath +
+                     " is already quantized; mixed precision starts from the float model (with --rep_dataset)");
+  if (quantizing && !hasQuantizedTensors(*graph)) {
     if (options.quant.repDataset.empty())
-      throw UsageError("--data_type int8: " + options.inputPath +
-                       " is a float model; give --rep_dataset (calibration data) to quantize it first, or compile "
-                       "the output of leip compress");
-    graph = quantize(*graph, options);
+      throw UsageError("--data_type " + options.dataType + ": " + options.inputPath +
+                       " is a float model; give --rep_dataset (calibration data) to quantize it first" +
+                       (options.dataType == "int8" ? ", or compile the output of leip compress" : ""));
+    Quantized quantized = quantize(*graph, options);
+    graph = std::move(quantized.graph);
+    floatLayers = std::move(quantized.floatLayers);
   }
   codegen::CompileResult result = codegen::compileGraph(*graph, compileOptions);
+  explainFloatLayers(result, floatLayers, options.floatBudget);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   if (options.json) {
@@ -108,9 +167,9 @@ void runCompile(const CompileOptions &options) {
   std::printf("  library:   %s\n  schema:    %s\n  peak activation memory: %lld bytes\n", result.libraryPath.c_str(),
               result.schemaPath.c_str(), static_cast<long long>(result.peakActivationBytes));
   printQuantization(result);
-  if (options.dataType == "int8" && result.quantization.convsLowered == 0)
-    spdlog::warn("--data_type int8: no convolution of {} could run on integers (see the reasons above)",
-                 options.inputPath);
+  if (quantizing && result.quantization.convsLowered == 0)
+    spdlog::warn("--data_type {}: no convolution of {} could run on integers (see the reasons above)",
+                 options.dataType, options.inputPath);
 }
 
 } // namespace
@@ -131,7 +190,17 @@ void addCompileCommand(CLI::App &app) {
       ->add_option("--data_type", options->dataType,
                    "auto: quantized (QDQ) convolutions run as int8 kernels, a float model stays float32; "
                    "float32: QDQ models keep their float simulation; int8: as auto, and a float model is "
-                   "quantized first (needs --rep_dataset; the compress flags below apply)")
+                   "quantized first (needs --rep_dataset; the compress flags below apply); mixed: a float model "
+                   "is quantized, then the layers with the lowest SQNR (each measured alone) stay float32 "
+                   "within --float_budget")
+      ->capture_default_str();
+  command
+      ->add_option("--float_budget", options->floatBudget,
+                   "--data_type mixed: at most this fraction of the model's multiply-adds stays float32")
+      ->capture_default_str();
+  command
+      ->add_option("--sqnr_samples", options->sqnrSamples,
+                   "--data_type mixed: samples of --rep_dataset the per-layer SQNR is measured on")
       ->capture_default_str();
   addQuantizationFlags(*command, options->quant, false);
   addInputShapesOption(*command, options->inputShapes);

@@ -2,6 +2,8 @@
 // SQNR comparison. See leip/quant/Compress.h and docs/quantization.md.
 #include "leip/quant/Compress.h"
 
+#include "leip/ir/Statistics.h"
+
 #include "leip/interp/Interpreter.h"
 #include "leip/interp/Kernels.h"
 #include "leip/passes/FoldBatchNorm.h"
@@ -16,6 +18,7 @@
 #include <limits>
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace leip::quant {
 
@@ -478,6 +481,53 @@ SqnrReport measureSqnr(const ir::Graph &reference, const ir::Graph &quantized, c
   for (size_t o = 0; o < outputs; ++o) report.outputs[o].sqnrDb = outputSqnr[o].db();
   report.samples = count;
   return report;
+}
+
+std::vector<FloatLayer> chooseFloatLayers(const ir::Graph &graph, const SqnrReport &report, double budget) {
+  std::unordered_map<std::string, const ir::Node *> byName;
+  for (const ir::Node *node : graph.nodes()) byName[node->name()] = node;
+  const double total = static_cast<double>(ir::graphFlops(graph));
+  std::vector<const TensorSqnr *> layers;
+  for (const TensorSqnr &layer : report.layers)
+    if (byName.count(layer.node)) layers.push_back(&layer);
+  std::stable_sort(layers.begin(), layers.end(),
+                   [](const TensorSqnr *a, const TensorSqnr *b) { return a->localSqnrDb < b->localSqnrDb; });
+  std::vector<FloatLayer> chosen;
+  double used = 0;
+  for (const TensorSqnr *layer : layers) {
+    const double share = total > 0 ? static_cast<double>(ir::nodeFlops(*byName[layer->node])) / total : 0.0;
+    if (used + share > budget) continue;
+    used += share;
+    chosen.push_back({layer->node, layer->localSqnrDb, share});
+  }
+  return chosen;
+}
+
+void keepFloat(ir::Graph &graph, const std::vector<std::string> &nodes) {
+  std::unordered_set<std::string> names(nodes.begin(), nodes.end());
+  auto unquantize = [](ir::Value *value) {
+    ir::TensorType type = value->type();
+    type.quant.reset();
+    value->setType(type);
+  };
+  std::unordered_set<std::string> found;
+  for (ir::Node *node : graph.nodes()) {
+    if (!names.count(node->name())) continue;
+    found.insert(node->name());
+    for (size_t i = 0; i < node->numInputs(); ++i) {
+      ir::Value *in = node->input(i);
+      if (!in || !in->type().quant) continue;
+      if (in->isConstant()) {
+        unquantize(in); // weights and bias: this layer's own
+        continue;
+      }
+      bool onlyFloatReaders = true;
+      for (const ir::Node *user : in->users()) onlyFloatReaders &= names.count(user->name()) > 0;
+      if (onlyFloatReaders && !in->isGraphInput()) unquantize(in);
+    }
+  }
+  for (const std::string &name : nodes)
+    if (!found.count(name)) throw InternalError("keepFloat: no node '" + name + "'");
 }
 
 } // namespace leip::quant

@@ -108,4 +108,24 @@ struct SqnrReport {
 SqnrReport measureSqnr(const ir::Graph &reference, const ir::Graph &quantized, const data::Dataset &data,
                        size_t maxSamples, const ProgressCallback &progress = {});
 
+/// A layer that mixed precision keeps in float32, and why.
+struct FloatLayer {
+  std::string node;
+  double localSqnrDb = 0;
+  /// Its share of the model's multiply-adds.
+  double macsFraction = 0;
+};
+
+/// Mixed precision: the weighted layers of `report` in order of rising local SQNR (the
+/// layer alone quantized, so earlier layers' errors do not count), taken while their
+/// multiply-adds stay within `budget` (a fraction of the model's, in [0, 1]) of `graph`
+/// (the model the report was measured on); a layer over the remaining budget is skipped.
+std::vector<FloatLayer> chooseFloatLayers(const ir::Graph &graph, const SqnrReport &report, double budget);
+
+/// Undoes the quantization of the named layers in a compress result's graph: their weights
+/// and biases become float again, and so does an input that only such layers read. Their
+/// outputs stay as they were (quantized where the next layer reads them quantized).
+/// Throws InternalError for a name that is not a node of the graph.
+void keepFloat(ir::Graph &graph, const std::vector<std::string> &nodes);
+
 } // namespace leip::quant

@@ -88,7 +88,7 @@ template <typename T> inline T shrink(T x, float lambd, float bias) {
 inline float unaryF32(float v, int32_t op, float alpha, float beta) {
   switch (op) {
   case kRelu: return v > 0.0f ? v : 0.0f;
-  case kHardSigmoid: return stdMax(0.0f, stdMin(1.0f, alpha * v + beta));
+  case kHardSigmoid: return stdMax(0.0f, stdMin(1.0f, mulAddUnfused(alpha, v, beta)));
   case kHardSwish: return v * stdMax(0.0f, stdMin(1.0f, v / 6.0f + 0.5f));
   case kExp: return expf(v);
   case kLog: return logf(v);

@@ -54,6 +54,13 @@ inline float sigmoid(float v) {
 inline float minf(float a, float b) { return a < b ? a : b; }
 inline float maxf(float a, float b) { return a > b ? a : b; }
 
+/// alpha * v + beta rounded twice, as the interpreter computes it: clang would otherwise
+/// contract it into one fused multiply-add on FMA targets.
+inline float mulAddUnfused(float alpha, float v, float beta) {
+#pragma clang fp contract(off)
+  return alpha * v + beta;
+}
+
 /// Same formulas as leip::ir::FusedActivation::apply (the interpreter's).
 inline float activate(float v, int32_t activation, float alpha, float beta) {
   switch (activation) {
@@ -64,7 +71,7 @@ inline float activate(float v, int32_t activation, float alpha, float beta) {
   }
   case kLeakyRelu: return v < 0.0f ? alpha * v : v;
   case kSigmoid: return sigmoid(v);
-  case kHardSigmoid: return maxf(0.0f, minf(1.0f, alpha * v + beta));
+  case kHardSigmoid: return maxf(0.0f, minf(1.0f, mulAddUnfused(alpha, v, beta)));
   case kHardSwish: return v * maxf(0.0f, minf(1.0f, v / 6.0f + 0.5f));
   case kTanh: return tanhf(v);
   case kSilu: return v * sigmoid(v);

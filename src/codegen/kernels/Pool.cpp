@@ -80,7 +80,7 @@ void pool(const T *__restrict x, T *__restrict y, int64_t *__restrict indices, c
   }
 }
 
-/// Floats of a padded input row of maxPoolRows (with room for the stride-2 halves).
+/// Elements of a padded input row of maxPoolRows (with room for the stride-2 halves).
 constexpr int64_t kPoolRow = 2048;
 
 /// Whether maxPoolRows handles the geometry: a 2-D window (depth 1), no dilation, column
@@ -92,28 +92,29 @@ bool rowsKernelFits(const WindowGeometry &g) {
 }
 
 /// 2-D max pooling, one output row per task, in contiguous vector loops: first the max of
-/// the input rows the window covers, column by column, into a buffer padded with -inf (so
-/// padding never wins, as in the generic kernel); for stride 2 that row is split into its
+/// the input rows the window covers, column by column, into a buffer padded with the type's
+/// lowest value (so padding never wins, as in the generic kernel; integers: padding may tie
+/// but never exceeds, and a window always covers an input); for stride 2 that row is split into its
 /// even and odd columns; then each tap kw is a unit-stride max into the output row.
-template <int STRIDE>
-void maxPoolRows(const float *__restrict x, float *__restrict y, const WindowGeometry &g, int64_t begin,
+template <typename T, int STRIDE>
+void maxPoolRows(const T *__restrict x, T *__restrict y, const WindowGeometry &g, int64_t begin,
                  int64_t end) {
   const int64_t H = g.in(1), W = g.in(2), OH = g.out(1), OW = g.out(2), KW = g.kernel(2), padL = g.pad(2);
-  alignas(64) float row[kPoolRow];
-  alignas(64) float halves[2][kPoolRow / 2];
+  alignas(64) T row[kPoolRow];
+  alignas(64) T halves[2][kPoolRow / 2];
   const int64_t span = (OW - 1) * STRIDE + KW; // padded columns the window reads
   const int64_t right = span > padL + W ? span : padL + W;
-  for (int64_t c = 0; c < padL; ++c) row[c] = -__builtin_inff();
-  for (int64_t c = padL + W; c < right + 2; ++c) row[c] = -__builtin_inff();
-  float *__restrict mid = row + padL;
+  for (int64_t c = 0; c < padL; ++c) row[c] = lowestOf<T>();
+  for (int64_t c = padL + W; c < right + 2; ++c) row[c] = lowestOf<T>();
+  T *__restrict mid = row + padL;
   for (int64_t task = begin; task < end; ++task) {
     const int64_t oh = task % OH, plane = task / OH;
-    const float *__restrict src = x + plane * H * W;
+    const T *__restrict src = x + plane * H * W;
     bool any = false;
     for (int64_t kh = 0; kh < g.kernel(1); ++kh) {
       const int64_t ih = oh * g.stride(1) - g.pad(1) + kh;
       if (ih < 0 || ih >= H) continue;
-      const float *__restrict in = src + ih * W;
+      const T *__restrict in = src + ih * W;
       if (!any)
         for (int64_t c = 0; c < W; ++c) mid[c] = in[c];
       else
@@ -121,9 +122,9 @@ void maxPoolRows(const float *__restrict x, float *__restrict y, const WindowGeo
       any = true;
     }
     if (!any)
-      for (int64_t c = 0; c < W; ++c) mid[c] = -__builtin_inff();
-    float *__restrict out = y + task * OW;
-    const float *__restrict taps[2] = {row, row};
+      for (int64_t c = 0; c < W; ++c) mid[c] = lowestOf<T>();
+    T *__restrict out = y + task * OW;
+    const T *__restrict taps[2] = {row, row};
     if (STRIDE == 2) {
       for (int64_t c = 0; c < (right + 2) / 2; ++c) {
         halves[0][c] = row[2 * c];
@@ -134,7 +135,7 @@ void maxPoolRows(const float *__restrict x, float *__restrict y, const WindowGeo
     }
     for (int64_t j = 0; j < OW; ++j) out[j] = taps[0][j];
     for (int64_t kw = 1; kw < KW; ++kw) {
-      const float *__restrict tap = STRIDE == 2 ? taps[kw & 1] + kw / 2 : row + kw; // column STRIDE * j + kw
+      const T *__restrict tap = STRIDE == 2 ? taps[kw & 1] + kw / 2 : row + kw; // column STRIDE * j + kw
       for (int64_t j = 0; j < OW; ++j) out[j] = tap[j] > out[j] ? tap[j] : out[j];
     }
   }
@@ -143,14 +144,12 @@ void maxPoolRows(const float *__restrict x, float *__restrict y, const WindowGeo
 template <typename T>
 void maxPool(const T *x, T *y, int64_t *indices, const int64_t *geom, int64_t begin, int64_t end) {
   const WindowGeometry g{geom};
-  if constexpr (sizeof(T) == 4) {
-    if (!indices && rowsKernelFits(g)) {
-      if (g.stride(2) == 1)
-        maxPoolRows<1>(x, y, g, begin, end);
-      else
-        maxPoolRows<2>(x, y, g, begin, end);
-      return;
-    }
+  if (!indices && rowsKernelFits(g)) {
+    if (g.stride(2) == 1)
+      maxPoolRows<T, 1>(x, y, g, begin, end);
+    else
+      maxPoolRows<T, 2>(x, y, g, begin, end);
+    return;
   }
   if (indices) pool<T, kMaxIndices>(x, y, indices, g, 0, begin, end);
   else pool<T, kMax>(x, y, nullptr, g, 0, begin, end);

@@ -173,7 +173,8 @@ __attribute__((always_inline)) inline void packColumnPhases(T *const *out, const
 /// input is flipped by 0x80, the zero point with it); padding and missing channels hold
 /// the zero point.
 inline void packRows(const uint8_t *__restrict x, uint32_t flip, uint8_t zero, const QConvShape &s, int64_t n,
-                     int64_t g, int64_t oh0, int64_t rows, int64_t planeWords, uint32_t *__restrict pack) {
+                     int64_t g, int64_t oh0, int64_t rows, int64_t planeWords, int64_t slack,
+                     uint32_t *__restrict pack) {
   const int64_t RH = rows + s.maxRowOff;
   uint8_t padRow[kMaxRowBytes];
   for (int64_t i = 0; i < s.W; ++i) padRow[i] = zero ^ (uint8_t)flip; // flipped back below
@@ -197,9 +198,12 @@ inline void packRows(const uint8_t *__restrict x, uint32_t flip, uint8_t zero, c
                  flip;
         });
       }
-  // The slack past the last row: only garbage columns read it, but keep it defined.
-  for (int64_t p = 0; p < s.strideH * s.strideW * s.C4; ++p)
+  // Past each plane's rows, and the slack after the last plane: only the garbage columns of
+  // the last tiles read them (a tile may run into the next plane), but keep them defined.
+  const int64_t planes = s.strideH * s.strideW * s.C4;
+  for (int64_t p = 0; p < planes; ++p)
     for (int64_t q = RH * s.Wph; q < planeWords; ++q) pack[p * planeWords + q] = zeroWord;
+  for (int64_t q = 0; q < slack; ++q) pack[planes * planeWords + q] = zeroWord;
 }
 
 /// MK channels starting at k0 (of the group) x NV vectors of L flat positions from q0.
@@ -281,7 +285,8 @@ __attribute__((always_inline)) inline void qconv(const uint8_t *x, uint32_t flip
   const int64_t rowBlocks = (s.OH + s.rowsPerTask - 1) / s.rowsPerTask;
   const int64_t channelBlocks = (s.Kg + s.channelsPerTask - 1) / s.channelsPerTask;
   const int64_t RH = s.rowsPerTask + s.maxRowOff;
-  const int64_t planeWords = (RH * s.Wph + s.maxColOff + TILE + 15) & ~(int64_t)15;
+  const int64_t planeWords = (RH * s.Wph + 15) & ~(int64_t)15;
+  const int64_t slack = TILE + s.maxColOff;
   const int64_t tiles = (s.rowsPerTask * s.Wph + TILE - 1) / TILE;
   const int64_t kBlocksPerGroup = (s.Kg + MK - 1) / MK;
   const int64_t taps = s.R * s.S;
@@ -293,7 +298,7 @@ __attribute__((always_inline)) inline void qconv(const uint8_t *x, uint32_t flip
     const int64_t oh0 = rb * s.rowsPerTask;
     const int64_t rows = s.OH - oh0 < s.rowsPerTask ? s.OH - oh0 : s.rowsPerTask;
     // A task after the first of the same rows repacks them: cheap next to its MACs.
-    packRows(x, flip, zero, s, n, g, oh0, rows, planeWords, pack);
+    packRows(x, flip, zero, s, n, g, oh0, rows, planeWords, slack, pack);
     const int64_t rowTiles = (rows * s.Wph + TILE - 1) / TILE;
     const int64_t kEnd = (cb + 1) * s.channelsPerTask < s.Kg ? (cb + 1) * s.channelsPerTask : s.Kg;
     for (int64_t k0 = cb * s.channelsPerTask; k0 < kEnd; k0 += MK) {
@@ -395,6 +400,7 @@ __attribute__((always_inline)) inline void qgemm(const uint8_t *x, uint32_t flip
     for (int64_t j = 0; j < NV * L; ++j) {
       const int64_t c = j0 + j < M ? j0 + j : M - 1; // lanes past M compute a copy of the last channel
       out[j] = __builtin_fmaf((float)(sums[j] + o.corr[c]), o.scales[c], o.biases[c]);
+      if (o.residual) out[j] += o.residual[n * M + c];
     }
     activateFast(out, NV * L, o.activation, o.alpha, o.beta);
     if (o.yType == 0) {
@@ -437,9 +443,11 @@ extern "C" void leip_k_qconv2d(const void *x, int32_t xSigned, int32_t xZeroPoin
 #define LEIP_QCONV(dot, l, m, v)                                                                                       \
   if (dotKind == dot && lanes == l && mk == m && nv == v) return qconv<l, m, v, dot>(xb, flip, zero, wp, s, o, begin, end);
   LEIP_QCONV(kDotVnni, 16, 8, 3)
+  LEIP_QCONV(kDotVnni, 16, 6, 4)
   LEIP_QCONV(kDotVnni, 8, 4, 2)
   LEIP_QCONV(kDotAvx2, 8, 4, 2)
   LEIP_QCONV(kDotGeneric, 16, 8, 3)
+  LEIP_QCONV(kDotGeneric, 16, 6, 4)
   LEIP_QCONV(kDotGeneric, 8, 4, 2)
   LEIP_QCONV(kDotGeneric, 4, 4, 2)
 #undef LEIP_QCONV

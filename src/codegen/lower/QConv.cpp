@@ -15,12 +15,14 @@ namespace {
 // Mirrors of kernels/QConv.cpp's limits.
 constexpr int64_t kPackBytes = 128 * 1024, kAccPositions = 1024, kMaxRowBytes = 4096, kMaxStride = 8;
 /// Preferred packed input per task: stays in L2 next to the weights it meets.
-constexpr int64_t kPreferredPackBytes = 64 * 1024;
+constexpr int64_t kPreferredPackBytes = 112 * 1024;
 /// Tasks wanted per convolution so that two or more threads get balanced shares.
-constexpr int64_t kWantedTasks = 8;
+constexpr int64_t kWantedTasks = 8, kMinTasks = 4;
 /// Below this many multiply-adds (about 20 us) a convolution runs on one thread (the
 /// compiler's cost model, Compiler.cpp), so it is not cut into channel blocks.
 constexpr double kMinSplitMacs = 4.0e6;
+/// A channel block must do at least this many multiply-adds per byte it packs.
+constexpr int64_t kMinMacsPerPackedByte = 256;
 
 /// Register tile of kernels/QConv.cpp for a dot kind and vector width: lanes, MK output
 /// channels, NV vectors of positions (MK * NV accumulators + NV inputs fit the registers).
@@ -28,12 +30,14 @@ struct QConvTile {
   int64_t lanes, mk, nv;
 };
 
-QConvTile tileFor(Int8Dot dot, int floatLanes) {
-  if (dot == Int8Dot::Vnni && floatLanes == 16) return {16, 8, 3};
-  if (dot == Int8Dot::Vnni || dot == Int8Dot::Avx2) return {8, 4, 2};
-  if (floatLanes == 16) return {16, 8, 3};
-  return {floatLanes >= 8 ? 8 : 4, 4, 2};
+/// The tiles kernels/QConv.cpp instantiates for a dot kind and vector width.
+std::vector<QConvTile> tilesFor(Int8Dot dot, int floatLanes) {
+  if (floatLanes == 16 && dot != Int8Dot::Avx2) return {{16, 8, 3}, {16, 6, 4}};
+  if (dot == Int8Dot::Vnni || dot == Int8Dot::Avx2) return {{8, 4, 2}};
+  return {{floatLanes >= 8 ? 8 : 4, 4, 2}};
 }
+
+QConvTile tileFor(Int8Dot dot, int floatLanes) { return tilesFor(dot, floatLanes).front(); }
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -180,8 +184,6 @@ int64_t lowerQConv(NodeLowering &L) {
     L.fail("scales and biases need one value per output channel");
 
   const Int8Dot dot = L.int8Dot();
-  const QConvTile tile = tileFor(dot, L.vectorLanes());
-  const int64_t tileWidth = tile.lanes * tile.nv;
 
   // Packed bytes are unsigned (the kernel flips signed input by 0x80): the zero point
   // moves with them, and sum((x - z) w) = sum(x w) - z sum(w), the second term per channel.
@@ -194,36 +196,57 @@ int64_t lowerQConv(NodeLowering &L) {
     corr[static_cast<size_t>(k)] = static_cast<int32_t>(-zeroPacked * sum);
   }
 
-  // Output rows per task: as many as keep the packed input (one plane per stride phase and
-  // channel quad) and the int32 sums within the kernel's buffers, preferring L2-sized packs.
-  const int64_t C4 = ceilDiv(Cg, 4), maxRowOff = (R - 1) * dh / sh, maxColOff = (S - 1) * dw / sw;
-  const int64_t Wph = OW + maxColOff;
-  auto packBytes = [&](int64_t rows) {
-    const int64_t planeWords = ((rows + maxRowOff) * Wph + maxColOff + tileWidth + 15) & ~int64_t{15};
-    return sh * sw * C4 * planeWords * 4;
-  };
-  auto fits = [&](int64_t rows, int64_t limit) {
-    return packBytes(rows) <= limit && ceilDiv(rows * Wph, tileWidth) * tileWidth <= kAccPositions;
-  };
-  if (!fits(1, kPackBytes))
-    L.fail("an output row needs " + std::to_string(packBytes(1)) + " bytes of packed input, more than the " +
-           std::to_string(kPackBytes) + " the integer kernel has");
-  int64_t rows = 1;
-  while (rows < OH && fits(rows + 1, kPreferredPackBytes)) ++rows;
-  const int64_t rowBlocks = ceilDiv(OH, rows);
-  rows = ceilDiv(OH, rowBlocks); // balanced blocks
-  const int64_t kBlocks = ceilDiv(K / group, tile.mk);
-  const int64_t spatialTasks = N * group * rowBlocks;
-  // Channel blocks repack the same rows: only worth it when threads will share the node.
-  const double macs = static_cast<double>(N * K * OH * OW) * static_cast<double>(Cg * R * S);
-  const int64_t channelSplits =
-      macs < kMinSplitMacs ? 1 : std::min(kBlocks, ceilDiv(kWantedTasks, spatialTasks));
-  const int64_t channelsPerTask = ceilDiv(kBlocks, channelSplits) * tile.mk;
-  const int64_t tasks = spatialTasks * ceilDiv(K / group, channelsPerTask);
-
   const ir::FusedActivation &act = L.activation();
   if (group == C && K == C && C > 1) return lowerDepthwise(L, corr, act);
   if (H == 1 && W == 1 && R == 1 && S == 1 && group == 1 && OH == 1 && OW == 1) return lowerPointGemm(L, corr, act);
+
+  // Output rows per task: as many as keep the packed input (one plane per stride phase and
+  // channel quad, then slack for the last tile) and the int32 sums within the kernel's
+  // buffers, preferring L2-sized packs. Of the register tiles, the one computing the fewest
+  // padding lanes and channels.
+  const int64_t C4 = ceilDiv(Cg, 4), maxRowOff = (R - 1) * dh / sh, maxColOff = (S - 1) * dw / sw;
+  const int64_t Wph = OW + maxColOff, Kg = K / group;
+  QConvTile tile{};
+  int64_t rows = 0;
+  double bestCost = 0;
+  for (const QConvTile &candidate : tilesFor(dot, L.vectorLanes())) {
+    const int64_t tileWidth = candidate.lanes * candidate.nv;
+    auto packBytes = [&](int64_t r) {
+      const int64_t planeWords = ((r + maxRowOff) * Wph + 15) & ~int64_t{15};
+      return (sh * sw * C4 * planeWords + tileWidth + maxColOff) * 4;
+    };
+    auto fits = [&](int64_t r, int64_t limit) {
+      return packBytes(r) <= limit && ceilDiv(r * Wph, tileWidth) * tileWidth <= kAccPositions;
+    };
+    if (!fits(1, kPackBytes)) continue;
+    int64_t r = 1;
+    while (r < OH && fits(r + 1, kPreferredPackBytes)) ++r;
+    r = ceilDiv(OH, ceilDiv(OH, r)); // balanced blocks
+    const double cost = static_cast<double>(ceilDiv(OH, r) * ceilDiv(r * Wph, tileWidth) * tileWidth) *
+                        static_cast<double>(ceilDiv(Kg, candidate.mk) * candidate.mk);
+    if (rows == 0 || cost < bestCost) {
+      tile = candidate;
+      rows = r;
+      bestCost = cost;
+    }
+  }
+  if (rows == 0)
+    L.fail("an output row needs more packed input than the " + std::to_string(kPackBytes) +
+           " bytes the integer kernel has");
+  const int64_t rowBlocks = ceilDiv(OH, rows);
+  const int64_t kBlocks = ceilDiv(K / group, tile.mk);
+  const int64_t spatialTasks = N * group * rowBlocks;
+  // Channel blocks repack the same rows: only worth it when threads will share the node and
+  // each block's multiply-adds (channels x taps per packed byte) dwarf its packing.
+  const double macs = static_cast<double>(N * K * OH * OW) * static_cast<double>(Cg * R * S);
+  // A few tasks are wanted regardless, so that two to four threads can share the node.
+  int64_t channelSplits = macs < kMinSplitMacs ? 1 : std::min(kBlocks, ceilDiv(kWantedTasks, spatialTasks));
+  const int64_t minimumSplits = macs < kMinSplitMacs ? 1 : std::min(kBlocks, ceilDiv(kMinTasks, spatialTasks));
+  while (channelSplits > minimumSplits && ceilDiv(kBlocks, channelSplits) * tile.mk * R * S < kMinMacsPerPackedByte)
+    --channelSplits;
+  const int64_t channelsPerTask = ceilDiv(kBlocks, channelSplits) * tile.mk;
+  const int64_t tasks = spatialTasks * ceilDiv(K / group, channelsPerTask);
+
   const std::vector<int32_t> packed = packWeights(wData, K, Cg, R, S, group, tile.mk, dot);
   std::vector<llvm::Value *> args = commonArgs(L, packed, corr);
   for (int64_t v : {N, C, H, W, K, group, R, S, OH, OW, sh, sw, dh, dw, g.padBegin[0], g.padBegin[1], rows,

@@ -1,0 +1,344 @@
+"""`leip compile` of quantized models: integer kernels (leip.QConv) for the QDQ convolutions
+and fully connected layers of a `leip compress` output, `--data_type`, and the same integer
+results on every x86_64 code path and on aarch64 (under qemu).
+
+Models are the three Fashion-MNIST examples compressed with symmetricpc weights and minmax
+calibration on the first 500 *training* images (as test_compress.CompressAccuracyTest does);
+accuracy is measured on the test images. Expectations come from outside the compiled
+integer code: the labels, leip's interpreter running the QDQ model.onnx as the float
+simulation of quantization (QuantizeLinear -> DequantizeLinear -> float op), the float32
+compile of the same model, and the node counts of the QDQ model.onnx itself.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import unittest
+
+import numpy as np
+
+import onnx
+
+import e2e_common as e2e
+import test_artifacts
+import test_compress
+
+QUANTIZER_ARGS = ("--quantizer", "symmetricpc", "--calibration", "minmax")
+# The weighted ops that the integer lowering turns into leip.QConv (Gemm as a 1x1 conv).
+LOWERED_OPS = ("Conv", "Gemm")
+
+_compressed = {}
+
+
+def calibration_images():
+    """The first 500 Fashion-MNIST training images, saved once per test process."""
+    if "calibration" not in _compressed:
+        work = e2e.work_dir("int8_calibration")
+        images, _ = e2e.fmnist_module().load("train", test_compress.CALIBRATION_COUNT)
+        _compressed["calibration"] = e2e.save_npy(os.path.join(work, "calibration.npy"), images)
+    return _compressed["calibration"]
+
+
+def compressed(test, name):
+    """The `leip compress` output folder of an example model (symmetricpc, minmax), made once
+    per test process."""
+    if name not in _compressed:
+        out = os.path.join(e2e.work_dir("int8_compressed_" + name), "out")
+        report = test_compress.compress(test, e2e.example_model(name), out, "--rep_dataset", calibration_images(),
+                                        *QUANTIZER_ARGS)
+        test.assertEqual(report["calibration_samples"], test_compress.CALIBRATION_COUNT)
+        _compressed[name] = out
+    return _compressed[name]
+
+
+def compile_artifact(test, model, out, *args):
+    """leip compile; checks exit 0 and returns (artifact dir, its model_schema.json, stdout)."""
+    result = e2e.leip("compile", "--input_path", model, "--output_path", out, *args)
+    test.assertEqual(result.rc, e2e.EXIT_OK, result.describe())
+    with open(os.path.join(out, "model_schema.json")) as f:
+        return out, json.load(f), result.stdout
+
+
+def run_artifact(test, artifact, images, out):
+    """`leip run` of an artifact on one .npy; returns its logits."""
+    result = e2e.leip("run", "--input_path", artifact, "--input", images, "--output_path", out)
+    test.assertEqual(result.rc, e2e.EXIT_OK, result.describe())
+    outputs = e2e.read_outputs(out)
+    test.assertEqual(sorted(outputs), ["logits"])
+    return outputs["logits"]
+
+
+def count_ops(model_path, ops):
+    return sum(1 for node in onnx.load(model_path).graph.node if node.op_type in ops)
+
+
+def cpu_flags():
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def disassembly(library):
+    """objdump -d of a library, or None when binutils' objdump is not installed."""
+    objdump = shutil.which("objdump")
+    if objdump is None:
+        return None
+    return subprocess.run([objdump, "-d", library], stdout=subprocess.PIPE, check=True,
+                          timeout=e2e.COMMAND_TIMEOUT_S).stdout.decode("utf-8", "replace")
+
+
+class Int8AccuracyTest(unittest.TestCase):
+    """Top-1 on the 10,000 test images of the compiled int8 artifacts equals (within 0.1
+    points) leip's simulated quantization of the same QDQ models."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = e2e.work_dir("int8_accuracy")
+        images, labels = e2e.fmnist_module().load_test()
+        cls.images = e2e.save_npy(os.path.join(cls.dir, "test_images.npy"), images)
+        cls.labels = e2e.save_npy(os.path.join(cls.dir, "test_labels.npy"), labels)
+
+    def check(self, name):
+        qdq_dir = compressed(self, name)
+        qdq = os.path.join(qdq_dir, "model.onnx")
+        artifact, schema, stdout = compile_artifact(self, qdq_dir, os.path.join(self.dir, name + "_int8"))
+
+        # Every Conv and Gemm of the QDQ model runs on integers; none stays float.
+        self.assertEqual(schema.get("data_type"), "int8", schema)
+        quantization = schema["quantization"]
+        self.assertEqual(quantization["float_convs"], [], quantization)
+        self.assertEqual(quantization["integer_convs"], count_ops(qdq, LOWERED_OPS), quantization)
+        printed = re.search(r"integer convolutions: (\d+)", stdout)
+        self.assertIsNotNone(printed, stdout)
+        self.assertEqual(int(printed.group(1)), quantization["integer_convs"], stdout)
+
+        compiled = test_compress.evaluate(self, artifact, self.images, self.labels, artifact + "_eval")
+        self.assertEqual(compiled["engine"], "compiled")
+        simulated = test_compress.evaluate(self, qdq, self.images, self.labels, os.path.join(self.dir, name + "_sim"),
+                                           "--input_shapes", "100,1,28,28")
+        self.assertEqual(simulated["engine"], "interpreter")
+        for report in (compiled, simulated):
+            self.assertEqual(report["items"], 10000)
+        # Informative only: ONNX Runtime with its QDQ fusions (QLinearConv/QGemm) on the same model.
+        ort = e2e.ort_accuracy(qdq, self.images, self.labels, "--batch=1", "--opt_level=all",
+                               timeout=test_compress.EVALUATE_TIMEOUT_S)
+        e2e.log(f"{name}: top-1 compiled int8 {compiled['top1']:.2f} % ({compiled['correct_top1']}), simulated "
+                f"(interpreter) {simulated['top1']:.2f} % ({simulated['correct_top1']}), ONNX Runtime integer "
+                f"{100.0 * ort['top1']:.2f} %; {quantization}")
+        self.assertLessEqual(abs(compiled["top1"] - simulated["top1"]), 0.1)
+
+    def test_fmnist_cnn(self):
+        self.check("fmnist_cnn")
+
+    def test_fmnist_mobilenetv2(self):
+        self.check("fmnist_mobilenetv2")
+
+    def test_fmnist_resnet(self):
+        self.check("fmnist_resnet")
+
+
+class Int8VsFloatSimulationTest(unittest.TestCase):
+    """The same compress output compiled with --data_type float32 (float simulation) and
+    the default (integer kernels) gives about the same logits on 64 test images."""
+
+    BATCH = 64
+    # Both compute each code with float ops in a different order (float(acc) * scale + bias
+    # against a sum of dequantized products), so a value within a float rounding of a .5
+    # boundary gets codes one step apart, and the step travels downstream. Measured on the
+    # first 1,000 test images in blocks of 64: no argmax differs; rows with any difference
+    # (relative error over 1e-4) are at most 8 of 64 (mobilenetv2; resnet 4, cnn 2); the
+    # largest |int8 - float32| / max|float32| of a block is 1.1e-2 (mobilenetv2), 6.0e-3
+    # (resnet), 3.9e-3 (cnn). The limits leave about 3x margin; a wrong scale, bias or zero
+    # point moves every row.
+    MAX_RELATIVE_ERROR = 3e-2
+    MIN_EXACT_ROWS = 48  # rows whose relative error is at most 1e-4
+    MIN_SAME_ARGMAX = 62
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = e2e.work_dir("int8_vs_float")
+        images, _ = e2e.fmnist_module().load_test(cls.BATCH)
+        cls.images = e2e.save_npy(os.path.join(cls.dir, "images.npy"), images)
+
+    def check(self, name):
+        qdq_dir = compressed(self, name)
+        shape = ("--input_shapes", f"{self.BATCH},1,28,28")
+        float_dir, float_schema, _ = compile_artifact(self, qdq_dir, os.path.join(self.dir, name + "_float32"),
+                                                      "--data_type", "float32", *shape)
+        int8_dir, int8_schema, _ = compile_artifact(self, qdq_dir, os.path.join(self.dir, name + "_int8"), *shape)
+        self.assertEqual(float_schema.get("data_type"), "float32", float_schema)
+        self.assertEqual(float_schema["quantization"]["integer_convs"], 0, float_schema["quantization"])
+        self.assertEqual(int8_schema.get("data_type"), "int8", int8_schema)
+
+        want = run_artifact(self, float_dir, self.images, float_dir + "_out").astype(np.float64)
+        got = run_artifact(self, int8_dir, self.images, int8_dir + "_out").astype(np.float64)
+        self.assertEqual(got.shape, (self.BATCH, 10))
+        self.assertEqual(want.shape, got.shape)
+        self.assertTrue(np.all(np.isfinite(got)), name)
+        same_argmax = int(np.sum(got.argmax(axis=1) == want.argmax(axis=1)))
+        rows = np.abs(got - want).max(axis=1) / np.abs(want).max(axis=1)
+        exact = int(np.sum(rows <= 1e-4))
+        error = e2e.relative_error(got, want)
+        e2e.log(f"{name}: int8 vs float32 simulation on {self.BATCH} images: same argmax {same_argmax}, rows within "
+                f"1e-4 {exact}, max |diff| / max |float32| {error:.2e}")
+        self.assertGreaterEqual(same_argmax, self.MIN_SAME_ARGMAX)
+        self.assertGreaterEqual(exact, self.MIN_EXACT_ROWS)
+        self.assertLessEqual(error, self.MAX_RELATIVE_ERROR)
+
+    def test_fmnist_cnn(self):
+        self.check("fmnist_cnn")
+
+    def test_fmnist_mobilenetv2(self):
+        self.check("fmnist_mobilenetv2")
+
+    def test_fmnist_resnet(self):
+        self.check("fmnist_resnet")
+
+
+class CompileFloatModelAsInt8Test(unittest.TestCase):
+    """`leip compile --data_type int8` quantizes a float model first (needs --rep_dataset)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = e2e.work_dir("int8_float_model")
+        fmnist = e2e.fmnist_module()
+        calibration, _ = fmnist.load("train", 64)
+        cls.calibration = e2e.save_npy(os.path.join(cls.dir, "calibration64.npy"), calibration)
+        images, labels = fmnist.load_test(1000)
+        cls.images = e2e.save_npy(os.path.join(cls.dir, "test1000.npy"), images)
+        cls.labels = e2e.save_npy(os.path.join(cls.dir, "labels1000.npy"), labels)
+        cls.model = e2e.example_model("fmnist_cnn")
+
+    def test_int8_within_a_point_of_fp32(self):
+        int8_dir, int8_schema, _ = compile_artifact(self, self.model, os.path.join(self.dir, "cnn_int8"),
+                                                    "--data_type", "int8", "--rep_dataset", self.calibration,
+                                                    *QUANTIZER_ARGS)
+        self.assertEqual(int8_schema.get("data_type"), "int8", int8_schema)
+        self.assertEqual(int8_schema["quantization"]["float_convs"], [], int8_schema["quantization"])
+        self.assertEqual(int8_schema["quantization"]["integer_convs"], count_ops(self.model, LOWERED_OPS))
+        fp32_dir, fp32_schema, _ = compile_artifact(self, self.model, os.path.join(self.dir, "cnn_fp32"))
+        self.assertEqual(fp32_schema.get("data_type"), "float32", fp32_schema)
+
+        int8 = test_compress.evaluate(self, int8_dir, self.images, self.labels, int8_dir + "_eval")
+        fp32 = test_compress.evaluate(self, fp32_dir, self.images, self.labels, fp32_dir + "_eval")
+        self.assertEqual((int8["items"], fp32["items"]), (1000, 1000))
+        e2e.log(f"fmnist_cnn on 1000 test images: top-1 fp32 {fp32['top1']:.2f} %, compiled --data_type int8 "
+                f"{int8['top1']:.2f} %")
+        self.assertLessEqual(abs(fp32["top1"] - int8["top1"]), 1.0)
+
+    def test_qdq_model_needs_no_rep_dataset(self):
+        _, schema, _ = compile_artifact(self, compressed(self, "fmnist_cnn"), os.path.join(self.dir, "qdq_int8"),
+                                        "--data_type", "int8")
+        self.assertEqual(schema.get("data_type"), "int8", schema)
+
+    def bad(self, must_name, *args):
+        out = os.path.join(self.dir, "bad_" + must_name.strip("-"))
+        result = e2e.leip("compile", "--input_path", self.model, "--output_path", out, *args)
+        self.assertEqual(result.rc, e2e.EXIT_USAGE, result.describe())
+        self.assertIn(must_name, result.stderr)
+        self.assertFalse(os.path.exists(out), f"{out} was created\n" + result.describe())
+
+    def test_float_model_without_rep_dataset(self):
+        self.bad("--rep_dataset", "--data_type", "int8")
+
+    def test_unknown_data_type(self):
+        self.bad("--data_type", "--data_type", "int4")
+
+
+class Int8TargetsTest(unittest.TestCase):
+    """fmnist_resnet's int8 artifact gives bitwise identical logits on the AVX2 (haswell),
+    generic SSE2 (x86-64) and host (VNNI where the CPU has it) code paths: every path
+    computes the same exact int32 sums and the same float formulas."""
+
+    BATCH = 32
+
+    def test_bitwise_identical_across_x86_64_paths(self):
+        flags = cpu_flags()
+        if "avx2" not in flags:
+            self.skipTest("the host CPU lacks AVX2, so the haswell artifact cannot run here")
+        work = e2e.work_dir("int8_targets")
+        images, _ = e2e.fmnist_module().load_test(self.BATCH)
+        x = e2e.save_npy(os.path.join(work, "images.npy"), images)
+        qdq_dir = compressed(self, "fmnist_resnet")
+        targets = {"haswell": ["--target", "x86_64 -mcpu=haswell"], "x86-64": ["--target", "x86_64 -mcpu=x86-64"],
+                   "host": []}
+        logits, code = {}, {}
+        for label, args in targets.items():
+            artifact, schema, _ = compile_artifact(self, qdq_dir, os.path.join(work, label), *args,
+                                                   "--input_shapes", f"{self.BATCH},1,28,28")
+            self.assertEqual(schema.get("data_type"), "int8", schema)
+            self.assertEqual(schema["quantization"]["float_convs"], [], label)
+            if label != "host":
+                self.assertEqual(schema["target"]["cpu"], label, schema["target"])
+            logits[label] = run_artifact(self, artifact, x, artifact + "_out")
+            code[label] = disassembly(os.path.join(artifact, "modelLibrary.so"))
+
+        # The three libraries really take different paths: no AVX in x86-64, no VNNI outside
+        # the host's (when it has VNNI).
+        if code["host"] is None:
+            e2e.log("objdump is not installed: not checking which instructions each library uses")
+        else:
+            self.assertNotIn("ymm", code["x86-64"])
+            self.assertIn("ymm", code["haswell"])
+            self.assertNotIn("vpdpbusd", code["haswell"])
+            if flags & {"avx512_vnni", "avx_vnni"}:
+                self.assertIn("vpdpbusd", code["host"])
+        for label in ("haswell", "x86-64"):
+            diff = float(np.max(np.abs(logits[label].astype(np.float64) - logits["host"].astype(np.float64))))
+            e2e.log(f"fmnist_resnet int8, {label} vs host on {self.BATCH} images: max |diff| {diff:.3g}")
+            np.testing.assert_array_equal(logits[label], logits["host"], f"{label} vs host")
+
+
+class Int8Aarch64Test(unittest.TestCase):
+    """fmnist_resnet's int8 artifact compiled for aarch64, run under qemu with
+    tests/codegen/aarch64_harness.cpp, predicts what the x86_64 int8 artifact predicts."""
+
+    BATCH = 100
+
+    def test_fmnist_resnet_under_qemu_matches_x86_64(self):
+        test_artifacts.require_cross_tools()
+        work = e2e.work_dir("int8_aarch64")
+        source = e2e.source_dir()
+        harness = os.path.join(work, "harness")
+        build = e2e.run_command(["aarch64-linux-gnu-g++", "-std=c++17", "-O2", "-I", os.path.join(source, "include"),
+                                 os.path.join(source, "tests", "codegen", "aarch64_harness.cpp"), "-o", harness,
+                                 "-ldl"])
+        self.assertEqual(build.rc, 0, "building the aarch64 harness failed\n" + build.describe())
+
+        qdq_dir = compressed(self, "fmnist_resnet")
+        shape = ("--input_shapes", f"{self.BATCH},1,28,28")
+        arm, arm_schema, _ = compile_artifact(self, qdq_dir, os.path.join(work, "resnet_aarch64"), "--target",
+                                              "aarch64", *shape)
+        self.assertEqual(arm_schema["target"]["arch"], "aarch64", arm_schema["target"])
+        self.assertEqual(arm_schema.get("data_type"), "int8", arm_schema)
+        self.assertEqual(arm_schema["quantization"]["float_convs"], [], arm_schema["quantization"])
+        x86, _, _ = compile_artifact(self, qdq_dir, os.path.join(work, "resnet_x86_64"), *shape)
+        images, _ = e2e.fmnist_module().load_test(self.BATCH)
+        x = e2e.save_npy(os.path.join(work, "images.npy"), images)
+        want = run_artifact(self, x86, x, os.path.join(work, "x86_out"))
+
+        for threads in (1, 2):
+            arm_out = os.path.join(work, f"arm_out_{threads}")
+            os.makedirs(arm_out)
+            result = e2e.run_command(["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu", harness,
+                                      os.path.join(arm, "modelLibrary.so"), arm_out, x, "--threads", threads],
+                                     timeout=300)
+            self.assertEqual(result.rc, 0, result.describe())
+            got = e2e.read_outputs(arm_out)
+            self.assertEqual(sorted(got), ["logits"])
+            got = got["logits"]
+            self.assertEqual(got.shape, want.shape)
+            differing = np.flatnonzero(got.argmax(axis=1) != want.argmax(axis=1))
+            diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64))))
+            e2e.log(f"fmnist_resnet int8 aarch64 ({threads} threads) vs x86_64 on {self.BATCH} images: "
+                    f"{len(differing)} predictions differ, max |diff| {diff:.3g}"
+                    f"{' (bitwise identical)' if np.array_equal(got, want) else ''}")
+            self.assertEqual(differing.tolist(), [], f"images whose prediction differs, {threads} threads")
+
+
+if __name__ == "__main__":
+    unittest.main()

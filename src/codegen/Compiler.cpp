@@ -414,6 +414,7 @@ std::unique_ptr<llvm::TargetMachine> createTargetMachine(const Target &target) {
     llvm::InitializeAllTargets();
     llvm::InitializeAllTargetMCs();
     llvm::InitializeAllAsmPrinters();
+    llvm::InitializeAllAsmParsers(); // inline assembly in the kernels (aarch64 sdot)
   });
   std::string error;
   const llvm::Target *t = llvm::TargetRegistry::lookupTarget(target.triple, error);
@@ -439,9 +440,10 @@ int vectorLanes(const llvm::TargetMachine &tm) {
 
 /// The integer kernels' dot product: VNNI's vpdpbusd where the target has it (at the
 /// vector width the float kernels use: AVX-512 VNNI at 16 lanes, AVX-VNNI at 8), else
-/// AVX2's vpmaddwd, else plain arithmetic.
+/// AVX2's vpmaddwd; aarch64's sdot with +dotprod; else plain arithmetic.
 Int8Dot int8Dot(const llvm::TargetMachine &tm, int lanes) {
   const llvm::MCSubtargetInfo *sti = tm.getMCSubtargetInfo();
+  if (tm.getTargetTriple().isAArch64()) return sti->checkFeatures("+dotprod") ? Int8Dot::Sdot : Int8Dot::Generic;
   if (!tm.getTargetTriple().isX86()) return Int8Dot::Generic;
   if (lanes == 16 && sti->checkFeatures("+avx512vnni")) return Int8Dot::Vnni;
   if (lanes == 8 && sti->checkFeatures("+avxvnni")) return Int8Dot::Vnni;

@@ -37,6 +37,7 @@ enum class Int8Dot : int32_t {
   Generic = 0, // plain integer arithmetic: any target
   Vnni = 1,    // vpdpbusd: AVX-512 VNNI (16 lanes) or AVX-VNNI (8 lanes)
   Avx2 = 2,    // vpmaddwd on 16-bit halves
+  Sdot = 3,    // aarch64 sdot (+dotprod), on signed input bytes
 };
 
 /// What all node functions of one module share: tensor storage and emitted constants.

@@ -25,7 +25,11 @@ enum DotKind : int32_t {
   kDotGeneric = 0, // plain integer arithmetic (vectorized by LLVM): any target
   kDotVnni = 1,    // vpdpbusd: AVX-512 VNNI (L = 16) or AVX-VNNI (L = 8)
   kDotAvx2 = 2,    // vpmaddwd on 16-bit halves (exact; vpmaddubsw would saturate)
+  kDotSdot = 3,    // aarch64 sdot (+dotprod): signed x signed, so the packed input is signed
 };
+
+/// Whether a dot kind multiplies signed input bytes (the packer flips the input to match).
+constexpr bool packsSigned(int dot) { return dot == kDotSdot; }
 
 /// Limits the compiler respects when it picks this kernel (lower/QConv.cpp).
 constexpr int64_t kPackBytes = 128 * 1024;
@@ -64,6 +68,15 @@ __attribute__((target("avx2"))) inline void dotAvx2(I32x8Gcc *acc, const I32x8Gc
 }
 #endif
 
+#if defined(__aarch64__)
+typedef int I32x4Gcc __attribute__((vector_size(16)));
+/// acc += per lane, the sum of the 4 signed bytes of a times the 4 signed bytes of b. Inline
+/// assembly: the compiler selects it only for targets with +dotprod.
+inline void dotSdot(I32x4Gcc *acc, const I32x4Gcc *a, const I32x4Gcc *b) {
+  __asm__("sdot %0.4s, %1.16b, %2.16b" : "+w"(*acc) : "w"(*a), "w"(*b));
+}
+#endif
+
 /// Words of packed weights per (tap, channel quad, output channel): 2 for kDotAvx2.
 constexpr int wordsPerQuad(int dot) { return dot == kDotAvx2 ? 2 : 1; }
 
@@ -87,6 +100,13 @@ __attribute__((always_inline)) inline void dot4(typename IntVector<L>::Type &acc
     return;
   }
 #endif
+#if defined(__aarch64__)
+  if constexpr (DOT == kDotSdot && L == 4) {
+    const typename IntVector<L>::Type wv = w[0];
+    dotSdot((I32x4Gcc *)&acc, (const I32x4Gcc *)&x, (const I32x4Gcc *)&wv);
+    return;
+  }
+#endif
   const int32_t q = w[0];
   const int32_t w0 = (int8_t)q, w1 = (int8_t)(q >> 8), w2 = (int8_t)(q >> 16), w3 = (int8_t)(q >> 24);
   acc += (x & 0xFF) * w0 + ((x >> 8) & 0xFF) * w1 + ((x >> 16) & 0xFF) * w2 + ((x >> 24) & 0xFF) * w3;
@@ -107,8 +127,26 @@ __attribute__((always_inline)) inline void dot4Vectors(typename IntVector<L>::Ty
     return;
   }
 #endif
+#if defined(__aarch64__)
+  if constexpr (DOT == kDotSdot && L == 4) {
+    dotSdot((I32x4Gcc *)&acc, (const I32x4Gcc *)&a, (const I32x4Gcc *)&b);
+    return;
+  }
+#endif
   acc += (a & 0xFF) * ((b << 24) >> 24) + ((a >> 8) & 0xFF) * ((b << 16) >> 24) +
          ((a >> 16) & 0xFF) * ((b << 8) >> 24) + ((a >> 24) & 0xFF) * (b >> 24);
+}
+
+/// How input bytes are packed: unsigned, or signed for kDotSdot; input of the other
+/// signedness is flipped by 0x80 (x + 128 or x - 128), and its zero point moves with it.
+struct PackedInput {
+  uint32_t flip; // xor for 4 bytes
+  uint8_t zero;  // the zero point's packed byte
+};
+inline PackedInput packedInput(int32_t xSigned, int32_t xZeroPoint, int32_t dotKind) {
+  const bool flips = (xSigned != 0) != packsSigned(dotKind);
+  const int32_t zero = xZeroPoint + (flips ? (xSigned ? 128 : -128) : 0);
+  return {flips ? 0x80808080u : 0u, (uint8_t)zero};
 }
 
 /// One convolution as the kernel sees it (all values constant after inlining).
@@ -312,29 +350,37 @@ __attribute__((always_inline)) inline void qconv(const uint8_t *x, uint32_t flip
 
 /// Depthwise (one input channel per group, one output channel per group): a task packs
 /// rows of one channel plane (bytes, one plane per stride phase, flat padded coordinates as
-/// above) and sums w[tap] * x over the taps with positions in lanes; w: int32 [K][R * S].
-template <int L, int NV>
+/// above), then makes "tap words" of them: for each row phase and group of 4 horizontal
+/// taps, the 4 bytes those taps read for a position, so that one 4-way dot product (VNNI's
+/// vpdpbusd) applies 4 taps of a kernel row. A word plane serves every kernel row of its
+/// phase (at a row offset). w: [K][R][S / 4][words per quad] packed like the dense weights.
+template <int L, int NV, int DOT>
 __attribute__((always_inline)) inline void qconvDepthwise(const uint8_t *x, uint32_t flip, uint8_t zero,
                                                           const int32_t *w, QConvShape s, const QConvOutput &o,
                                                           int64_t begin, int64_t end) {
   typedef typename IntVector<L>::Type V;
-  typedef uint8_t B __attribute__((ext_vector_type(L), aligned(1)));
+  typedef int32_t VU __attribute__((ext_vector_type(L), aligned(4)));
   constexpr int64_t TILE = (int64_t)NV * L;
+  constexpr int WPQ = wordsPerQuad(DOT);
   s.maxRowOff = ((s.R - 1) * s.dilH) / s.strideH;
   s.maxColOff = ((s.S - 1) * s.dilW) / s.strideW;
   s.Wph = s.OW + s.maxColOff;
   const int64_t rowBlocks = (s.OH + s.rowsPerTask - 1) / s.rowsPerTask;
   const int64_t RH = s.rowsPerTask + s.maxRowOff;
-  const int64_t planeBytes = (RH * s.Wph + s.maxColOff + TILE + 63) & ~(int64_t)63;
+  const int64_t planeBytes = (RH * s.Wph + s.maxColOff + 63) & ~(int64_t)63;
+  const int64_t groups = (s.S + 3) / 4;
+  const int64_t wordPlane = (RH * s.Wph + TILE + 15) & ~(int64_t)15;
   const uint8_t flipByte = (uint8_t)flip;
   alignas(64) uint8_t pack[kPackBytes];
+  alignas(64) uint32_t words[kPackBytes / 4];
   alignas(64) int32_t acc[kAccPositions];
   for (int64_t task = begin; task < end; ++task) {
     const int64_t rb = task % rowBlocks, k = task / rowBlocks % s.K, n = task / (rowBlocks * s.K);
     const int64_t oh0 = rb * s.rowsPerTask;
     const int64_t rows = s.OH - oh0 < s.rowsPerTask ? s.OH - oh0 : s.rowsPerTask;
+    const int64_t flat = (rows + s.maxRowOff) * s.Wph;
     const uint8_t *plane = x + (n * s.C + k) * s.H * s.W;
-    for (int64_t ph = 0; ph < s.strideH; ++ph)
+    for (int64_t ph = 0; ph < s.strideH; ++ph) {
       for (int64_t i = 0; i < rows + s.maxRowOff; ++i) {
         const int64_t ih = (oh0 + i) * s.strideH + ph - s.padT;
         uint8_t *out[kMaxStride];
@@ -346,19 +392,35 @@ __attribute__((always_inline)) inline void qconvDepthwise(const uint8_t *x, uint
         const uint8_t *__restrict src = plane + ih * s.W;
         packColumnPhases<uint8_t>(out, s, zero, [&](int64_t col) { return (uint8_t)(src[col] ^ flipByte); });
       }
-    const int32_t *__restrict wk = w + k * s.R * s.S;
+      for (int64_t pw = 0; pw < s.strideW; ++pw) memset(pack + (ph * s.strideW + pw) * planeBytes + flat, zero, s.maxColOff);
+      // Tap words of this row phase; taps past S read the zero point (their weight is 0).
+      for (int64_t gq = 0; gq < groups; ++gq) {
+        const uint8_t *tap[4];
+        for (int t = 0; t < 4; ++t) {
+          const int64_t c = gq * 4 + t < s.S ? gq * 4 + t : 0;
+          tap[t] = pack + (ph * s.strideW + (c * s.dilW) % s.strideW) * planeBytes + (c * s.dilW) / s.strideW;
+        }
+        const uint8_t *__restrict t0 = tap[0], *__restrict t1 = tap[1], *__restrict t2 = tap[2],
+                                  *__restrict t3 = tap[3];
+        uint32_t *__restrict dst = words + (ph * groups + gq) * wordPlane;
+        for (int64_t q = 0; q < flat; ++q)
+          dst[q] = (uint32_t)t0[q] | (uint32_t)t1[q] << 8 | (uint32_t)t2[q] << 16 | (uint32_t)t3[q] << 24;
+        for (int64_t q = flat; q < wordPlane; ++q) dst[q] = 0;
+      }
+    }
+    const int32_t *__restrict wk = w + k * s.R * groups * WPQ;
     const int64_t rowTiles = (rows * s.Wph + TILE - 1) / TILE;
     for (int64_t t = 0; t < rowTiles; ++t) {
       V sum[NV];
       _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) sum[v] = 0;
       for (int64_t r = 0; r < s.R; ++r)
-        for (int64_t c = 0; c < s.S; ++c) {
-          const int64_t phase = ((r * s.dilH) % s.strideH) * s.strideW + (c * s.dilW) % s.strideW;
-          const int64_t offset = ((r * s.dilH) / s.strideH) * s.Wph + (c * s.dilW) / s.strideW;
-          const uint8_t *__restrict xt = pack + phase * planeBytes + offset + t * TILE;
-          const int32_t wt = wk[r * s.S + c];
-          _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v)
-              sum[v] += __builtin_convertvector(*(const B *)(xt + v * L), V) * wt;
+        for (int64_t gq = 0; gq < groups; ++gq) {
+          const int64_t ph = (r * s.dilH) % s.strideH, offset = ((r * s.dilH) / s.strideH) * s.Wph;
+          const uint32_t *__restrict xt = words + (ph * groups + gq) * wordPlane + offset + t * TILE;
+          _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) {
+            const V xv = *(const VU *)(xt + v * L);
+            dot4<L, DOT>(sum[v], xv, wk + (r * groups + gq) * WPQ);
+          }
         }
       _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) *(V *)(acc + t * TILE + v * L) = sum[v];
     }
@@ -436,9 +498,9 @@ extern "C" void leip_k_qconv2d(const void *x, int32_t xSigned, int32_t xZeroPoin
                      channelsPerTask, 0, 0, 0, 0, 0, 0};
   const QConvOutput o{corr, scales, biases, residual, y, yType, yInverseScale, (float)yZeroPoint, activation, alpha,
                       beta};
-  // Packed bytes are unsigned: signed input is flipped (x + 128), its zero point with it.
-  const uint32_t flip = xSigned ? 0x80808080u : 0u;
-  const uint8_t zero = (uint8_t)(xSigned ? xZeroPoint + 128 : xZeroPoint);
+  const PackedInput in = packedInput(xSigned, xZeroPoint, dotKind);
+  const uint32_t flip = in.flip;
+  const uint8_t zero = in.zero;
   const uint8_t *xb = (const uint8_t *)x;
 #define LEIP_QCONV(dot, l, m, v)                                                                                       \
   if (dotKind == dot && lanes == l && mk == m && nv == v) return qconv<l, m, v, dot>(xb, flip, zero, wp, s, o, begin, end);
@@ -446,6 +508,8 @@ extern "C" void leip_k_qconv2d(const void *x, int32_t xSigned, int32_t xZeroPoin
   LEIP_QCONV(kDotVnni, 16, 6, 4)
   LEIP_QCONV(kDotVnni, 8, 4, 2)
   LEIP_QCONV(kDotAvx2, 8, 4, 2)
+  LEIP_QCONV(kDotSdot, 4, 8, 3)
+  LEIP_QCONV(kDotSdot, 4, 6, 4)
   LEIP_QCONV(kDotGeneric, 16, 8, 3)
   LEIP_QCONV(kDotGeneric, 16, 6, 4)
   LEIP_QCONV(kDotGeneric, 8, 4, 2)
@@ -454,25 +518,33 @@ extern "C" void leip_k_qconv2d(const void *x, int32_t xSigned, int32_t xZeroPoin
 }
 
 /// Depthwise convolutions (group = C = K). Tasks: (image, channel, block of rowsPerTask
-/// output rows). w: int32 [K][R * S].
+/// output rows). w: tap-group words packed by lower/QConv.cpp.
 extern "C" void leip_k_qconv_depthwise(const void *x, int32_t xSigned, int32_t xZeroPoint, const int32_t *w,
                                        const int32_t *corr, const float *scales, const float *biases,
                                        const float *residual, void *y, int32_t yType, float yInverseScale,
                                        int32_t yZeroPoint, int64_t N, int64_t C, int64_t H, int64_t W, int64_t R,
                                        int64_t S, int64_t OH, int64_t OW, int64_t strideH, int64_t strideW,
                                        int64_t dilH, int64_t dilW, int64_t padT, int64_t padL, int64_t rowsPerTask,
-                                       int64_t lanes, int32_t activation, float alpha, float beta, int64_t begin,
-                                       int64_t end) {
+                                       int32_t dotKind, int64_t lanes, int32_t activation, float alpha, float beta,
+                                       int64_t begin, int64_t end) {
   const QConvShape s{N, C, H, W, C, C, R, S, OH, OW, strideH, strideW, dilH, dilW, padT, padL, rowsPerTask,
                      1, 1, 1, 1, 0, 0, 0};
   const QConvOutput o{corr, scales, biases, residual, y, yType, yInverseScale, (float)yZeroPoint, activation, alpha,
                       beta};
-  const uint32_t flip = xSigned ? 0x80808080u : 0u;
-  const uint8_t zero = (uint8_t)(xSigned ? xZeroPoint + 128 : xZeroPoint);
+  const PackedInput in = packedInput(xSigned, xZeroPoint, dotKind);
+  const uint32_t flip = in.flip;
+  const uint8_t zero = in.zero;
   const uint8_t *xb = (const uint8_t *)x;
-  if (lanes == 16) return qconvDepthwise<16, 4>(xb, flip, zero, w, s, o, begin, end);
-  if (lanes == 8) return qconvDepthwise<8, 4>(xb, flip, zero, w, s, o, begin, end);
-  return qconvDepthwise<4, 4>(xb, flip, zero, w, s, o, begin, end);
+#define LEIP_DEPTHWISE(dot, l)                                                                                         \
+  if (dotKind == dot && lanes == l) return qconvDepthwise<l, 4, dot>(xb, flip, zero, w, s, o, begin, end);
+  LEIP_DEPTHWISE(kDotVnni, 16)
+  LEIP_DEPTHWISE(kDotVnni, 8)
+  LEIP_DEPTHWISE(kDotAvx2, 8)
+  LEIP_DEPTHWISE(kDotSdot, 4)
+  LEIP_DEPTHWISE(kDotGeneric, 16)
+  LEIP_DEPTHWISE(kDotGeneric, 8)
+  LEIP_DEPTHWISE(kDotGeneric, 4)
+#undef LEIP_DEPTHWISE
 }
 
 /// A 1x1 convolution of 1x1 images, i.e. a fully connected layer ([N, K] x [M, K]^T):
@@ -484,11 +556,13 @@ extern "C" void leip_k_qgemm(const void *x, int32_t xSigned, int32_t xZeroPoint,
                              int64_t begin, int64_t end) {
   const QConvOutput o{corr, scales, biases, residual, y, yType, yInverseScale, (float)yZeroPoint, activation, alpha,
                       beta};
-  const uint32_t flip = xSigned ? 0x80808080u : 0u;
-  const uint8_t zero = (uint8_t)(xSigned ? xZeroPoint + 128 : xZeroPoint);
+  const PackedInput in = packedInput(xSigned, xZeroPoint, dotKind);
+  const uint32_t flip = in.flip;
+  const uint8_t zero = in.zero;
   const uint8_t *xb = (const uint8_t *)x;
   if (dotKind == kDotVnni && lanes == 16) return qgemm<16, kDotVnni>(xb, flip, zero, w, N, K, M, o, begin, end);
   if (dotKind == kDotVnni && lanes == 8) return qgemm<8, kDotVnni>(xb, flip, zero, w, N, K, M, o, begin, end);
+  if (dotKind == kDotSdot && lanes == 4) return qgemm<4, kDotSdot>(xb, flip, zero, w, N, K, M, o, begin, end);
   if (lanes == 16) return qgemm<16, kDotGeneric>(xb, flip, zero, w, N, K, M, o, begin, end);
   if (lanes == 8) return qgemm<8, kDotGeneric>(xb, flip, zero, w, N, K, M, o, begin, end);
   return qgemm<4, kDotGeneric>(xb, flip, zero, w, N, K, M, o, begin, end);

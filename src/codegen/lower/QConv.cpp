@@ -33,6 +33,7 @@ struct QConvTile {
 /// The tiles kernels/QConv.cpp instantiates for a dot kind and vector width.
 std::vector<QConvTile> tilesFor(Int8Dot dot, int floatLanes) {
   if (floatLanes == 16 && dot != Int8Dot::Avx2) return {{16, 8, 3}, {16, 6, 4}};
+  if (dot == Int8Dot::Sdot) return {{4, 8, 3}, {4, 6, 4}}; // NEON's 32 registers
   if (dot == Int8Dot::Vnni || dot == Int8Dot::Avx2) return {{8, 4, 2}};
   return {{floatLanes >= 8 ? 8 : 4, 4, 2}};
 }
@@ -40,6 +41,22 @@ std::vector<QConvTile> tilesFor(Int8Dot dot, int floatLanes) {
 QConvTile tileFor(Int8Dot dot, int floatLanes) { return tilesFor(dot, floatLanes).front(); }
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/// Four signed bytes as the kernels' dot products take them: one word (VNNI, generic), or
+/// for Avx2 two words of 16-bit pairs (b0, b2) and (b1, b3), the operands of vpmaddwd.
+void encodeQuad(const int32_t b[4], Int8Dot dot, int32_t *out) {
+  auto pair = [](int32_t lo, int32_t hi) {
+    return static_cast<int32_t>(static_cast<uint16_t>(lo) | static_cast<uint32_t>(static_cast<uint16_t>(hi)) << 16);
+  };
+  if (dot == Int8Dot::Avx2) {
+    out[0] = pair(b[0], b[2]);
+    out[1] = pair(b[1], b[3]);
+    return;
+  }
+  uint32_t word = 0;
+  for (int t = 0; t < 4; ++t) word |= static_cast<uint32_t>(static_cast<uint8_t>(b[t])) << (8 * t);
+  out[0] = static_cast<int32_t>(word);
+}
 
 /// Weights [K, Cg, R, S] (i8) as [group][Kg / MK][R][S][Cg / 4][MK][words], zeros past Kg
 /// and Cg. A word holds the 4 bytes of a channel quad (Avx2: two words, 16-bit pairs
@@ -62,14 +79,7 @@ std::vector<int32_t> packWeights(const int8_t *w, int64_t K, int64_t Cg, int64_t
                 const int64_t c = c4 * 4 + t;
                 if (k < Kg && c < Cg) b[t] = w[(((g * Kg + k) * Cg + c) * R + r) * S + s];
               }
-              if (dot == Int8Dot::Avx2) {
-                packed[at] = static_cast<int32_t>(static_cast<uint16_t>(b[0]) | static_cast<uint32_t>(static_cast<uint16_t>(b[2])) << 16);
-                packed[at + 1] = static_cast<int32_t>(static_cast<uint16_t>(b[1]) | static_cast<uint32_t>(static_cast<uint16_t>(b[3])) << 16);
-              } else {
-                uint32_t word = 0;
-                for (int t = 0; t < 4; ++t) word |= static_cast<uint32_t>(static_cast<uint8_t>(b[t])) << (8 * t);
-                packed[at] = static_cast<int32_t>(word);
-              }
+              encodeQuad(b, dot, &packed[at]);
             }
   return packed;
 }
@@ -110,22 +120,36 @@ int64_t lowerDepthwise(NodeLowering &L, const std::vector<int32_t> &corr, const 
   const ir::WindowGeometry g = ir::convGeometry(node, xs, ws);
   const int64_t R = ws[2], S = ws[3], OH = g.output[0], OW = g.output[1];
   const int64_t sh = g.strides[0], sw = g.strides[1], dh = g.dilations[0], dw = g.dilations[1];
-  const int64_t lanes = std::min(L.vectorLanes(), 16), tileWidth = lanes * 4;
+  const Int8Dot dot = L.int8Dot();
+  const int64_t lanes = tileFor(dot, L.vectorLanes()).lanes, tileWidth = lanes * 4;
   const int64_t maxRowOff = (R - 1) * dh / sh, maxColOff = (S - 1) * dw / sw, Wph = OW + maxColOff;
+  const int64_t groups = ceilDiv(S, 4), words = dot == Int8Dot::Avx2 ? 2 : 1;
   auto fits = [&](int64_t rows) {
-    const int64_t planeBytes = ((rows + maxRowOff) * Wph + maxColOff + tileWidth + 63) & ~int64_t{63};
-    return sh * sw * planeBytes <= kPackBytes && ceilDiv(rows * Wph, tileWidth) * tileWidth <= kAccPositions;
+    const int64_t planeBytes = ((rows + maxRowOff) * Wph + maxColOff + 63) & ~int64_t{63};
+    const int64_t wordPlane = ((rows + maxRowOff) * Wph + tileWidth + 15) & ~int64_t{15};
+    return sh * sw * planeBytes <= kPackBytes && sh * groups * wordPlane * 4 <= kPackBytes &&
+           ceilDiv(rows * Wph, tileWidth) * tileWidth <= kAccPositions;
   };
   if (!fits(1)) L.fail("an output row is too long for the depthwise integer kernel");
   int64_t rows = 1;
   while (rows < OH && fits(rows + 1)) ++rows;
   rows = ceilDiv(OH, ceilDiv(OH, rows));
+  // Taps in groups of 4 along each kernel row (zeros past S): [K][R][S / 4][words].
   const auto *wData = static_cast<const int8_t *>(w->constant()->rawData());
-  const std::vector<int32_t> weights(wData, wData + w->type().numElements());
+  const int64_t K = ws[0];
+  std::vector<int32_t> weights(static_cast<size_t>(K * R * groups * words));
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t gq = 0; gq < groups; ++gq) {
+        int32_t b[4] = {0, 0, 0, 0};
+        for (int64_t t = 0; t < 4 && gq * 4 + t < S; ++t) b[t] = wData[(k * R + r) * S + gq * 4 + t];
+        encodeQuad(b, dot, &weights[static_cast<size_t>(((k * R + r) * groups + gq) * words)]);
+      }
   std::vector<llvm::Value *> args = commonArgs(L, weights, corr);
-  for (int64_t v : {xs[0], xs[1], xs[2], xs[3], R, S, OH, OW, sh, sw, dh, dw, g.padBegin[0], g.padBegin[1], rows,
-                    lanes})
+  for (int64_t v : {xs[0], xs[1], xs[2], xs[3], R, S, OH, OW, sh, sw, dh, dw, g.padBegin[0], g.padBegin[1], rows})
     args.push_back(L.i64(v));
+  args.push_back(L.i32(static_cast<int32_t>(dot)));
+  args.push_back(L.i64(lanes));
   pushActivation(L, args, act);
   L.callKernel("leip_k_qconv_depthwise", args);
   return xs[0] * xs[1] * ceilDiv(OH, rows);
@@ -137,7 +161,8 @@ int64_t lowerPointGemm(NodeLowering &L, const std::vector<int32_t> &corr, const 
   const ir::Node &node = L.node();
   const ir::Value *w = node.input(1);
   const int64_t N = node.input(0)->type().shape[0], K = w->type().shape[1], M = w->type().shape[0];
-  const Int8Dot dot = L.int8Dot() == Int8Dot::Vnni ? Int8Dot::Vnni : Int8Dot::Generic;
+  const Int8Dot dot =
+      L.int8Dot() == Int8Dot::Vnni || L.int8Dot() == Int8Dot::Sdot ? L.int8Dot() : Int8Dot::Generic;
   const int64_t lanes = tileFor(L.int8Dot(), L.vectorLanes()).lanes, block = 4 * lanes;
   const int64_t K4 = ceilDiv(K, 4), blocks = ceilDiv(M, block);
   if (K4 * 4 > kPackBytes) L.fail("more than " + std::to_string(kPackBytes) + " input features");
@@ -185,9 +210,11 @@ int64_t lowerQConv(NodeLowering &L) {
 
   const Int8Dot dot = L.int8Dot();
 
-  // Packed bytes are unsigned (the kernel flips signed input by 0x80): the zero point
-  // moves with them, and sum((x - z) w) = sum(x w) - z sum(w), the second term per channel.
-  const int64_t zeroPacked = xSigned ? xZero + 128 : xZero;
+  // Packed bytes are unsigned (signed for sdot; the kernel flips input of the other kind by
+  // 0x80): the zero point moves with them, and sum((x - z) w) = sum(x w) - z sum(w), the
+  // second term per channel.
+  const bool packSigned = dot == Int8Dot::Sdot;
+  const int64_t zeroPacked = xSigned == packSigned ? xZero : xSigned ? xZero + 128 : xZero - 128;
   const auto *wData = static_cast<const int8_t *>(w->constant()->rawData());
   std::vector<int32_t> corr(static_cast<size_t>(K));
   for (int64_t k = 0; k < K; ++k) {

@@ -365,12 +365,49 @@ ir::Node *outputQuantizer(const ir::Graph &graph, const ir::Value *value, ir::At
   return q;
 }
 
+/// Switches a QConv writing integers (attrs as outputQuantizer left them) to direct
+/// requantization when it has no residual and its activation is none, Relu or Clip: the
+/// per-channel multiplier and offset go to the integer domain, the activation to bounds
+/// (quantization is monotone, so clamping after it equals activating before).
+void useDirectRequantization(ir::AttributeMap &attrs, const ir::Node &qconv) {
+  if (qconv.input(2)) return; // a residual is added in float first
+  const ir::FusedActivation act = ir::fusedActivation(qconv);
+  if (act.kind != ir::ActivationKind::None && act.kind != ir::ActivationKind::Relu &&
+      act.kind != ir::ActivationKind::Clip)
+    return;
+  const float inverse = attrs.getFloat("y_inverse_scale", 1.0f);
+  const auto zero = static_cast<float>(attrs.getInt("y_zero_point", 0));
+  const bool u8 = attrs.getString("output_type", "") == "uint8";
+  double lo = u8 ? 0 : -128, hi = u8 ? 255 : 127;
+  // The bound an activation limit gives, computed as the quantization of that value.
+  auto quantized = [&](float limit) { return static_cast<double>(std::nearbyintf(limit * inverse)) + zero; };
+  if (act.kind == ir::ActivationKind::Relu) lo = std::max(lo, quantized(0.0f));
+  if (act.kind == ir::ActivationKind::Clip) {
+    lo = std::max(lo, quantized(act.alpha));
+    hi = std::min(hi, quantized(act.beta));
+  }
+  if (lo > hi) return; // a Clip outside the representable range: keep the general form
+  std::vector<float> scales = attrs.getFloats("scales"), biases = attrs.getFloats("biases");
+  std::vector<float> multipliers(scales.size()), offsets(biases.size());
+  for (size_t k = 0; k < scales.size(); ++k) {
+    multipliers[k] = scales[k] * inverse;
+    offsets[k] = biases[k] * inverse + zero;
+  }
+  attrs.set("requant_scales", multipliers);
+  attrs.set("requant_offsets", offsets);
+  attrs.set("y_min", static_cast<int64_t>(lo));
+  attrs.set("y_max", static_cast<int64_t>(hi));
+  attrs.erase("activation");
+  attrs.erase("activation_params");
+}
+
 void quantizeOutputs(ir::Graph &graph, QdqLoweringStats &stats) {
   std::unordered_set<const ir::Node *> erased;
   for (ir::Node *node : graph.topologicalOrder()) {
     if (erased.count(node) || !isFloatQConv(node)) continue;
     ir::AttributeMap attrs = node->attrs();
     if (ir::Node *q = outputQuantizer(graph, node->output(0), attrs)) {
+      useDirectRequantization(attrs, *node);
       erased.insert(q);
       replaceByNode(graph, {node, q}, "QConv", ir::kLeipDomain, node->name(), node->inputs(), std::move(attrs));
       ++stats.quantizedOutputs;
@@ -382,6 +419,7 @@ void quantizeOutputs(ir::Graph &graph, QdqLoweringStats &stats) {
     if (!isOnnxOp(pool, "MaxPool") || pool->numOutputs() != 1 || pool->input(0) != node->output(0)) continue;
     ir::Node *q = outputQuantizer(graph, pool->output(0), attrs);
     if (!q) continue;
+    useDirectRequantization(attrs, *node);
     erased.insert(pool);
     erased.insert(q);
     std::string convName = node->name(), poolName = pool->name(), convOutput = node->output(0)->name();

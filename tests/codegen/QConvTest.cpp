@@ -122,6 +122,9 @@ struct QConvSpec {
   std::vector<float> actParams;
   float vStd = 1.0f;  // rough standard deviation of fmaf(acc, scale, bias)
   float yStd = 40.0f; // rough standard deviation of v * y_inverse_scale (quantized outputs)
+  /// Direct requantization (requant_scales...) with these bounds instead of the general form.
+  bool direct = false;
+  int64_t yMin = 0, yMax = 0;
 };
 
 /// Graph inputs with their random values and the QConv outputs with their names.
@@ -179,8 +182,20 @@ struct QConvModel {
     }
     a.set("output_type", s.outputType);
     if (s.outputType != "float32") {
-      a.set("y_inverse_scale", static_cast<float>(1.0 / (s.vStd / s.yStd)));
+      const auto inverse = static_cast<float>(1.0 / (s.vStd / s.yStd));
+      a.set("y_inverse_scale", inverse);
       a.set("y_zero_point", s.yZero);
+      if (s.direct) {
+        std::vector<float> multipliers(scales.size()), offsets(biases.size());
+        for (size_t k = 0; k < scales.size(); ++k) {
+          multipliers[k] = scales[k] * inverse;
+          offsets[k] = biases[k] * inverse + static_cast<float>(s.yZero);
+        }
+        a.set("requant_scales", multipliers);
+        a.set("requant_offsets", offsets);
+        a.set("y_min", s.yMin);
+        a.set("y_max", s.yMax);
+      }
     }
     outputs.push_back(n->output(0));
     names.push_back(s.name);
@@ -240,6 +255,14 @@ ir::Tensor referenceQConv(const ir::Node &node, const ir::Tensor &x, const ir::T
                 const int64_t ci = (k / Kg) * Cg + c;
                 acc += (xAt(((n * C + ci) * H + ih) * W + iw) - zero) * int32_t{wd[((k * Cg + c) * R + r) * S + s]};
               }
+          if (a.has("requant_scales")) { // direct requantization
+            float t = std::nearbyintf(std::fmaf(static_cast<float>(acc), a.getFloats("requant_scales")[k],
+                                                a.getFloats("requant_offsets")[k]));
+            t = std::min(std::max(t, static_cast<float>(a.getInt("y_min", 0))), static_cast<float>(a.getInt("y_max", 0)));
+            if (outType.dtype == DType::U8) y.data<uint8_t>()[i] = static_cast<uint8_t>(t);
+            else y.data<int8_t>()[i] = static_cast<int8_t>(t);
+            continue;
+          }
           float v = std::fmaf(static_cast<float>(acc), scales[k], biases[k]);
           if (residual) v = v + residual->data<float>()[i];
           v = act.apply(v);
@@ -573,6 +596,41 @@ TEST_P(QConvCodegen, OutputTypesActivationsAndZeroPoints) {
       ++i;
     }
   expectBitwiseAcrossThreads(m, "epilogues");
+}
+
+TEST_P(QConvCodegen, DirectRequantization) {
+  QConvModel m(909);
+  // Dense 3x3, 1x1 stride 2, depthwise stride 1 and 2, fully connected; u8 and i8 outputs;
+  // bounds at the type's range and narrowed (a folded Relu or Clip), with outputs that reach them.
+  struct Case {
+    const char *name;
+    ir::Shape x, w;
+    int64_t group, stride;
+    const char *out;
+    int64_t yZero, yMin, yMax;
+  };
+  const Case cases[] = {
+      {"direct_dense_u8", {1, 8, 9, 11}, {12, 8, 3, 3}, 1, 1, "uint8", 128, 0, 255},
+      {"direct_dense_i8_clip", {2, 5, 9, 11}, {10, 5, 3, 3}, 1, 1, "int8", -3, -40, 50},
+      {"direct_1x1_s2_u8_relu", {1, 16, 14, 14}, {24, 16, 1, 1}, 1, 2, "uint8", 10, 10, 255},
+      {"direct_depthwise_u8", {1, 16, 12, 12}, {16, 1, 3, 3}, 16, 1, "uint8", 128, 0, 200},
+      {"direct_depthwise_s2_i8", {1, 8, 13, 13}, {8, 1, 3, 3}, 8, 2, "int8", 0, -128, 127},
+      {"direct_fc_u8", {3, 40, 1, 1}, {21, 40, 1, 1}, 1, 1, "uint8", 128, 5, 250},
+      // 1x1 at stride 1: whole planes packed at once, also with channels not a multiple of 4
+      // and with top/bottom padding only (rows outside the image in the run).
+      {"direct_1x1_c6", {2, 6, 5, 7}, {9, 6, 1, 1}, 1, 1, "int8", 4, -128, 127},
+      {"direct_1x1_c13_padded_rows", {1, 13, 6, 5}, {7, 13, 1, 1}, 1, 1, "uint8", 128, 0, 255},
+  };
+  for (const Case &c : cases) {
+    QConvSpec s = conv(c.name, c.x, c.w);
+    s.group = c.group, s.strides = {c.stride, c.stride};
+    if (c.w[2] == 3) s.pads = kPad1;
+    if (std::string(c.name) == "direct_1x1_c13_padded_rows") s.pads = {1, 0, 2, 0};
+    s.outputType = c.out, s.yZero = c.yZero, s.direct = true, s.yMin = c.yMin, s.yMax = c.yMax;
+    s.yStd = 120.0f; // wide enough to reach the bounds
+    m.add(s);
+  }
+  expectBitwiseAcrossThreads(m, "direct requantization");
 }
 
 TEST_P(QConvCodegen, SaturatesAtBothBounds) {

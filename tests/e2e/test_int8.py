@@ -311,33 +311,36 @@ class Int8Aarch64Test(unittest.TestCase):
 
         qdq_dir = compressed(self, "fmnist_resnet")
         shape = ("--input_shapes", f"{self.BATCH},1,28,28")
-        arm, arm_schema, _ = compile_artifact(self, qdq_dir, os.path.join(work, "resnet_aarch64"), "--target",
-                                              "aarch64", *shape)
-        self.assertEqual(arm_schema["target"]["arch"], "aarch64", arm_schema["target"])
-        self.assertEqual(arm_schema.get("data_type"), "int8", arm_schema)
-        self.assertEqual(arm_schema["quantization"]["float_convs"], [], arm_schema["quantization"])
         x86, _, _ = compile_artifact(self, qdq_dir, os.path.join(work, "resnet_x86_64"), *shape)
         images, _ = e2e.fmnist_module().load_test(self.BATCH)
         x = e2e.save_npy(os.path.join(work, "images.npy"), images)
         want = run_artifact(self, x86, x, os.path.join(work, "x86_out"))
 
-        for threads in (1, 2):
-            arm_out = os.path.join(work, f"arm_out_{threads}")
-            os.makedirs(arm_out)
-            result = e2e.run_command(["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu", harness,
-                                      os.path.join(arm, "modelLibrary.so"), arm_out, x, "--threads", threads],
-                                     timeout=300)
-            self.assertEqual(result.rc, 0, result.describe())
-            got = e2e.read_outputs(arm_out)
-            self.assertEqual(sorted(got), ["logits"])
-            got = got["logits"]
-            self.assertEqual(got.shape, want.shape)
-            differing = np.flatnonzero(got.argmax(axis=1) != want.argmax(axis=1))
-            diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64))))
-            e2e.log(f"fmnist_resnet int8 aarch64 ({threads} threads) vs x86_64 on {self.BATCH} images: "
-                    f"{len(differing)} predictions differ, max |diff| {diff:.3g}"
-                    f"{' (bitwise identical)' if np.array_equal(got, want) else ''}")
-            self.assertEqual(differing.tolist(), [], f"images whose prediction differs, {threads} threads")
+        # Plain NEON arithmetic, and sdot (+dotprod): the same float epilogue as on x86_64.
+        for name, target in (("neon", "aarch64"), ("sdot", "aarch64 -mattr=+dotprod")):
+            arm, arm_schema, _ = compile_artifact(self, qdq_dir, os.path.join(work, f"resnet_aarch64_{name}"),
+                                                  "--target", target, *shape)
+            self.assertEqual(arm_schema["target"]["arch"], "aarch64", arm_schema["target"])
+            self.assertEqual(arm_schema.get("data_type"), "int8", arm_schema)
+            self.assertEqual(arm_schema["quantization"]["float_convs"], [], arm_schema["quantization"])
+            for threads in (1, 2):
+                arm_out = os.path.join(work, f"arm_out_{name}_{threads}")
+                os.makedirs(arm_out)
+                result = e2e.run_command(["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu", harness,
+                                          os.path.join(arm, "modelLibrary.so"), arm_out, x, "--threads", threads],
+                                         timeout=300)
+                self.assertEqual(result.rc, 0, result.describe())
+                got = e2e.read_outputs(arm_out)
+                self.assertEqual(sorted(got), ["logits"])
+                got = got["logits"]
+                self.assertEqual(got.shape, want.shape)
+                differing = np.flatnonzero(got.argmax(axis=1) != want.argmax(axis=1))
+                diff = float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64))))
+                e2e.log(f"fmnist_resnet int8 aarch64 {name} ({threads} threads) vs x86_64 on {self.BATCH} images: "
+                        f"{len(differing)} predictions differ, max |diff| {diff:.3g}")
+                self.assertEqual(differing.tolist(), [], f"{name}: images whose prediction differs, {threads} threads")
+                # Every dot-product path feeds the same int32 sums to the same float operations.
+                self.assertTrue(np.array_equal(got, want), f"{name}, {threads} threads: max |diff| {diff:.3g}")
 
 
 if __name__ == "__main__":

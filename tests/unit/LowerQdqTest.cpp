@@ -191,12 +191,18 @@ TEST(LowerQdq, PerTensorU8ConvReluBecomesOneQConvWithU8Output) {
   EXPECT_EQ(q->input(1)->type().dtype, DType::I8);
   EXPECT_EQ(q->attrs().getInt("x_zero_point", -1), 128);
   EXPECT_EQ(q->attrs().getString("output_type", ""), "uint8");
-  EXPECT_EQ(q->attrs().getString("activation", ""), "Relu");
   EXPECT_EQ(q->attrs().getFloat("y_inverse_scale", 0), 64.0f);
   EXPECT_EQ(q->attrs().getInt("y_zero_point", -1), 0);
   std::vector<float> scales = q->attrs().getFloats("scales");
   ASSERT_EQ(scales.size(), 8u);
   for (float s : scales) EXPECT_EQ(s, xScale * wScale);
+  // Direct requantization: the Relu is the lower bound Q(0) = the zero point 0.
+  EXPECT_FALSE(q->attrs().has("activation"));
+  EXPECT_EQ(q->attrs().getInt("y_min", -1), 0);
+  EXPECT_EQ(q->attrs().getInt("y_max", -1), 255);
+  std::vector<float> multipliers = q->attrs().getFloats("requant_scales");
+  ASSERT_EQ(multipliers.size(), 8u);
+  for (float m : multipliers) EXPECT_EQ(m, xScale * wScale * 64.0f);
 }
 
 TEST(LowerQdq, PerChannelI8StridedPaddedDilatedConv) {
@@ -242,9 +248,10 @@ TEST(LowerQdq, GroupedConvWithFloatBiasAndClip) {
   EXPECT_EQ(opCounts(*l.graph), (std::map<std::string, int>{{"QConv", 1}, {"QuantizeLinear", 1}}));
   Node *q = nodesOf(*l.graph, "QConv").at(0);
   EXPECT_EQ(q->attrs().getInt("group", 1), 2);
-  FusedActivation act = fusedActivation(*q);
-  EXPECT_EQ(act.kind, ActivationKind::Clip);
-  EXPECT_EQ(act.beta, 0.5f);
+  // Direct requantization: Clip(0, 0.5) becomes the bounds [Q(0), Q(0.5)] = [0, 255].
+  EXPECT_EQ(fusedActivation(*q).kind, ActivationKind::None);
+  EXPECT_EQ(q->attrs().getInt("y_min", -1), 0);
+  EXPECT_EQ(q->attrs().getInt("y_max", -1), 255);
 }
 
 TEST(LowerQdq, FloatQConvOutputWhenNoQuantizeFollows) {

@@ -168,6 +168,9 @@ struct QConvOutput {
   float yInverseScale, yZeroPoint;
   int32_t activation;
   float alpha, beta;
+  // Direct requantization (null requantScales: the general form above).
+  const float *requantScales, *requantOffsets;
+  float yMin, yMax;
 };
 
 /// One input row into its strideW column phases: out[pw][j] = load(j * strideW + pw - padL)
@@ -217,6 +220,42 @@ inline void packRows(const uint8_t *__restrict x, uint32_t flip, uint8_t zero, c
   uint8_t padRow[kMaxRowBytes];
   for (int64_t i = 0; i < s.W; ++i) padRow[i] = zero ^ (uint8_t)flip; // flipped back below
   const uint32_t zeroWord = zero * 0x01010101u;
+  if (s.strideH == 1 && s.strideW == 1 && s.padL == 0 && s.Wph == s.W) {
+    // Rows as wide as the input (a 1x1 convolution, say): the rows inside the image are
+    // one contiguous run per channel, packed in one loop however narrow each row is.
+    int64_t iLo = s.padT - oh0, iHi = s.H + s.padT - oh0;
+    iLo = iLo < 0 ? 0 : iLo > RH ? RH : iLo;
+    iHi = iHi < iLo ? iLo : iHi > RH ? RH : iHi;
+    const int64_t ih0 = oh0 + iLo - s.padT;
+    for (int64_t c4 = 0; c4 < s.C4; ++c4) {
+      uint32_t *__restrict plane = pack + c4 * planeWords;
+      const uint8_t *src[4];
+      for (int t = 0; t < 4; ++t) {
+        const int64_t c = c4 * 4 + t;
+        src[t] = c < s.Cg ? x + ((n * s.C + g * s.Cg + c) * s.H + ih0) * s.W : padRow;
+      }
+      // padRow stands for a missing channel: W bytes, the same for every row.
+      const int64_t runStride[4] = {c4 * 4 < s.Cg, c4 * 4 + 1 < s.Cg, c4 * 4 + 2 < s.Cg, c4 * 4 + 3 < s.Cg};
+      for (int64_t q = 0; q < iLo * s.W; ++q) plane[q] = zeroWord;
+      if (runStride[3]) {
+        const uint8_t *__restrict s0 = src[0], *__restrict s1 = src[1], *__restrict s2 = src[2],
+                                  *__restrict s3 = src[3];
+        uint32_t *__restrict out = plane + iLo * s.W;
+        for (int64_t q = 0; q < (iHi - iLo) * s.W; ++q)
+          out[q] = ((uint32_t)s0[q] | (uint32_t)s1[q] << 8 | (uint32_t)s2[q] << 16 | (uint32_t)s3[q] << 24) ^ flip;
+      } else {
+        for (int64_t i = iLo; i < iHi; ++i)
+          for (int64_t j = 0; j < s.W; ++j) {
+            uint32_t word = 0;
+            for (int t = 0; t < 4; ++t) word |= (uint32_t)src[t][(i - iLo) * s.W * runStride[t] + j] << (8 * t);
+            plane[i * s.W + j] = word ^ flip;
+          }
+      }
+      for (int64_t q = iHi * s.W; q < planeWords; ++q) plane[q] = zeroWord;
+    }
+    for (int64_t q = 0; q < slack; ++q) pack[s.C4 * planeWords + q] = zeroWord;
+    return;
+  }
   for (int64_t ph = 0; ph < s.strideH; ++ph)
     for (int64_t c4 = 0; c4 < s.C4; ++c4)
       for (int64_t i = 0; i < RH; ++i) {
@@ -283,9 +322,21 @@ inline void epilogue(const int32_t *__restrict acc, const QConvShape &s, const Q
   const int32_t corr = o.corr[k];
   const float scale = o.scales[k], bias = o.biases[k];
   const int64_t flat = (rows * s.Wph + 15) & ~(int64_t)15; // the sums buffer holds whole tiles
+  const int64_t plane = (n * s.K + k) * s.OH * s.OW + oh0 * s.OW;
+  alignas(64) uint8_t bytes[kAccPositions];
+  if (o.requantScales) {
+    const float m = o.requantScales[k], c = o.requantOffsets[k];
+    for (int64_t q = 0; q < flat; ++q) {
+      float t = __builtin_rintf(__builtin_fmaf((float)(acc[q] + corr), m, c));
+      t = t >= o.yMin ? t : o.yMin;
+      t = t <= o.yMax ? t : o.yMax;
+      bytes[q] = (uint8_t)(int32_t)t;
+    }
+    for (int64_t i = 0; i < rows; ++i) memcpy((uint8_t *)o.y + plane + i * s.OW, bytes + i * s.Wph, s.OW);
+    return;
+  }
   alignas(64) float v[kAccPositions];
   for (int64_t q = 0; q < flat; ++q) v[q] = __builtin_fmaf((float)(acc[q] + corr), scale, bias);
-  const int64_t plane = (n * s.K + k) * s.OH * s.OW + oh0 * s.OW;
   if (o.residual)
     for (int64_t i = 0; i < rows; ++i) {
       const float *__restrict res = o.residual + plane + i * s.OW;
@@ -298,7 +349,6 @@ inline void epilogue(const int32_t *__restrict acc, const QConvShape &s, const Q
     return;
   }
   const float lo = o.yType == 2 ? -128.0f : 0.0f, hi = o.yType == 2 ? 127.0f : 255.0f;
-  alignas(64) uint8_t bytes[kAccPositions];
   for (int64_t q = 0; q < flat; ++q) {
     float t = __builtin_rintf(v[q] * o.yInverseScale) + o.yZeroPoint;
     t = t >= lo ? t : lo; // NaN fails the comparison: lo
@@ -458,6 +508,18 @@ __attribute__((always_inline)) inline void qgemm(const uint8_t *x, uint32_t flip
     }
     _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) *(V *)(sums + v * L) = acc[v];
     const int64_t j0 = jb * NV * L, count = M - j0 < NV * L ? M - j0 : NV * L;
+    if (o.requantScales) {
+      uint8_t bytes[NV * L];
+      for (int64_t j = 0; j < NV * L; ++j) {
+        const int64_t c = j0 + j < M ? j0 + j : M - 1;
+        float t = __builtin_rintf(__builtin_fmaf((float)(sums[j] + o.corr[c]), o.requantScales[c], o.requantOffsets[c]));
+        t = t >= o.yMin ? t : o.yMin;
+        t = t <= o.yMax ? t : o.yMax;
+        bytes[j] = (uint8_t)(int32_t)t;
+      }
+      memcpy((uint8_t *)o.y + n * M + j0, bytes, count);
+      continue;
+    }
     float out[NV * L];
     for (int64_t j = 0; j < NV * L; ++j) {
       const int64_t c = j0 + j < M ? j0 + j : M - 1; // lanes past M compute a copy of the last channel
@@ -488,7 +550,8 @@ __attribute__((always_inline)) inline void qgemm(const uint8_t *x, uint32_t flip
 /// [group][K_g / MK][R][S][C_g / 4][MK][words per quad] (zeros past K_g and C_g).
 extern "C" void leip_k_qconv2d(const void *x, int32_t xSigned, int32_t xZeroPoint, const int32_t *wp,
                                const int32_t *corr, const float *scales, const float *biases, const float *residual,
-                               void *y, int32_t yType, float yInverseScale, int32_t yZeroPoint, int64_t N, int64_t C,
+                               void *y, int32_t yType, float yInverseScale, int32_t yZeroPoint, const float *requantScales,
+                               const float *requantOffsets, int32_t yMin, int32_t yMax, int64_t N, int64_t C,
                                int64_t H, int64_t W, int64_t K, int64_t group, int64_t R, int64_t S, int64_t OH,
                                int64_t OW, int64_t strideH, int64_t strideW, int64_t dilH, int64_t dilW, int64_t padT,
                                int64_t padL, int64_t rowsPerTask, int64_t channelsPerTask, int32_t dotKind,
@@ -496,8 +559,9 @@ extern "C" void leip_k_qconv2d(const void *x, int32_t xSigned, int32_t xZeroPoin
                                int64_t begin, int64_t end) {
   const QConvShape s{N, C, H, W, K, group, R, S, OH, OW, strideH, strideW, dilH, dilW, padT, padL, rowsPerTask,
                      channelsPerTask, 0, 0, 0, 0, 0, 0};
-  const QConvOutput o{corr, scales, biases, residual, y, yType, yInverseScale, (float)yZeroPoint, activation, alpha,
-                      beta};
+  const QConvOutput o{corr,       scales, biases, residual,       y,           yType,       yInverseScale,
+                      (float)yZeroPoint, activation, alpha,  beta, requantScales, requantOffsets, (float)yMin,
+                      (float)yMax};
   const PackedInput in = packedInput(xSigned, xZeroPoint, dotKind);
   const uint32_t flip = in.flip;
   const uint8_t zero = in.zero;
@@ -522,15 +586,17 @@ extern "C" void leip_k_qconv2d(const void *x, int32_t xSigned, int32_t xZeroPoin
 extern "C" void leip_k_qconv_depthwise(const void *x, int32_t xSigned, int32_t xZeroPoint, const int32_t *w,
                                        const int32_t *corr, const float *scales, const float *biases,
                                        const float *residual, void *y, int32_t yType, float yInverseScale,
-                                       int32_t yZeroPoint, int64_t N, int64_t C, int64_t H, int64_t W, int64_t R,
+                                       int32_t yZeroPoint, const float *requantScales, const float *requantOffsets,
+                                       int32_t yMin, int32_t yMax, int64_t N, int64_t C, int64_t H, int64_t W, int64_t R,
                                        int64_t S, int64_t OH, int64_t OW, int64_t strideH, int64_t strideW,
                                        int64_t dilH, int64_t dilW, int64_t padT, int64_t padL, int64_t rowsPerTask,
                                        int32_t dotKind, int64_t lanes, int32_t activation, float alpha, float beta,
                                        int64_t begin, int64_t end) {
   const QConvShape s{N, C, H, W, C, C, R, S, OH, OW, strideH, strideW, dilH, dilW, padT, padL, rowsPerTask,
                      1, 1, 1, 1, 0, 0, 0};
-  const QConvOutput o{corr, scales, biases, residual, y, yType, yInverseScale, (float)yZeroPoint, activation, alpha,
-                      beta};
+  const QConvOutput o{corr,       scales, biases, residual,       y,           yType,       yInverseScale,
+                      (float)yZeroPoint, activation, alpha,  beta, requantScales, requantOffsets, (float)yMin,
+                      (float)yMax};
   const PackedInput in = packedInput(xSigned, xZeroPoint, dotKind);
   const uint32_t flip = in.flip;
   const uint8_t zero = in.zero;
@@ -551,11 +617,14 @@ extern "C" void leip_k_qconv_depthwise(const void *x, int32_t xSigned, int32_t x
 /// tasks (row, block of 4 * lanes output channels); w packed by lower/QConv.cpp.
 extern "C" void leip_k_qgemm(const void *x, int32_t xSigned, int32_t xZeroPoint, const int32_t *w,
                              const int32_t *corr, const float *scales, const float *biases, const float *residual,
-                             void *y, int32_t yType, float yInverseScale, int32_t yZeroPoint, int64_t N, int64_t K,
+                             void *y, int32_t yType, float yInverseScale, int32_t yZeroPoint,
+                             const float *requantScales, const float *requantOffsets, int32_t yMin, int32_t yMax,
+                             int64_t N, int64_t K,
                              int64_t M, int32_t dotKind, int64_t lanes, int32_t activation, float alpha, float beta,
                              int64_t begin, int64_t end) {
-  const QConvOutput o{corr, scales, biases, residual, y, yType, yInverseScale, (float)yZeroPoint, activation, alpha,
-                      beta};
+  const QConvOutput o{corr,       scales, biases, residual,       y,           yType,       yInverseScale,
+                      (float)yZeroPoint, activation, alpha,  beta, requantScales, requantOffsets, (float)yMin,
+                      (float)yMax};
   const PackedInput in = packedInput(xSigned, xZeroPoint, dotKind);
   const uint32_t flip = in.flip;
   const uint8_t zero = in.zero;

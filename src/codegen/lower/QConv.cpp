@@ -19,10 +19,8 @@ constexpr int64_t kPreferredPackBytes = 112 * 1024;
 /// Tasks wanted per convolution so that two or more threads get balanced shares.
 constexpr int64_t kWantedTasks = 8, kMinTasks = 4;
 /// Below this many multiply-adds (about 20 us) a convolution runs on one thread (the
-/// compiler's cost model, Compiler.cpp), so it is not cut into channel blocks.
+/// compiler's cost model, Compiler.cpp), so it needs no more tasks than its cost gives.
 constexpr double kMinSplitMacs = 4.0e6;
-/// A channel block must do at least this many multiply-adds per byte it packs.
-constexpr int64_t kMinMacsPerPackedByte = 256;
 
 /// Register tile of kernels/QConv.cpp for a dot kind and vector width: lanes, MK output
 /// channels, NV vectors of positions (MK * NV accumulators + NV inputs fit the registers).
@@ -84,14 +82,15 @@ std::vector<int32_t> packWeights(const int8_t *w, int64_t K, int64_t Cg, int64_t
   return packed;
 }
 
-/// The arguments both kernels start with: input, its sign and zero point, weights (as the
+/// The arguments the kernels start with: input, its sign and zero point, weights (as the
 /// kernel wants them), zero-point corrections, scales, biases, residual, output and its
-/// quantization.
+/// quantization (general and direct form).
 std::vector<llvm::Value *> commonArgs(NodeLowering &L, const std::vector<int32_t> &weights,
                                       const std::vector<int32_t> &corr) {
   const ir::Node &node = L.node();
   const ir::Value *x = node.input(0), *residual = node.numInputs() > 2 ? node.input(2) : nullptr;
   const std::string outputType = node.attrs().getString("output_type", "float32");
+  const bool direct = node.attrs().has("requant_scales");
   return {L.address(x),
           L.i32(x->type().dtype == ir::DType::I8),
           L.i32(node.attrs().getInt("x_zero_point", 0)),
@@ -103,7 +102,11 @@ std::vector<llvm::Value *> commonArgs(NodeLowering &L, const std::vector<int32_t
           L.address(L.outputs()[0]),
           L.i32(outputType == "float32" ? 0 : outputType == "uint8" ? 1 : 2),
           L.f32(node.attrs().getFloat("y_inverse_scale", 1.0f)),
-          L.i32(node.attrs().getInt("y_zero_point", 0))};
+          L.i32(node.attrs().getInt("y_zero_point", 0)),
+          direct ? L.derivedConstant(node.attrs().getFloats("requant_scales")) : L.null(),
+          direct ? L.derivedConstant(node.attrs().getFloats("requant_offsets")) : L.null(),
+          L.i32(node.attrs().getInt("y_min", 0)),
+          L.i32(node.attrs().getInt("y_max", 0))};
 }
 
 void pushActivation(NodeLowering &L, std::vector<llvm::Value *> &args, const ir::FusedActivation &act) {
@@ -186,6 +189,64 @@ int64_t lowerPointGemm(NodeLowering &L, const std::vector<int32_t> &corr, const 
   return N * blocks;
 }
 
+/// What the dense kernel's task split depends on.
+struct QConvDims {
+  int64_t N, group, Cg, Kg, R, S, OH, OW, sh, sw, dh, dw;
+};
+
+/// A register tile and a task split (rows x channels) of the dense kernel; rows 0 when no
+/// tile's packed rows fit the kernel's buffers.
+struct QConvPlan {
+  QConvTile tile{};
+  int64_t rows = 0, channelsPerTask = 0;
+};
+
+/// Chooses the tile and the split with the fewest estimated instructions: the dot products
+/// of whole tiles (positions past the rows and channels past K computed too) plus packing,
+/// which every task does for its rows (so channel splits repack the same rows). A
+/// convolution of kMinSplitMacs or more gets at least kMinTasks tasks for the threads;
+/// rows are split in balanced blocks.
+QConvPlan planQConv(Int8Dot dot, int floatLanes, const QConvDims &d) {
+  const int64_t C4 = ceilDiv(d.Cg, 4), maxRowOff = (d.R - 1) * d.dh / d.sh, maxColOff = (d.S - 1) * d.dw / d.sw;
+  const int64_t Wph = d.OW + maxColOff, phases = d.sh * d.sw;
+  const double macs = static_cast<double>(d.N * d.group * d.Kg * d.OH * d.OW) * static_cast<double>(d.Cg * d.R * d.S);
+  const int64_t minTasks = macs < kMinSplitMacs ? 1 : kMinTasks;
+  QConvPlan best;
+  double bestCost = 0;
+  // L2-sized packs when possible, else up to the kernel's buffer.
+  for (int64_t limit : {kPreferredPackBytes, kPackBytes}) {
+  if (best.rows != 0) break;
+  for (const QConvTile &tile : tilesFor(dot, floatLanes)) {
+    const int64_t tileWidth = tile.lanes * tile.nv, kBlocks = ceilDiv(d.Kg, tile.mk);
+    auto planeWords = [&](int64_t r) { return ((r + maxRowOff) * Wph + 15) & ~int64_t{15}; };
+    auto fits = [&](int64_t r) {
+      return (phases * C4 * planeWords(r) + tileWidth + maxColOff) * 4 <= limit &&
+             ceilDiv(r * Wph, tileWidth) * tileWidth <= kAccPositions;
+    };
+    for (int64_t blocks = 1; blocks <= d.OH; ++blocks) {
+      const int64_t rows = ceilDiv(d.OH, blocks);
+      if (ceilDiv(d.OH, rows) != blocks || !fits(rows)) continue;
+      for (int64_t splits = 1; splits <= std::min<int64_t>(kBlocks, kWantedTasks); ++splits) {
+        const int64_t perTask = ceilDiv(kBlocks, splits), used = ceilDiv(kBlocks, perTask);
+        const int64_t tasks = d.N * d.group * blocks * used;
+        if (tasks < minTasks && (blocks < d.OH || used < kBlocks)) continue; // more tasks are possible
+        // Vector dot products of all tiles, and about a quarter instruction per packed word.
+        const double dots = static_cast<double>(d.N * d.group * blocks * used * perTask * tile.mk) *
+                            static_cast<double>(ceilDiv(rows * Wph, tileWidth) * tile.nv * C4 * d.R * d.S);
+        const double pack = static_cast<double>(tasks * phases * C4 * planeWords(rows)) * 4.0 /
+                            static_cast<double>(tile.lanes);
+        const double cost = dots + pack;
+        if (best.rows == 0 || cost < bestCost) {
+          best = {tile, rows, perTask * tile.mk};
+          bestCost = cost;
+        }
+      }
+    }
+  }
+  }
+  return best;
+}
+
 int64_t lowerQConv(NodeLowering &L) {
   const ir::Node &node = L.node();
   const ir::Value *x = node.input(0), *w = node.input(1);
@@ -227,52 +288,13 @@ int64_t lowerQConv(NodeLowering &L) {
   if (group == C && K == C && C > 1) return lowerDepthwise(L, corr, act);
   if (H == 1 && W == 1 && R == 1 && S == 1 && group == 1 && OH == 1 && OW == 1) return lowerPointGemm(L, corr, act);
 
-  // Output rows per task: as many as keep the packed input (one plane per stride phase and
-  // channel quad, then slack for the last tile) and the int32 sums within the kernel's
-  // buffers, preferring L2-sized packs. Of the register tiles, the one computing the fewest
-  // padding lanes and channels.
-  const int64_t C4 = ceilDiv(Cg, 4), maxRowOff = (R - 1) * dh / sh, maxColOff = (S - 1) * dw / sw;
-  const int64_t Wph = OW + maxColOff, Kg = K / group;
-  QConvTile tile{};
-  int64_t rows = 0;
-  double bestCost = 0;
-  for (const QConvTile &candidate : tilesFor(dot, L.vectorLanes())) {
-    const int64_t tileWidth = candidate.lanes * candidate.nv;
-    auto packBytes = [&](int64_t r) {
-      const int64_t planeWords = ((r + maxRowOff) * Wph + 15) & ~int64_t{15};
-      return (sh * sw * C4 * planeWords + tileWidth + maxColOff) * 4;
-    };
-    auto fits = [&](int64_t r, int64_t limit) {
-      return packBytes(r) <= limit && ceilDiv(r * Wph, tileWidth) * tileWidth <= kAccPositions;
-    };
-    if (!fits(1, kPackBytes)) continue;
-    int64_t r = 1;
-    while (r < OH && fits(r + 1, kPreferredPackBytes)) ++r;
-    r = ceilDiv(OH, ceilDiv(OH, r)); // balanced blocks
-    const double cost = static_cast<double>(ceilDiv(OH, r) * ceilDiv(r * Wph, tileWidth) * tileWidth) *
-                        static_cast<double>(ceilDiv(Kg, candidate.mk) * candidate.mk);
-    if (rows == 0 || cost < bestCost) {
-      tile = candidate;
-      rows = r;
-      bestCost = cost;
-    }
-  }
-  if (rows == 0)
+  const QConvPlan plan = planQConv(dot, L.vectorLanes(), {N, group, Cg, K / group, R, S, OH, OW, sh, sw, dh, dw});
+  if (plan.rows == 0)
     L.fail("an output row needs more packed input than the " + std::to_string(kPackBytes) +
            " bytes the integer kernel has");
-  const int64_t rowBlocks = ceilDiv(OH, rows);
-  const int64_t kBlocks = ceilDiv(K / group, tile.mk);
-  const int64_t spatialTasks = N * group * rowBlocks;
-  // Channel blocks repack the same rows: only worth it when threads will share the node and
-  // each block's multiply-adds (channels x taps per packed byte) dwarf its packing.
-  const double macs = static_cast<double>(N * K * OH * OW) * static_cast<double>(Cg * R * S);
-  // A few tasks are wanted regardless, so that two to four threads can share the node.
-  int64_t channelSplits = macs < kMinSplitMacs ? 1 : std::min(kBlocks, ceilDiv(kWantedTasks, spatialTasks));
-  const int64_t minimumSplits = macs < kMinSplitMacs ? 1 : std::min(kBlocks, ceilDiv(kMinTasks, spatialTasks));
-  while (channelSplits > minimumSplits && ceilDiv(kBlocks, channelSplits) * tile.mk * R * S < kMinMacsPerPackedByte)
-    --channelSplits;
-  const int64_t channelsPerTask = ceilDiv(kBlocks, channelSplits) * tile.mk;
-  const int64_t tasks = spatialTasks * ceilDiv(K / group, channelsPerTask);
+  const QConvTile tile = plan.tile;
+  const int64_t rows = plan.rows, channelsPerTask = plan.channelsPerTask;
+  const int64_t tasks = N * group * ceilDiv(OH, rows) * ceilDiv(K / group, channelsPerTask);
 
   const std::vector<int32_t> packed = packWeights(wData, K, Cg, R, S, group, tile.mk, dot);
   std::vector<llvm::Value *> args = commonArgs(L, packed, corr);

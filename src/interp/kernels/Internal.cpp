@@ -76,6 +76,11 @@ void qConvKernel(KernelContext &ctx) {
   const float inverseScale = attrs.getFloat("y_inverse_scale", 1.0f);
   const auto yZeroPoint = static_cast<float>(attrs.getInt("y_zero_point", int64_t{0}));
   const DType outType = y.dtype();
+  const bool direct = attrs.has("requant_scales");
+  const std::vector<float> requantScales = attrs.getFloats("requant_scales", {});
+  const std::vector<float> requantOffsets = attrs.getFloats("requant_offsets", {});
+  const auto yMin = static_cast<float>(attrs.getInt("y_min", int64_t{0}));
+  const auto yMax = static_cast<float>(attrs.getInt("y_max", int64_t{0}));
   const size_t elementSize = ir::dtypeSize(outType);
   auto *out = static_cast<std::byte *>(y.rawData());
 
@@ -118,6 +123,15 @@ void qConvKernel(KernelContext &ctx) {
           }
         }
         const int64_t base = ((n * outC + k) * outH + oh) * outW;
+        if (direct) {
+          for (int64_t ow = 0; ow < outW; ++ow) {
+            float t = std::nearbyintf(std::fmaf(static_cast<float>(acc[ow]), requantScales[k], requantOffsets[k]));
+            t = std::min(std::max(t, yMin), yMax);
+            if (outType == DType::U8) reinterpret_cast<uint8_t *>(out)[base + ow] = static_cast<uint8_t>(t);
+            else reinterpret_cast<int8_t *>(out)[base + ow] = static_cast<int8_t>(t);
+          }
+          continue;
+        }
         for (int64_t ow = 0; ow < outW; ++ow) {
           float v = std::fmaf(static_cast<float>(acc[ow]), scale, bias);
           if (residual) v = v + residual[base + ow];

@@ -13,6 +13,14 @@
 //            acc = sum over the window positions inside x of (x - x_zero_point) * w (int32)
 //            v = act(fmaf(float(acc), scales[k], biases[k]) [+ residual])
 //            y = v, or saturate(nearbyintf(v * y_inverse_scale) + y_zero_point) (NaN -> lowest)
+//            Direct requantization: when requant_scales and requant_offsets (K floats each)
+//            and y_min, y_max (ints) are present (quantized output, no residual, no
+//            activation attribute: a Relu or Clip is folded into the bounds), instead
+//            y = min(max(nearbyintf(fmaf(float(acc), requant_scales[k], requant_offsets[k])),
+//                        y_min), y_max)
+//            which saves the float round trip per element (passes::lowerQdqToInteger sets
+//            requant_scales = scales * y_inverse_scale, requant_offsets = biases *
+//            y_inverse_scale + y_zero_point).
 #include "leip/ir/FusedActivation.h"
 #include "leip/ir/NNGeometry.h"
 #include "leip/ir/OpRegistry.h"
@@ -94,6 +102,16 @@ std::vector<TensorType> qConvRule(const ShapeContext &ctx) {
     if (!std::isfinite(inverse) || inverse <= 0.0f)
       ctx.fail("attribute 'y_inverse_scale' must be finite and positive, got " + std::to_string(inverse));
     requireZeroPoint(ctx, "y_zero_point", outType);
+    if (ctx.attrs().has("requant_scales")) {
+      requireChannelFloats(ctx, "requant_scales", k);
+      requireChannelFloats(ctx, "requant_offsets", k);
+      requireZeroPoint(ctx, "y_min", outType);
+      requireZeroPoint(ctx, "y_max", outType);
+      if (ctx.attrs().getInt("y_min", 0) > ctx.attrs().getInt("y_max", 0))
+        ctx.fail("attribute 'y_min' is above 'y_max'");
+      if (ctx.hasInput(2) || ctx.attrs().has("activation"))
+        ctx.fail("direct requantization (requant_scales) takes no residual and no activation attribute");
+    }
   } else {
     ctx.fail("attribute 'output_type' must be \"float32\", \"uint8\" or \"int8\", got \"" + outputType + "\"" +
              (ctx.attrs().has("output_type") ? "" : " (it is missing)"));

@@ -218,6 +218,8 @@ private:
   // fmnist_mobilenetv2 at 2 threads: 0.181 -> 0.136 ms with 20 us; 40 us gave 0.106 but cost mobilenet_v2 3 %).
   static constexpr double kBytesPerNanosecond = 16.0, kMacsPerNanosecond = 50.0, kMinChunkNanoseconds = 4000.0,
                           kMinSplitNanoseconds = 20000.0;
+  /// Fixed cost of an integer depthwise channel plane (mobilenet_v2's 7x7 planes: ~140 ns).
+  static constexpr double kPlaneNanoseconds = 100.0;
 
   static int64_t chunksFor(double nanoseconds) {
     if (nanoseconds < kMinSplitNanoseconds) return 1;
@@ -227,7 +229,7 @@ private:
   /// The step's work estimate (bytes of activations read and written, and multiply-adds of
   /// the convolution and matrix ops) as a number of worthwhile chunks.
   int64_t worthwhileChunks(const Step &step) {
-    double bytes = 0.0, macs = 0.0;
+    double bytes = 0.0, macs = 0.0, planes = 0.0;
     for (const ir::Value *in : step.node->inputs())
       if (in && !in->isConstant()) bytes += static_cast<double>(in->type().byteSize());
     for (const ir::Value *out : step.outputs())
@@ -241,12 +243,16 @@ private:
       const double perElement = ws.size() > 1 && ws[0] > 0 ? static_cast<double>(ir::numElements(ws) / ws[0]) : 1.0;
       const ir::Value *counted = op == "ConvTranspose" ? node.input(0) : node.output(0);
       macs = static_cast<double>(counted->type().numElements()) * perElement;
-      if (op == "QConv") macs /= 4.0; // 8-bit dot products: four multiply-adds per 32-bit lane
+      // 8-bit dot products do four multiply-adds per 32-bit lane, except in depthwise
+      // convolutions, whose packing and few taps per output keep them as slow as float, and
+      // which pay a fixed cost per channel plane (packing it, its tap words, its epilogue).
+      if (op == "QConv" && node.attrs().getInt("group", 1) < node.input(0)->type().shape[1]) macs /= 4.0;
+      else if (op == "QConv") planes = static_cast<double>(node.input(0)->type().shape[0] * node.input(0)->type().shape[1]);
     } else if (op == "Gemm" || op == "MatMul" || op == "MatMulInteger" || op == "QLinearMatMul") {
       const ir::Shape &as = node.input(0)->type().shape;
       macs = static_cast<double>(node.output(0)->type().numElements()) * static_cast<double>(as.empty() ? 1 : as.back());
     }
-    return chunksFor(bytes / kBytesPerNanosecond + macs / kMacsPerNanosecond);
+    return chunksFor(bytes / kBytesPerNanosecond + macs / kMacsPerNanosecond + planes * kPlaneNanoseconds);
   }
 
   /// `void leip_node_<index>(arena, io, begin, end)`: the step's kernel calls, emitted by the

@@ -86,8 +86,9 @@ Quantized quantize(const ir::Graph &model, const CompileOptions &options) {
 }
 
 /// The compile report's reason for each layer mixed precision kept in float32.
-void explainFloatLayers(codegen::CompileResult &result, const std::vector<quant::FloatLayer> &layers,
-                        double budget) {
+std::vector<passes::QdqLoweringStats::FloatConv> keptFloatReasons(const std::vector<quant::FloatLayer> &layers,
+                                                                  double budget) {
+  std::vector<passes::QdqLoweringStats::FloatConv> reasons;
   for (size_t i = 0; i < layers.size(); ++i) {
     char reason[256];
     std::snprintf(reason, sizeof reason,
@@ -95,14 +96,9 @@ void explainFloatLayers(codegen::CompileResult &result, const std::vector<quant:
                   "multiply-adds (budget %.1f %%)",
                   layers[i].localSqnrDb, i + 1, i == 0 ? "st" : i == 1 ? "nd" : i == 2 ? "rd" : "th",
                   100.0 * layers[i].macsFraction, 100.0 * budget);
-    bool found = false;
-    for (auto &conv : result.quantization.floatConvs)
-      if (conv.node == layers[i].node) {
-        conv.reason = reason;
-        found = true;
-      }
-    if (!found) result.quantization.floatConvs.push_back({layers[i].node, reason});
+    reasons.push_back({layers[i].node, reason});
   }
+  return reasons;
 }
 
 void printQuantization(const codegen::CompileResult &result) {
@@ -147,8 +143,8 @@ void runCompile(const CompileOptions &options) {
     graph = std::move(quantized.graph);
     floatLayers = std::move(quantized.floatLayers);
   }
+  compileOptions.keptFloat = keptFloatReasons(floatLayers, options.floatBudget);
   codegen::CompileResult result = codegen::compileGraph(*graph, compileOptions);
-  explainFloatLayers(result, floatLayers, options.floatBudget);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   if (options.json) {

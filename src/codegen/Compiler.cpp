@@ -530,6 +530,12 @@ CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &o
   passes::optimizeForCompile(*optimized);
   passes::QdqLoweringStats quantization;
   if (options.integerKernels) quantization = passes::lowerQdqToInteger(*optimized);
+  for (const auto &kept : options.keptFloat) {
+    auto it = std::find_if(quantization.floatConvs.begin(), quantization.floatConvs.end(),
+                           [&](const auto &conv) { return conv.node == kept.node; });
+    if (it != quantization.floatConvs.end()) it->reason = kept.reason;
+    else quantization.floatConvs.push_back(kept);
+  }
   const std::string dataType = quantization.convsLowered > 0 ? "int8" : "float32";
   checkCompilable(*optimized, optimized->topologicalOrder());
   insertConvPadding(*optimized, lanes);

@@ -496,7 +496,7 @@ std::vector<FloatLayer> chooseFloatLayers(const ir::Graph &graph, const SqnrRepo
   double used = 0;
   for (const TensorSqnr *layer : layers) {
     const double share = total > 0 ? static_cast<double>(ir::nodeFlops(*byName[layer->node])) / total : 0.0;
-    if (used + share > budget) continue;
+    if (used + share > budget + 1e-9) continue; // the tolerance: shares that add up to 1 exactly
     used += share;
     chosen.push_back({layer->node, layer->localSqnrDb, share});
   }
@@ -523,7 +523,7 @@ void keepFloat(ir::Graph &graph, const std::vector<std::string> &nodes) {
       }
       bool onlyFloatReaders = true;
       for (const ir::Node *user : in->users()) onlyFloatReaders &= names.count(user->name()) > 0;
-      if (onlyFloatReaders && !in->isGraphInput()) unquantize(in);
+      if (onlyFloatReaders) unquantize(in);
     }
   }
   for (const std::string &name : nodes)

@@ -249,6 +249,86 @@ class CompileFloatModelAsInt8Test(unittest.TestCase):
         self.bad("--data_type", "--data_type", "int4")
 
 
+class MixedPrecisionTest(unittest.TestCase):
+    """`leip compile --data_type mixed`: the layers whose quantization hurts most (lowest
+    local SQNR) stay float32 within --float_budget; the schema says which and why."""
+
+    BUDGET = 0.15
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = e2e.work_dir("int8_mixed")
+        fmnist = e2e.fmnist_module()
+        calibration, _ = fmnist.load("train", 64)
+        cls.calibration = e2e.save_npy(os.path.join(cls.dir, "calibration64.npy"), calibration)
+        images, labels = fmnist.load_test(1000)
+        cls.images = e2e.save_npy(os.path.join(cls.dir, "test1000.npy"), images)
+        cls.labels = e2e.save_npy(os.path.join(cls.dir, "labels1000.npy"), labels)
+        cls.model = e2e.example_model("fmnist_mobilenetv2")
+
+    def test_mixed_keeps_the_worst_layers_float_within_the_budget(self):
+        common = ("--rep_dataset", self.calibration, *QUANTIZER_ARGS)
+        mixed_dir, mixed, stdout = compile_artifact(self, self.model, os.path.join(self.dir, "mixed"), "--data_type",
+                                                    "mixed", "--float_budget", str(self.BUDGET), *common)
+        int8_dir, int8, _ = compile_artifact(self, self.model, os.path.join(self.dir, "int8"), "--data_type", "int8",
+                                             *common)
+        kept = mixed["quantization"]["float_convs"]
+        self.assertGreater(len(kept), 0, mixed["quantization"])
+        for conv in kept:
+            self.assertIn("kept float32 by --data_type mixed", conv["reason"])
+            self.assertIn(conv["node"], stdout)
+        # Each reason states the layer's share of the multiply-adds; together within budget.
+        shares = [float(re.search(r"; ([0-9.]+) % of the multiply-adds", c["reason"]).group(1)) for c in kept]
+        self.assertLessEqual(sum(shares), 100 * self.BUDGET + 0.1 * len(shares))
+        total = count_ops(self.model, LOWERED_OPS)
+        self.assertEqual(int8["quantization"]["integer_convs"], total)
+        self.assertEqual(mixed["quantization"]["integer_convs"] + len(kept), total)
+        self.assertEqual(mixed.get("data_type"), "int8", mixed)
+
+        e2e.log(f"fmnist_mobilenetv2, --float_budget {self.BUDGET}: float layers {[c['node'] for c in kept]}")
+
+    def test_budget_zero_is_int8_and_one_is_float32(self):
+        """The two ends of the budget: nothing kept float gives the int8 model's predictions, and
+        everything kept float (activations too, since no quantized layer reads them) the fp32
+        model's, up to float rounding."""
+        common = ("--rep_dataset", self.calibration, *QUANTIZER_ARGS)
+        dirs = {
+            "int8": compile_artifact(self, self.model, os.path.join(self.dir, "int8"), "--data_type", "int8",
+                                     *common)[0],
+            "fp32": compile_artifact(self, self.model, os.path.join(self.dir, "fp32"))[0],
+        }
+        for budget in ("0", "1"):
+            out, schema, _ = compile_artifact(self, self.model, os.path.join(self.dir, "budget" + budget),
+                                              "--data_type", "mixed", "--float_budget", budget, *common)
+            dirs[budget] = out
+            if budget == "1":
+                self.assertEqual(schema["quantization"]["integer_convs"], 0, schema["quantization"])
+                self.assertEqual(len(schema["quantization"]["float_convs"]), count_ops(self.model, LOWERED_OPS))
+            else:
+                self.assertEqual(schema["quantization"]["float_convs"], [], schema["quantization"])
+        correct = {name: test_compress.evaluate(self, d, self.images, self.labels, d + "_eval")["correct_top1"]
+                   for name, d in dirs.items()}
+        e2e.log(f"fmnist_mobilenetv2 on 1000 test images, correct: {correct}")
+        self.assertEqual(correct["0"], correct["int8"])
+        self.assertLessEqual(abs(correct["1"] - correct["fp32"]), 1)
+
+    def test_mixed_needs_the_float_model(self):
+        out = os.path.join(self.dir, "mixed_from_qdq")
+        result = e2e.leip("compile", "--input_path", compressed(self, "fmnist_cnn"), "--output_path", out,
+                          "--data_type", "mixed", "--rep_dataset", self.calibration)
+        self.assertEqual(result.rc, e2e.EXIT_USAGE, result.describe())
+        self.assertIn("float model", result.stderr)
+        self.assertFalse(os.path.exists(out))
+
+    def test_budget_outside_zero_one(self):
+        out = os.path.join(self.dir, "bad_budget")
+        result = e2e.leip("compile", "--input_path", self.model, "--output_path", out, "--data_type", "mixed",
+                          "--rep_dataset", self.calibration, "--float_budget", "1.5")
+        self.assertEqual(result.rc, e2e.EXIT_USAGE, result.describe())
+        self.assertIn("--float_budget", result.stderr)
+        self.assertFalse(os.path.exists(out))
+
+
 class Int8TargetsTest(unittest.TestCase):
     """fmnist_resnet's int8 artifact gives bitwise identical logits on the AVX2 (haswell),
     generic SSE2 (x86-64) and host (VNNI where the CPU has it) code paths: every path

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace leip::codegen {
 
@@ -20,6 +21,9 @@ struct CompileOptions {
   /// Run quantized (QDQ) convolutions as integer kernels (passes::lowerQdqToInteger);
   /// false keeps the float simulation of QuantizeLinear/DequantizeLinear.
   bool integerKernels = true;
+  /// Layers (node names) kept in float32 on purpose, with the reason the compile report
+  /// gives (mixed precision).
+  std::vector<passes::QdqLoweringStats::FloatConv> keptFloat;
 };
 
 struct CompileResult {

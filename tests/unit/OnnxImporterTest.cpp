@@ -441,6 +441,17 @@ TEST(OnnxImporter, UnsupportedOpsAreListedTogether) {
   EXPECT_EQ(graph->findNode("fused")->domain(), "com.microsoft");
 }
 
+TEST(OnnxImporter, LeipsInternalOpsAreNotReadFromFiles) {
+  // leip.QConv exists only inside the compiler (passes::lowerQdqToInteger makes it).
+  ModelBuilder b(13);
+  b.model.add_opset_import()->set_domain("leip");
+  b.model.mutable_opset_import(1)->set_version(1);
+  b.input("x", {1, 1, 2, 2});
+  b.output("y", {1, 1, 2, 2});
+  b.node("QConv", {"x"}, {"y"}, "qc")->set_domain("leip");
+  EXPECT_CONTAINS(importError(b.bytes(), withoutChecker()), "domain 'leip' is not supported by leip (op QConv)");
+}
+
 TEST(OnnxImporter, SingleUnsupportedOpMessage) {
   ModelBuilder b(13);
   b.input("x", {2, 2});

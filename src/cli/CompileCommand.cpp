@@ -122,7 +122,7 @@ void runCompile(const CompileOptions &options) {
       options.dataType != "mixed")
     throw UsageError("--data_type must be auto, float32, int8 or mixed, got '" + options.dataType + "'");
   if (!(options.floatBudget >= 0 && options.floatBudget <= 1))
-    throw UsageError("--float_budget must be a fraction in [0, 1], got " + std::to_string(options.floatBudget));
+    throw UsageError("--float_budget must be a fraction in [0, 1], got " + fmt::format("{}", options.floatBudget));
   compileOptions.integerKernels = options.dataType != "float32";
   const bool quantizing = options.dataType == "int8" || options.dataType == "mixed";
   if (quantizing) compressOptions(options.quant, ir::DType::I8); // checks the flags early
@@ -175,7 +175,8 @@ void addCompileCommand(CLI::App &app) {
   CLI::App *command =
       app.add_subcommand("compile", "Compile a model into DIR/modelLibrary.so (C ABI: leip/runtime.h) and "
                                     "DIR/model_schema.json");
-  command->add_option("--input_path", options->inputPath, "ONNX model (.onnx)")->required();
+  command->add_option("--input_path", options->inputPath, "ONNX model (.onnx), or a leip compress output directory")
+      ->required();
   command->add_option("--output_path", options->outputPath,
                       "Artifact directory (written to a temporary name and renamed into place)")
       ->required();

@@ -218,7 +218,7 @@ private:
   // fmnist_mobilenetv2 at 2 threads: 0.181 -> 0.136 ms with 20 us; 40 us gave 0.106 but cost mobilenet_v2 3 %).
   static constexpr double kBytesPerNanosecond = 16.0, kMacsPerNanosecond = 50.0, kMinChunkNanoseconds = 4000.0,
                           kMinSplitNanoseconds = 20000.0;
-  /// Fixed cost of an integer depthwise channel plane (mobilenet_v2's 7x7 planes: ~140 ns).
+  /// Fixed cost of an integer depthwise channel plane (mobilenet_v2's 7x7 planes: 60-130 ns).
   static constexpr double kPlaneNanoseconds = 100.0;
 
   static int64_t chunksFor(double nanoseconds) {
@@ -246,8 +246,10 @@ private:
       // 8-bit dot products do four multiply-adds per 32-bit lane, except in depthwise
       // convolutions, whose packing and few taps per output keep them as slow as float, and
       // which pay a fixed cost per channel plane (packing it, its tap words, its epilogue).
-      if (op == "QConv" && node.attrs().getInt("group", 1) < node.input(0)->type().shape[1]) macs /= 4.0;
-      else if (op == "QConv") planes = static_cast<double>(node.input(0)->type().shape[0] * node.input(0)->type().shape[1]);
+      const ir::Shape &xs = node.input(0)->type().shape;
+      const bool depthwise = node.attrs().getInt("group", 1) == xs[1] && ws[0] == xs[1];
+      if (op == "QConv" && !depthwise) macs /= 4.0;
+      else if (op == "QConv") planes = static_cast<double>(xs[0] * xs[1]);
     } else if (op == "Gemm" || op == "MatMul" || op == "MatMulInteger" || op == "QLinearMatMul") {
       const ir::Shape &as = node.input(0)->type().shape;
       macs = static_cast<double>(node.output(0)->type().numElements()) * static_cast<double>(as.empty() ? 1 : as.back());
@@ -536,7 +538,10 @@ CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &o
     if (it != quantization.floatConvs.end()) it->reason = kept.reason;
     else quantization.floatConvs.push_back(kept);
   }
-  const std::string dataType = quantization.convsLowered > 0 ? "int8" : "float32";
+  // "mixed" when some quantized layers run on integers and others stay float.
+  const std::string dataType = quantization.convsLowered == 0   ? "float32"
+                               : quantization.floatConvs.empty() ? "int8"
+                                                                 : "mixed";
   checkCompilable(*optimized, optimized->topologicalOrder());
   insertConvPadding(*optimized, lanes);
   const ir::Graph &graph = *optimized;

@@ -122,6 +122,8 @@ ir::Node *replaceByNode(ir::Graph &graph, const std::vector<ir::Node *> &chain, 
 struct ConvPlan {
   ir::Value *xq = nullptr;
   ir::Value *wq = nullptr;
+  /// u8 weights with zero point 128, as the i8 values (w - 128) that replace them.
+  std::optional<ir::Tensor> signedWeights;
   int64_t xZeroPoint = 0;
   std::vector<float> scales, biases;
 };
@@ -175,8 +177,20 @@ std::string planConv(const ir::Node &conv, ConvPlan &plan) {
   QuantOperands wqp;
   if (std::string why = constantOperands(*dqw, "weight", wqp); !why.empty()) return why;
   DType wType = wq->type().dtype;
-  if (wType == DType::U8) return wqp.zeroPoint ? "weight zero point is u8" : "weights are u8, not i8";
-  if (wType != DType::I8) return "weights are " + std::string(ir::dtypeName(wType)) + ", not i8";
+  if (wType == DType::U8) {
+    // Symmetric u8 weights (zero point 128, as leip compress --data_type uint8 makes them)
+    // are the i8 values w - 128 with zero point 0.
+    bool all128 = wqp.zeroPoint != nullptr;
+    for (int64_t i = 0; all128 && i < wqp.zeroPoint->numElements(); ++i) all128 = wqp.zeroPoint->getAsInt64(i) == 128;
+    if (!all128) return "weights are u8 with zero points other than 128";
+    const ir::Tensor &u = *wq->constant();
+    ir::Tensor converted(ir::TensorType{DType::I8, u.shape(), {}});
+    for (int64_t i = 0; i < u.numElements(); ++i)
+      static_cast<int8_t *>(converted.rawData())[i] = static_cast<int8_t>(u.data<uint8_t>()[i] - 128);
+    plan.signedWeights = std::move(converted);
+  } else if (wType != DType::I8) {
+    return "weights are " + std::string(ir::dtypeName(wType)) + ", not i8";
+  }
   const ir::Shape &ws = wq->type().shape;
   int64_t channels = ws.at(0);
   bool perChannel = wqp.scale->numElements() != 1;
@@ -185,7 +199,7 @@ std::string planConv(const ir::Node &conv, ConvPlan &plan) {
     if (axis < 0) axis += static_cast<int64_t>(ws.size());
     if (axis != 0) return "weights are quantized per channel along axis " + std::to_string(axis) + ", not 0";
   }
-  if (wqp.zeroPoint)
+  if (wqp.zeroPoint && !plan.signedWeights)
     for (int64_t i = 0; i < wqp.zeroPoint->numElements(); ++i)
       if (wqp.zeroPoint->getAsInt64(i) != 0) return "weights have nonzero zero points";
   int64_t taps = ws[1] * ws[2] * ws[3];
@@ -219,7 +233,10 @@ void lowerConvs(ir::Graph &graph, QdqLoweringStats &stats) {
     attrs.set("scales", plan.scales);
     attrs.set("biases", plan.biases);
     attrs.set("output_type", std::string("float32"));
-    replaceByNode(graph, {conv}, "QConv", ir::kLeipDomain, conv->name(), {plan.xq, plan.wq}, std::move(attrs));
+    ir::Value *weights = plan.signedWeights
+                             ? graph.addConstant(graph.uniqueName(plan.wq->name() + "_i8"), std::move(*plan.signedWeights))
+                             : plan.wq;
+    replaceByNode(graph, {conv}, "QConv", ir::kLeipDomain, conv->name(), {plan.xq, weights}, std::move(attrs));
     ++stats.convsLowered;
   }
 }
@@ -248,12 +265,17 @@ std::string planGemm(const ir::Node &gemm, ConvPlan &plan, ir::Tensor &weights) 
   DType xType = dqx->input(0)->type().dtype;
   if (!isQuantizedType(xType)) return "A is quantized to " + std::string(ir::dtypeName(xType)) + ", not u8/i8";
   ir::Value *wq = dqw->input(0);
-  if (!wq->isConstant() || wq->type().dtype != DType::I8 || wq->type().rank() != 2)
-    return "weights are not a 2-D i8 constant";
+  const DType wType = wq->type().dtype;
+  if (!wq->isConstant() || (wType != DType::I8 && wType != DType::U8) || wq->type().rank() != 2)
+    return "weights are not a 2-D i8 or u8 constant";
   if (std::string why = constantOperands(*dqw, "weight", wqp); !why.empty()) return why;
+  // i8 weights with zero point 0, or u8 with 128 (taken as the i8 values w - 128).
+  const int64_t wantZero = wType == DType::U8 ? 128 : 0;
+  if (wType == DType::U8 && !wqp.zeroPoint) return "weights are u8 with zero point 0";
   if (wqp.zeroPoint)
     for (int64_t i = 0; i < wqp.zeroPoint->numElements(); ++i)
-      if (wqp.zeroPoint->getAsInt64(i) != 0) return "weights have nonzero zero points";
+      if (wqp.zeroPoint->getAsInt64(i) != wantZero)
+        return wType == DType::U8 ? "weights are u8 with zero points other than 128" : "weights have nonzero zero points";
   const bool transB = a.getInt("transB", 0) != 0;
   const int64_t K = x->type().shape[1], M = wq->type().shape[transB ? 0 : 1];
   const bool perChannel = wqp.scale->numElements() != 1;
@@ -265,10 +287,13 @@ std::string planGemm(const ir::Node &gemm, ConvPlan &plan, ir::Tensor &weights) 
   if (K > ir::kQConvMaxTaps) return "a row of " + std::to_string(K) + " features could overflow the int32 sum";
   if (std::string why = planBias(gemm, M, plan); !why.empty()) return why;
   weights = ir::Tensor(ir::TensorType{DType::I8, {M, K, 1, 1}, {}});
-  const auto *w = static_cast<const int8_t *>(wq->constant()->rawData());
+  const ir::Tensor &w = *wq->constant();
   auto *out = static_cast<int8_t *>(weights.rawData());
   for (int64_t m = 0; m < M; ++m)
-    for (int64_t k = 0; k < K; ++k) out[m * K + k] = transB ? w[m * K + k] : w[k * M + m];
+    for (int64_t k = 0; k < K; ++k) {
+      const int64_t at = transB ? m * K + k : k * M + m;
+      out[m * K + k] = static_cast<int8_t>(wType == DType::U8 ? w.data<uint8_t>()[at] - 128 : w.data<int8_t>()[at]);
+    }
   plan.xq = dqx->input(0);
   plan.xZeroPoint = zeroPointOf(xq);
   const float xScale = xq.scale->data<float>()[0];

@@ -249,6 +249,32 @@ class CompileFloatModelAsInt8Test(unittest.TestCase):
         self.bad("--data_type", "--data_type", "int4")
 
 
+class Uint8CompressTest(unittest.TestCase):
+    """A `leip compress --data_type uint8` model (u8 activations, u8 weights with zero point
+    128) runs on integers too, and agrees with its simulation."""
+
+    def test_fmnist_resnet_uint8(self):
+        work = e2e.work_dir("int8_uint8")
+        fmnist = e2e.fmnist_module()
+        calibration, _ = fmnist.load("train", 64)
+        calibration = e2e.save_npy(os.path.join(work, "calibration64.npy"), calibration)
+        images, labels = fmnist.load_test(1000)
+        images = e2e.save_npy(os.path.join(work, "test1000.npy"), images)
+        labels = e2e.save_npy(os.path.join(work, "labels1000.npy"), labels)
+        qdq = os.path.join(work, "compressed")
+        report = test_compress.compress(self, e2e.example_model("fmnist_resnet"), qdq, "--rep_dataset", calibration,
+                                        "--data_type", "uint8", *QUANTIZER_ARGS)
+        self.assertEqual(report["data_type"], "uint8")
+        artifact, schema, _ = compile_artifact(self, qdq, os.path.join(work, "artifact"))
+        self.assertEqual(schema.get("data_type"), "int8", schema)
+        self.assertEqual(schema["quantization"]["float_convs"], [], schema["quantization"])
+        compiled = test_compress.evaluate(self, artifact, images, labels, artifact + "_eval")
+        simulated = test_compress.evaluate(self, qdq, images, labels, qdq + "_eval")
+        e2e.log(f"fmnist_resnet uint8 on 1000 test images: correct compiled {compiled['correct_top1']}, simulated "
+                f"{simulated['correct_top1']}")
+        self.assertLessEqual(abs(compiled["correct_top1"] - simulated["correct_top1"]), 1)
+
+
 class MixedPrecisionTest(unittest.TestCase):
     """`leip compile --data_type mixed`: the layers whose quantization hurts most (lowest
     local SQNR) stay float32 within --float_budget; the schema says which and why."""
@@ -283,7 +309,7 @@ class MixedPrecisionTest(unittest.TestCase):
         total = count_ops(self.model, LOWERED_OPS)
         self.assertEqual(int8["quantization"]["integer_convs"], total)
         self.assertEqual(mixed["quantization"]["integer_convs"] + len(kept), total)
-        self.assertEqual(mixed.get("data_type"), "int8", mixed)
+        self.assertEqual(mixed.get("data_type"), "mixed", mixed)
 
         e2e.log(f"fmnist_mobilenetv2, --float_budget {self.BUDGET}: float layers {[c['node'] for c in kept]}")
 

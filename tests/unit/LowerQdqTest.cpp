@@ -393,6 +393,27 @@ TEST(LowerQdq, MaxPoolWithDifferentQuantizationStaysFloat) {
   EXPECT_EQ(nodesOf(*lowered, "MaxPool").at(0)->input(0)->type().dtype, DType::F32);
 }
 
+TEST(LowerQdq, SymmetricU8WeightsBecomeSigned) {
+  // leip compress --data_type uint8: weights u8 with zero point 128 are the i8 values w - 128.
+  QdqBuilder b(92);
+  Value *x = b.fakeQuant(b.input("x", {1, 3, 6, 6}), 1.0f / 127, 128, DType::U8);
+  Tensor w(DType::U8, {4, 3, 3, 3});
+  std::mt19937 rng(5);
+  for (uint8_t &v : w.values<uint8_t>()) v = static_cast<uint8_t>(rng() % 256);
+  Node *dq = b.node("DequantizeLinear", {b.constant(w), b.scalar(0.01f), b.zeroPoint(128, DType::U8)});
+  Node *conv = b.node("Conv", {x, dq->output(0)}, {{"pads", Ints{1, 1, 1, 1}}});
+  Value *y = b.quantize(conv->output(0), 1.0f / 16, 128, DType::U8);
+  Graph &g = b.finish({y});
+  Lowered l = lowerAndCompare(g);
+  EXPECT_EQ(l.stats.convsLowered, 1u);
+  EXPECT_TRUE(l.stats.floatConvs.empty());
+  const Node *q = nodesOf(*l.graph, "QConv").at(0);
+  ASSERT_EQ(q->input(1)->type().dtype, DType::I8);
+  const Tensor &signedWeights = *q->input(1)->constant();
+  for (int64_t i = 0; i < w.numElements(); ++i)
+    ASSERT_EQ(signedWeights.data<int8_t>()[i], static_cast<int>(w.data<uint8_t>()[i]) - 128) << i;
+}
+
 // ---- convs that must stay float --------------------------------------------------------
 
 TEST(LowerQdq, ConvsThatDoNotMatchStayFloatWithAReason) {
@@ -404,13 +425,13 @@ TEST(LowerQdq, ConvsThatDoNotMatchStayFloatWithAReason) {
   std::vector<Case> cases = {
       {"nonzero weight zero point", [](QdqBuilder &b) { return b.weights({4, 3, 3, 3}, true, {0, 0, 3, 0}); },
        "weights have nonzero zero points"},
-      {"u8 weights",
+      {"u8 weights, zero point not 128",
        [](QdqBuilder &b) {
          Node *dq = b.node("DequantizeLinear", {b.constant(Tensor(DType::U8, {4, 3, 3, 3})), b.scalar(0.01f),
-                                                b.zeroPoint(128, DType::U8)});
+                                                b.zeroPoint(100, DType::U8)});
          return dq->output(0);
        },
-       "weight zero point is u8"},
+       "weights are u8 with zero points other than 128"},
       {"per input channel",
        [](QdqBuilder &b) {
          Value *w = b.weights({4, 3, 3, 3}, false);

@@ -32,7 +32,8 @@ struct CompileResult {
   int64_t peakActivationBytes = 0;
   /// What the integer lowering did (empty for a float model or integerKernels false).
   passes::QdqLoweringStats quantization;
-  /// "int8" when some convolution runs on integers, else "float32".
+  /// "int8" when every quantized convolution runs on integers, "mixed" when some stay float,
+  /// "float32" when none runs on integers.
   std::string dataType = "float32";
 };
 

@@ -12,7 +12,7 @@
 namespace leip::passes {
 
 struct QdqLoweringStats {
-  /// Conv nodes replaced by leip.QConv.
+  /// Conv nodes replaced by leip.QConv, fully connected Gemms (as 1x1 QConvs) included.
   size_t convsLowered = 0;
   /// Adds folded into a QConv as its residual input (with the activation after them).
   size_t residualAddsFolded = 0;
@@ -31,9 +31,12 @@ struct QdqLoweringStats {
 /// Rewrites a shape-inferred graph that passes::optimizeForCompile has run on (BNs folded,
 /// activations fused into Convs); only constant scales and zero points qualify:
 ///  a. Conv(DQ(xq), DQ(wq), [bias]) with xq u8/i8 quantized per tensor, wq an i8 constant
-///     with zero points 0 (per tensor or per channel along axis 0), the bias absent, DQ of
-///     an i32 constant, or an f32 constant -> QConv(xq, wq) with a float32 output, scales
-///     x_scale * w_scale[k], the real bias, and the Conv's attributes (activation included).
+///     with zero points 0 (or u8 with zero points 128, taken as the i8 values wq - 128),
+///     per tensor or per channel along axis 0, the bias absent, DQ of an i32 constant, or an
+///     f32 constant -> QConv(xq, wq) with a float32 output, scales x_scale * w_scale[k], the
+///     real bias, and the Conv's attributes (activation included). Gemm(DQ(xq) [N, K],
+///     DQ(wq), [bias]) with alpha = beta = 1 and no transposed A likewise becomes
+///     Reshape -> 1x1 QConv on [N, K, 1, 1] -> Reshape (a fully connected layer).
 ///  b. A float QConv without activation whose only reader is Add(y, r), r f32 of the same
 ///     shape, -> QConv(xq, wq, r), also taking in a fusable activation (Relu, Clip with
 ///     constant bounds, ...) that is the Add's only reader.

@@ -1,7 +1,10 @@
-// Integer convolutions of leip.QConv (the op and its exact formulas: docs/codegen-design.md,
-// "Integer kernels"): 8-bit activations x 8-bit weights summed in int32, then
-// v = fma(float(acc), scale[k], bias[k]) (+ residual), the fused activation, and either
-// the float result or saturate(rint(v * yInverseScale) + yZeroPoint).
+// Integer convolutions of leip.QConv (the op and its exact formulas: src/ir/ops/Internal.cpp;
+// design: docs/codegen-design.md, "Integer kernels"): 8-bit activations x 8-bit weights
+// summed in int32, then v = fma(float(acc), scale[k], bias[k]) (+ residual), the fused
+// activation, and either the float result or saturate(rint(v * yInverseScale) + yZeroPoint);
+// or, in the direct form, min(max(rint(fma(float(acc), requantScale[k], requantOffset[k])),
+// yMin), yMax). Three kernels: dense/grouped (leip_k_qconv2d), depthwise
+// (leip_k_qconv_depthwise) and fully connected (leip_k_qgemm).
 //
 // Output positions are the vector lanes and the weights are broadcast: a task packs the
 // input rows its output rows need into "channel quads" (4 consecutive input channels of a
@@ -80,40 +83,12 @@ inline void dotSdot(I32x4Gcc *acc, const I32x4Gcc *a, const I32x4Gcc *b) {
 /// Words of packed weights per (tap, channel quad, output channel): 2 for kDotAvx2.
 constexpr int wordsPerQuad(int dot) { return dot == kDotAvx2 ? 2 : 1; }
 
-/// acc + the 4-way dot products of the u8 quads in x with the s8 quad `w` (kDotAvx2: the
-/// pair words w[0], w[1]).
 template <int L> struct IntVector {
   typedef int32_t Type __attribute__((ext_vector_type(L)));
 };
 
-template <int L, int DOT>
-__attribute__((always_inline)) inline void dot4(typename IntVector<L>::Type &acc, const typename IntVector<L>::Type &x,
-                                                const int32_t *__restrict w) {
-#if defined(__x86_64__)
-  if constexpr (DOT == kDotVnni && (L == 16 || L == 8)) {
-    const typename IntVector<L>::Type wv = w[0];
-    if constexpr (L == 16) dotVnni512((I32x16Gcc *)&acc, (const I32x16Gcc *)&x, (const I32x16Gcc *)&wv);
-    else dotVnni256((I32x8Gcc *)&acc, (const I32x8Gcc *)&x, (const I32x8Gcc *)&wv);
-    return;
-  } else if constexpr (DOT == kDotAvx2 && L == 8) {
-    dotAvx2((I32x8Gcc *)&acc, (const I32x8Gcc *)&x, w[0], w[1]);
-    return;
-  }
-#endif
-#if defined(__aarch64__)
-  if constexpr (DOT == kDotSdot && L == 4) {
-    const typename IntVector<L>::Type wv = w[0];
-    dotSdot((I32x4Gcc *)&acc, (const I32x4Gcc *)&x, (const I32x4Gcc *)&wv);
-    return;
-  }
-#endif
-  const int32_t q = w[0];
-  const int32_t w0 = (int8_t)q, w1 = (int8_t)(q >> 8), w2 = (int8_t)(q >> 16), w3 = (int8_t)(q >> 24);
-  acc += (x & 0xFF) * w0 + ((x >> 8) & 0xFF) * w1 + ((x >> 16) & 0xFF) * w2 + ((x >> 24) & 0xFF) * w3;
-}
-
-/// acc += per lane, the sum of the 4 unsigned bytes of a times the 4 signed bytes of b
-/// (VNNI, or plain arithmetic for any other kind).
+/// acc += per lane, the 4-way dot product of the bytes of a (unsigned; signed for kDotSdot)
+/// with the signed bytes of b: VNNI, sdot, or plain arithmetic for any other kind.
 template <int L, int DOT>
 __attribute__((always_inline)) inline void dot4Vectors(typename IntVector<L>::Type &acc,
                                                        const typename IntVector<L>::Type &a,
@@ -135,6 +110,21 @@ __attribute__((always_inline)) inline void dot4Vectors(typename IntVector<L>::Ty
 #endif
   acc += (a & 0xFF) * ((b << 24) >> 24) + ((a >> 8) & 0xFF) * ((b << 16) >> 24) +
          ((a >> 16) & 0xFF) * ((b << 8) >> 24) + ((a >> 24) & 0xFF) * (b >> 24);
+}
+
+/// acc += the 4-way dot products of the input quads in x with the weight quad `w`, one word
+/// broadcast to every lane (kDotAvx2: the two pair words w[0], w[1]).
+template <int L, int DOT>
+__attribute__((always_inline)) inline void dot4(typename IntVector<L>::Type &acc, const typename IntVector<L>::Type &x,
+                                                const int32_t *__restrict w) {
+#if defined(__x86_64__)
+  if constexpr (DOT == kDotAvx2 && L == 8) {
+    dotAvx2((I32x8Gcc *)&acc, (const I32x8Gcc *)&x, w[0], w[1]);
+    return;
+  }
+#endif
+  const typename IntVector<L>::Type wv = w[0];
+  dot4Vectors<L, DOT>(acc, x, wv);
 }
 
 /// How input bytes are packed: unsigned, or signed for kDotSdot; input of the other
@@ -209,72 +199,106 @@ __attribute__((always_inline)) inline void packColumnPhases(T *const *out, const
   for (int64_t j = jhi; j < s.Wph; ++j) edge(j);
 }
 
+/// packColumnPhases for a row of bytes (depthwise), with stride 1 and 2 in explicit 32-byte
+/// vectors (stride 2 splits 64 bytes into even and odd ones); the last vector overlaps the
+/// one before rather than leaving a scalar remainder.
+__attribute__((always_inline)) inline void packByteRowPhases(uint8_t *const *out, const QConvShape &s,
+                                                             const uint8_t *__restrict src, uint8_t flip,
+                                                             uint8_t zero) {
+  constexpr int64_t VL = 32;
+  typedef uint8_t B __attribute__((ext_vector_type(VL), aligned(1)));
+  typedef uint16_t H __attribute__((ext_vector_type(VL), aligned(1)));
+  const int64_t sw = s.strideW;
+  int64_t jlo = (s.padL + sw - 1) / sw;
+  int64_t jhi = s.W - sw + s.padL < 0 ? 0 : (s.W - sw + s.padL) / sw + 1;
+  jlo = jlo < s.Wph ? jlo : s.Wph;
+  jhi = jhi < s.Wph ? jhi : s.Wph;
+  jhi = jhi > jlo ? jhi : jlo;
+  if (sw > 2 || jhi - jlo < VL) {
+    packColumnPhases<uint8_t>(out, s, zero, [&](int64_t col) { return (uint8_t)(src[col] ^ flip); });
+    return;
+  }
+  for (int64_t j = 0; j < jlo; ++j)
+    for (int64_t pw = 0; pw < sw; ++pw) {
+      const int64_t col = j * sw + pw - s.padL;
+      out[pw][j] = col >= 0 && col < s.W ? (uint8_t)(src[col] ^ flip) : zero;
+    }
+  for (int64_t j0 = jlo; j0 < jhi; j0 += VL) {
+    const int64_t j = j0 + VL <= jhi ? j0 : jhi - VL;
+    if (sw == 1) {
+      *(B *)(out[0] + j) = *(const B *)(src + j - s.padL) ^ flip;
+    } else {
+      const H lo = *(const H *)(src + 2 * j - s.padL);
+      *(B *)(out[0] + j) = __builtin_convertvector(lo, B) ^ flip;
+      *(B *)(out[1] + j) = __builtin_convertvector(lo >> 8, B) ^ flip;
+    }
+  }
+  for (int64_t j = jhi; j < s.Wph; ++j)
+    for (int64_t pw = 0; pw < sw; ++pw) {
+      const int64_t col = j * sw + pw - s.padL;
+      out[pw][j] = col >= 0 && col < s.W ? (uint8_t)(src[col] ^ flip) : zero;
+    }
+}
+
 /// Packs rows [oh0, oh0 + rows) of group g, image n: P[phase][c4][RH * Wph + slack] words.
 /// Quads hold input channels 4 c4 .. 4 c4 + 3 of the group, as unsigned bytes (signed
 /// input is flipped by 0x80, the zero point with it); padding and missing channels hold
 /// the zero point.
-inline void packRows(const uint8_t *__restrict x, uint32_t flip, uint8_t zero, const QConvShape &s, int64_t n,
-                     int64_t g, int64_t oh0, int64_t rows, int64_t planeWords, int64_t slack,
-                     uint32_t *__restrict pack) {
+__attribute__((always_inline)) inline void packRows(const uint8_t *__restrict x, uint32_t flip, uint8_t zero,
+                                                    const QConvShape &s, int64_t n, int64_t g, int64_t oh0,
+                                                    int64_t rows, int64_t planeWords, int64_t slack,
+                                                    uint32_t *__restrict pack) {
   const int64_t RH = rows + s.maxRowOff;
   uint8_t padRow[kMaxRowBytes];
   for (int64_t i = 0; i < s.W; ++i) padRow[i] = zero ^ (uint8_t)flip; // flipped back below
   const uint32_t zeroWord = zero * 0x01010101u;
+  auto quadRowByRow = [&](int64_t ph, int64_t c4) {
+    for (int64_t i = 0; i < RH; ++i) {
+      const int64_t ih = (oh0 + i) * s.strideH + ph - s.padT;
+      const uint8_t *src[4];
+      for (int t = 0; t < 4; ++t) {
+        const int64_t c = c4 * 4 + t;
+        src[t] = (c < s.Cg && ih >= 0 && ih < s.H) ? x + ((n * s.C + g * s.Cg + c) * s.H + ih) * s.W : padRow;
+      }
+      uint32_t *out[kMaxStride];
+      for (int64_t pw = 0; pw < s.strideW; ++pw)
+        out[pw] = pack + ((ph * s.strideW + pw) * s.C4 + c4) * planeWords + i * s.Wph;
+      const uint8_t *__restrict s0 = src[0], *__restrict s1 = src[1], *__restrict s2 = src[2],
+                                *__restrict s3 = src[3];
+      packColumnPhases<uint32_t>(out, s, zeroWord, [&](int64_t col) {
+        return ((uint32_t)s0[col] | (uint32_t)s1[col] << 8 | (uint32_t)s2[col] << 16 | (uint32_t)s3[col] << 24) ^
+               flip;
+      });
+    }
+  };
   if (s.strideH == 1 && s.strideW == 1 && s.padL == 0 && s.Wph == s.W) {
     // Rows as wide as the input (a 1x1 convolution, say): the rows inside the image are
-    // one contiguous run per channel, packed in one loop however narrow each row is.
+    // one contiguous run per channel, so a full quad packs in one loop however narrow each
+    // row is.
     int64_t iLo = s.padT - oh0, iHi = s.H + s.padT - oh0;
     iLo = iLo < 0 ? 0 : iLo > RH ? RH : iLo;
     iHi = iHi < iLo ? iLo : iHi > RH ? RH : iHi;
     const int64_t ih0 = oh0 + iLo - s.padT;
     for (int64_t c4 = 0; c4 < s.C4; ++c4) {
+      if (c4 * 4 + 3 >= s.Cg) {
+        quadRowByRow(0, c4); // the last quad, with missing channels
+        continue;
+      }
       uint32_t *__restrict plane = pack + c4 * planeWords;
-      const uint8_t *src[4];
-      for (int t = 0; t < 4; ++t) {
-        const int64_t c = c4 * 4 + t;
-        src[t] = c < s.Cg ? x + ((n * s.C + g * s.Cg + c) * s.H + ih0) * s.W : padRow;
-      }
-      // padRow stands for a missing channel: W bytes, the same for every row.
-      const int64_t runStride[4] = {c4 * 4 < s.Cg, c4 * 4 + 1 < s.Cg, c4 * 4 + 2 < s.Cg, c4 * 4 + 3 < s.Cg};
+      const uint8_t *first = x + ((n * s.C + g * s.Cg + c4 * 4) * s.H + ih0) * s.W;
+      const int64_t channel = s.H * s.W;
+      const uint8_t *__restrict s0 = first, *__restrict s1 = first + channel, *__restrict s2 = first + 2 * channel,
+                                *__restrict s3 = first + 3 * channel;
       for (int64_t q = 0; q < iLo * s.W; ++q) plane[q] = zeroWord;
-      if (runStride[3]) {
-        const uint8_t *__restrict s0 = src[0], *__restrict s1 = src[1], *__restrict s2 = src[2],
-                                  *__restrict s3 = src[3];
-        uint32_t *__restrict out = plane + iLo * s.W;
-        for (int64_t q = 0; q < (iHi - iLo) * s.W; ++q)
-          out[q] = ((uint32_t)s0[q] | (uint32_t)s1[q] << 8 | (uint32_t)s2[q] << 16 | (uint32_t)s3[q] << 24) ^ flip;
-      } else {
-        for (int64_t i = iLo; i < iHi; ++i)
-          for (int64_t j = 0; j < s.W; ++j) {
-            uint32_t word = 0;
-            for (int t = 0; t < 4; ++t) word |= (uint32_t)src[t][(i - iLo) * s.W * runStride[t] + j] << (8 * t);
-            plane[i * s.W + j] = word ^ flip;
-          }
-      }
-      for (int64_t q = iHi * s.W; q < planeWords; ++q) plane[q] = zeroWord;
+      uint32_t *__restrict out = plane + iLo * s.W;
+      for (int64_t q = 0; q < (iHi - iLo) * s.W; ++q)
+        out[q] = ((uint32_t)s0[q] | (uint32_t)s1[q] << 8 | (uint32_t)s2[q] << 16 | (uint32_t)s3[q] << 24) ^ flip;
+      for (int64_t q = iHi * s.W; q < RH * s.W; ++q) plane[q] = zeroWord;
     }
-    for (int64_t q = 0; q < slack; ++q) pack[s.C4 * planeWords + q] = zeroWord;
-    return;
+  } else {
+    for (int64_t ph = 0; ph < s.strideH; ++ph)
+      for (int64_t c4 = 0; c4 < s.C4; ++c4) quadRowByRow(ph, c4);
   }
-  for (int64_t ph = 0; ph < s.strideH; ++ph)
-    for (int64_t c4 = 0; c4 < s.C4; ++c4)
-      for (int64_t i = 0; i < RH; ++i) {
-        const int64_t ih = (oh0 + i) * s.strideH + ph - s.padT;
-        const uint8_t *src[4];
-        for (int t = 0; t < 4; ++t) {
-          const int64_t c = c4 * 4 + t;
-          src[t] = (c < s.Cg && ih >= 0 && ih < s.H) ? x + ((n * s.C + g * s.Cg + c) * s.H + ih) * s.W : padRow;
-        }
-        uint32_t *out[kMaxStride];
-        for (int64_t pw = 0; pw < s.strideW; ++pw)
-          out[pw] = pack + ((ph * s.strideW + pw) * s.C4 + c4) * planeWords + i * s.Wph;
-        const uint8_t *__restrict s0 = src[0], *__restrict s1 = src[1], *__restrict s2 = src[2],
-                                  *__restrict s3 = src[3];
-        packColumnPhases<uint32_t>(out, s, zeroWord, [&](int64_t col) {
-          return ((uint32_t)s0[col] | (uint32_t)s1[col] << 8 | (uint32_t)s2[col] << 16 | (uint32_t)s3[col] << 24) ^
-                 flip;
-        });
-      }
   // Past each plane's rows, and the slack after the last plane: only the garbage columns of
   // the last tiles read them (a tile may run into the next plane), but keep them defined.
   const int64_t planes = s.strideH * s.strideW * s.C4;
@@ -317,8 +341,9 @@ __attribute__((always_inline)) inline void tile(const uint32_t *__restrict pack,
 /// arithmetic runs over the flat positions, garbage columns included, so that its loops
 /// have whole vectors even for rows narrower than a vector; then each row's valid columns
 /// are copied out.
-inline void epilogue(const int32_t *__restrict acc, const QConvShape &s, const QConvOutput &o, int64_t n,
-                     int64_t k, int64_t oh0, int64_t rows) {
+__attribute__((always_inline)) inline void epilogue(const int32_t *__restrict acc, const QConvShape &s,
+                                                    const QConvOutput &o, int64_t n, int64_t k, int64_t oh0,
+                                                    int64_t rows) {
   const int32_t corr = o.corr[k];
   const float scale = o.scales[k], bias = o.biases[k];
   const int64_t flat = (rows * s.Wph + 15) & ~(int64_t)15; // the sums buffer holds whole tiles
@@ -332,7 +357,7 @@ inline void epilogue(const int32_t *__restrict acc, const QConvShape &s, const Q
       t = t <= o.yMax ? t : o.yMax;
       bytes[q] = (uint8_t)(int32_t)t;
     }
-    for (int64_t i = 0; i < rows; ++i) memcpy((uint8_t *)o.y + plane + i * s.OW, bytes + i * s.Wph, s.OW);
+    for (int64_t i = 0; i < rows; ++i) __builtin_memcpy((uint8_t *)o.y + plane + i * s.OW, bytes + i * s.Wph, s.OW);
     return;
   }
   alignas(64) float v[kAccPositions];
@@ -345,7 +370,7 @@ inline void epilogue(const int32_t *__restrict acc, const QConvShape &s, const Q
     }
   activateFast(v, flat, o.activation, o.alpha, o.beta);
   if (o.yType == 0) {
-    for (int64_t i = 0; i < rows; ++i) memcpy((float *)o.y + plane + i * s.OW, v + i * s.Wph, s.OW * sizeof(float));
+    for (int64_t i = 0; i < rows; ++i) __builtin_memcpy((float *)o.y + plane + i * s.OW, v + i * s.Wph, s.OW * sizeof(float));
     return;
   }
   const float lo = o.yType == 2 ? -128.0f : 0.0f, hi = o.yType == 2 ? 127.0f : 255.0f;
@@ -356,7 +381,7 @@ inline void epilogue(const int32_t *__restrict acc, const QConvShape &s, const Q
     // Both types through int32: the low byte is the same two's complement pattern.
     bytes[q] = (uint8_t)(int32_t)t;
   }
-  for (int64_t i = 0; i < rows; ++i) memcpy((uint8_t *)o.y + plane + i * s.OW, bytes + i * s.Wph, s.OW);
+  for (int64_t i = 0; i < rows; ++i) __builtin_memcpy((uint8_t *)o.y + plane + i * s.OW, bytes + i * s.Wph, s.OW);
 }
 
 template <int L, int MK, int NV, int DOT>
@@ -436,13 +461,13 @@ __attribute__((always_inline)) inline void qconvDepthwise(const uint8_t *x, uint
         uint8_t *out[kMaxStride];
         for (int64_t pw = 0; pw < s.strideW; ++pw) out[pw] = pack + (ph * s.strideW + pw) * planeBytes + i * s.Wph;
         if (ih < 0 || ih >= s.H) {
-          for (int64_t pw = 0; pw < s.strideW; ++pw) memset(out[pw], zero, s.Wph);
+          for (int64_t pw = 0; pw < s.strideW; ++pw) __builtin_memset(out[pw], zero, s.Wph);
           continue;
         }
         const uint8_t *__restrict src = plane + ih * s.W;
-        packColumnPhases<uint8_t>(out, s, zero, [&](int64_t col) { return (uint8_t)(src[col] ^ flipByte); });
+        packByteRowPhases(out, s, src, flipByte, zero);
       }
-      for (int64_t pw = 0; pw < s.strideW; ++pw) memset(pack + (ph * s.strideW + pw) * planeBytes + flat, zero, s.maxColOff);
+      for (int64_t pw = 0; pw < s.strideW; ++pw) __builtin_memset(pack + (ph * s.strideW + pw) * planeBytes + flat, zero, s.maxColOff);
       // Tap words of this row phase; taps past S read the zero point (their weight is 0).
       for (int64_t gq = 0; gq < groups; ++gq) {
         const uint8_t *tap[4];
@@ -517,7 +542,7 @@ __attribute__((always_inline)) inline void qgemm(const uint8_t *x, uint32_t flip
         t = t <= o.yMax ? t : o.yMax;
         bytes[j] = (uint8_t)(int32_t)t;
       }
-      memcpy((uint8_t *)o.y + n * M + j0, bytes, count);
+      __builtin_memcpy((uint8_t *)o.y + n * M + j0, bytes, count);
       continue;
     }
     float out[NV * L];
@@ -528,7 +553,7 @@ __attribute__((always_inline)) inline void qgemm(const uint8_t *x, uint32_t flip
     }
     activateFast(out, NV * L, o.activation, o.alpha, o.beta);
     if (o.yType == 0) {
-      memcpy((float *)o.y + n * M + j0, out, count * sizeof(float));
+      __builtin_memcpy((float *)o.y + n * M + j0, out, count * sizeof(float));
       continue;
     }
     const float lo = o.yType == 2 ? -128.0f : 0.0f, hi = o.yType == 2 ? 127.0f : 255.0f;
@@ -539,7 +564,7 @@ __attribute__((always_inline)) inline void qgemm(const uint8_t *x, uint32_t flip
       t = t <= hi ? t : hi;
       bytes[j] = (uint8_t)(int32_t)t;
     }
-    memcpy((uint8_t *)o.y + n * M + j0, bytes, count);
+    __builtin_memcpy((uint8_t *)o.y + n * M + j0, bytes, count);
   }
 }
 

@@ -1,12 +1,13 @@
 // Lowering of leip.QConv, the integer convolution that passes::lowerQdqToInteger makes of
-// QDQ patterns, to leip_k_qconv2d (kernels/QConv.cpp). The weights are packed here, at
-// compile time, into the kernel's channel-quad layout for the target's dot product, and
-// the input zero point is folded into a per-channel int32 correction, so the kernel
-// multiplies raw bytes.
+// QDQ patterns, to kernels/QConv.cpp: leip_k_qconv_depthwise (group = C = K),
+// leip_k_qgemm (1x1 on 1x1 images: fully connected layers) or leip_k_qconv2d (the rest).
+// The weights are packed here, at compile time, into the kernel's layout for the target's
+// dot product; the input zero point is folded into a per-channel int32 correction, so the
+// kernels multiply raw bytes; and the dense kernel's register tile and task split are
+// chosen by a cost model.
 #include "NNCommon.h"
 
 #include <algorithm>
-#include <cstring>
 
 namespace leip::codegen {
 

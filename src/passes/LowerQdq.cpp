@@ -156,6 +156,17 @@ std::string planBias(const ir::Node &conv, int64_t channels, ConvPlan &plan) {
   return "";
 }
 
+/// The plan's quantized input and zero point, and its per-channel scales x_scale * w_scale.
+void setInputAndScales(ConvPlan &plan, const ir::Node &dqx, const QuantOperands &xq, const QuantOperands &wq,
+                       int64_t channels, bool perChannel) {
+  plan.xq = dqx.input(0);
+  plan.xZeroPoint = zeroPointOf(xq);
+  const float xScale = xq.scale->data<float>()[0];
+  const float *wScale = wq.scale->data<float>();
+  plan.scales.resize(static_cast<size_t>(channels));
+  for (int64_t k = 0; k < channels; ++k) plan.scales[k] = xScale * wScale[perChannel ? k : 0];
+}
+
 /// Fills `plan` and returns "" when pattern a applies; otherwise the reason it does not.
 std::string planConv(const ir::Node &conv, ConvPlan &plan) {
   const ir::Value *x = conv.input(0);
@@ -207,13 +218,8 @@ std::string planConv(const ir::Node &conv, ConvPlan &plan) {
     return "a window of " + std::to_string(taps) + " taps could overflow the int32 sum";
 
   if (std::string why = planBias(conv, channels, plan); !why.empty()) return why;
-  plan.xq = dqx->input(0);
   plan.wq = wq;
-  plan.xZeroPoint = zeroPointOf(xq);
-  const float xScale = xq.scale->data<float>()[0];
-  const float *wScale = wqp.scale->data<float>();
-  plan.scales.resize(static_cast<size_t>(channels));
-  for (int64_t k = 0; k < channels; ++k) plan.scales[k] = xScale * wScale[perChannel ? k : 0];
+  setInputAndScales(plan, *dqx, xq, wqp, channels, perChannel);
   return "";
 }
 
@@ -294,12 +300,7 @@ std::string planGemm(const ir::Node &gemm, ConvPlan &plan, ir::Tensor &weights) 
       const int64_t at = transB ? m * K + k : k * M + m;
       out[m * K + k] = static_cast<int8_t>(wType == DType::U8 ? w.data<uint8_t>()[at] - 128 : w.data<int8_t>()[at]);
     }
-  plan.xq = dqx->input(0);
-  plan.xZeroPoint = zeroPointOf(xq);
-  const float xScale = xq.scale->data<float>()[0];
-  const float *wScale = wqp.scale->data<float>();
-  plan.scales.resize(static_cast<size_t>(M));
-  for (int64_t m = 0; m < M; ++m) plan.scales[m] = xScale * wScale[perChannel ? m : 0];
+  setInputAndScales(plan, *dqx, xq, wqp, M, perChannel);
   return "";
 }
 

@@ -167,18 +167,23 @@ def require_cross_tools():
                              ": run bash tools/install-deps.sh (CI installs them)")
 
 
+def build_aarch64_harness(test, work):
+    """tests/codegen/aarch64_harness.cpp built with the cross compiler into `work`; its path."""
+    source = e2e.source_dir()
+    harness = os.path.join(work, "harness")
+    build = e2e.run_command(["aarch64-linux-gnu-g++", "-std=c++17", "-O2", "-I", os.path.join(source, "include"),
+                             os.path.join(source, "tests", "codegen", "aarch64_harness.cpp"), "-o", harness, "-ldl"])
+    test.assertEqual(build.rc, 0, "building the aarch64 harness failed\n" + build.describe())
+    return harness
+
+
 class Aarch64Test(unittest.TestCase):
     """fmnist_cnn compiled for aarch64, run under qemu, matches the x86_64 artifact."""
 
     def test_fmnist_cnn_under_qemu_matches_x86_64(self):
         require_cross_tools()
         work = e2e.work_dir("aarch64")
-        source = e2e.source_dir()
-        harness = os.path.join(work, "harness")
-        build = e2e.run_command(["aarch64-linux-gnu-g++", "-std=c++17", "-O2", "-I", os.path.join(source, "include"),
-                                 os.path.join(source, "tests", "codegen", "aarch64_harness.cpp"), "-o", harness,
-                                 "-ldl"])
-        self.assertEqual(build.rc, 0, "building the aarch64 harness failed\n" + build.describe())
+        harness = build_aarch64_harness(self, work)
 
         model = e2e.example_model("fmnist_cnn")
         arm = compile_model(model, os.path.join(work, "cnn_aarch64"), "--target", "aarch64", "--input_shapes",

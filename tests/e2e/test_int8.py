@@ -41,6 +41,17 @@ def calibration_images():
     return _compressed["calibration"]
 
 
+def small_fmnist_set(work):
+    """(calibration .npy of 64 training images, .npy of the first 1000 test images, their
+    labels .npy), saved under `work`."""
+    fmnist = e2e.fmnist_module()
+    calibration, _ = fmnist.load("train", 64)
+    images, labels = fmnist.load_test(1000)
+    return (e2e.save_npy(os.path.join(work, "calibration64.npy"), calibration),
+            e2e.save_npy(os.path.join(work, "test1000.npy"), images),
+            e2e.save_npy(os.path.join(work, "labels1000.npy"), labels))
+
+
 def compressed(test, name):
     """The `leip compress` output folder of an example model (symmetricpc, minmax), made once
     per test process."""
@@ -205,12 +216,7 @@ class CompileFloatModelAsInt8Test(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = e2e.work_dir("int8_float_model")
-        fmnist = e2e.fmnist_module()
-        calibration, _ = fmnist.load("train", 64)
-        cls.calibration = e2e.save_npy(os.path.join(cls.dir, "calibration64.npy"), calibration)
-        images, labels = fmnist.load_test(1000)
-        cls.images = e2e.save_npy(os.path.join(cls.dir, "test1000.npy"), images)
-        cls.labels = e2e.save_npy(os.path.join(cls.dir, "labels1000.npy"), labels)
+        cls.calibration, cls.images, cls.labels = small_fmnist_set(cls.dir)
         cls.model = e2e.example_model("fmnist_cnn")
 
     def test_int8_within_a_point_of_fp32(self):
@@ -255,12 +261,7 @@ class Uint8CompressTest(unittest.TestCase):
 
     def test_fmnist_resnet_uint8(self):
         work = e2e.work_dir("int8_uint8")
-        fmnist = e2e.fmnist_module()
-        calibration, _ = fmnist.load("train", 64)
-        calibration = e2e.save_npy(os.path.join(work, "calibration64.npy"), calibration)
-        images, labels = fmnist.load_test(1000)
-        images = e2e.save_npy(os.path.join(work, "test1000.npy"), images)
-        labels = e2e.save_npy(os.path.join(work, "labels1000.npy"), labels)
+        calibration, images, labels = small_fmnist_set(work)
         qdq = os.path.join(work, "compressed")
         report = test_compress.compress(self, e2e.example_model("fmnist_resnet"), qdq, "--rep_dataset", calibration,
                                         "--data_type", "uint8", *QUANTIZER_ARGS)
@@ -284,12 +285,7 @@ class MixedPrecisionTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = e2e.work_dir("int8_mixed")
-        fmnist = e2e.fmnist_module()
-        calibration, _ = fmnist.load("train", 64)
-        cls.calibration = e2e.save_npy(os.path.join(cls.dir, "calibration64.npy"), calibration)
-        images, labels = fmnist.load_test(1000)
-        cls.images = e2e.save_npy(os.path.join(cls.dir, "test1000.npy"), images)
-        cls.labels = e2e.save_npy(os.path.join(cls.dir, "labels1000.npy"), labels)
+        cls.calibration, cls.images, cls.labels = small_fmnist_set(cls.dir)
         cls.model = e2e.example_model("fmnist_mobilenetv2")
 
     def test_mixed_keeps_the_worst_layers_float_within_the_budget(self):
@@ -408,12 +404,7 @@ class Int8Aarch64Test(unittest.TestCase):
     def test_fmnist_resnet_under_qemu_matches_x86_64(self):
         test_artifacts.require_cross_tools()
         work = e2e.work_dir("int8_aarch64")
-        source = e2e.source_dir()
-        harness = os.path.join(work, "harness")
-        build = e2e.run_command(["aarch64-linux-gnu-g++", "-std=c++17", "-O2", "-I", os.path.join(source, "include"),
-                                 os.path.join(source, "tests", "codegen", "aarch64_harness.cpp"), "-o", harness,
-                                 "-ldl"])
-        self.assertEqual(build.rc, 0, "building the aarch64 harness failed\n" + build.describe())
+        harness = test_artifacts.build_aarch64_harness(self, work)
 
         qdq_dir = compressed(self, "fmnist_resnet")
         shape = ("--input_shapes", f"{self.BATCH},1,28,28")

@@ -163,6 +163,30 @@ struct QConvOutput {
   float yMin, yMax;
 };
 
+/// The phase columns [lo, hi) whose input columns j * strideW + pw - padL lie inside
+/// [0, W) for every phase pw (the rest touch the padding).
+struct ColumnRange {
+  int64_t lo, hi;
+};
+__attribute__((always_inline)) inline ColumnRange insideColumns(const QConvShape &s) {
+  const int64_t sw = s.strideW;
+  int64_t lo = (s.padL + sw - 1) / sw;
+  int64_t hi = s.W - sw + s.padL < 0 ? 0 : (s.W - sw + s.padL) / sw + 1;
+  lo = lo < s.Wph ? lo : s.Wph;
+  hi = hi < s.Wph ? hi : s.Wph;
+  return {lo, hi > lo ? hi : lo};
+}
+
+/// Column j of every phase, checked against the image: load(column) or `pad`.
+template <typename T, typename Load>
+__attribute__((always_inline)) inline void packEdgeColumn(T *const *out, const QConvShape &s, int64_t j, T pad,
+                                                          Load load) {
+  for (int64_t pw = 0; pw < s.strideW; ++pw) {
+    const int64_t col = j * s.strideW + pw - s.padL;
+    out[pw][j] = col >= 0 && col < s.W ? load(col) : pad;
+  }
+}
+
 /// One input row into its strideW column phases: out[pw][j] = load(j * strideW + pw - padL)
 /// for columns inside [0, W), `pad` outside, j < Wph. Stride 1 and 2 run as plain
 /// contiguous loops (stride 2 reads each pair of columns once, for both phases) so that
@@ -170,19 +194,8 @@ struct QConvOutput {
 template <typename T, typename Load>
 __attribute__((always_inline)) inline void packColumnPhases(T *const *out, const QConvShape &s, T pad, Load load) {
   const int64_t sw = s.strideW;
-  // Columns j that are inside for every phase.
-  int64_t jlo = (s.padL + sw - 1) / sw;
-  int64_t jhi = s.W - sw + s.padL < 0 ? 0 : (s.W - sw + s.padL) / sw + 1;
-  jlo = jlo < s.Wph ? jlo : s.Wph;
-  jhi = jhi < s.Wph ? jhi : s.Wph;
-  jhi = jhi > jlo ? jhi : jlo;
-  auto edge = [&](int64_t j) {
-    for (int64_t pw = 0; pw < sw; ++pw) {
-      const int64_t col = j * sw + pw - s.padL;
-      out[pw][j] = col >= 0 && col < s.W ? load(col) : pad;
-    }
-  };
-  for (int64_t j = 0; j < jlo; ++j) edge(j);
+  const auto [jlo, jhi] = insideColumns(s);
+  for (int64_t j = 0; j < jlo; ++j) packEdgeColumn(out, s, j, pad, load);
   if (sw == 1) {
     T *__restrict o0 = out[0];
     for (int64_t j = jlo; j < jhi; ++j) o0[j] = load(j - s.padL);
@@ -196,7 +209,7 @@ __attribute__((always_inline)) inline void packColumnPhases(T *const *out, const
     for (int64_t pw = 0; pw < sw; ++pw)
       for (int64_t j = jlo; j < jhi; ++j) out[pw][j] = load(j * sw + pw - s.padL);
   }
-  for (int64_t j = jhi; j < s.Wph; ++j) edge(j);
+  for (int64_t j = jhi; j < s.Wph; ++j) packEdgeColumn(out, s, j, pad, load);
 }
 
 /// packColumnPhases for a row of bytes (depthwise), with stride 1 and 2 in explicit 32-byte
@@ -209,20 +222,13 @@ __attribute__((always_inline)) inline void packByteRowPhases(uint8_t *const *out
   typedef uint8_t B __attribute__((ext_vector_type(VL), aligned(1)));
   typedef uint16_t H __attribute__((ext_vector_type(VL), aligned(1)));
   const int64_t sw = s.strideW;
-  int64_t jlo = (s.padL + sw - 1) / sw;
-  int64_t jhi = s.W - sw + s.padL < 0 ? 0 : (s.W - sw + s.padL) / sw + 1;
-  jlo = jlo < s.Wph ? jlo : s.Wph;
-  jhi = jhi < s.Wph ? jhi : s.Wph;
-  jhi = jhi > jlo ? jhi : jlo;
+  const auto [jlo, jhi] = insideColumns(s);
+  auto load = [&](int64_t col) { return (uint8_t)(src[col] ^ flip); };
   if (sw > 2 || jhi - jlo < VL) {
-    packColumnPhases<uint8_t>(out, s, zero, [&](int64_t col) { return (uint8_t)(src[col] ^ flip); });
+    packColumnPhases<uint8_t>(out, s, zero, load);
     return;
   }
-  for (int64_t j = 0; j < jlo; ++j)
-    for (int64_t pw = 0; pw < sw; ++pw) {
-      const int64_t col = j * sw + pw - s.padL;
-      out[pw][j] = col >= 0 && col < s.W ? (uint8_t)(src[col] ^ flip) : zero;
-    }
+  for (int64_t j = 0; j < jlo; ++j) packEdgeColumn(out, s, j, zero, load);
   for (int64_t j0 = jlo; j0 < jhi; j0 += VL) {
     const int64_t j = j0 + VL <= jhi ? j0 : jhi - VL;
     if (sw == 1) {
@@ -233,11 +239,7 @@ __attribute__((always_inline)) inline void packByteRowPhases(uint8_t *const *out
       *(B *)(out[1] + j) = __builtin_convertvector(lo >> 8, B) ^ flip;
     }
   }
-  for (int64_t j = jhi; j < s.Wph; ++j)
-    for (int64_t pw = 0; pw < sw; ++pw) {
-      const int64_t col = j * sw + pw - s.padL;
-      out[pw][j] = col >= 0 && col < s.W ? (uint8_t)(src[col] ^ flip) : zero;
-    }
+  for (int64_t j = jhi; j < s.Wph; ++j) packEdgeColumn(out, s, j, zero, load);
 }
 
 /// Packs rows [oh0, oh0 + rows) of group g, image n: P[phase][c4][RH * Wph + slack] words.

@@ -5,8 +5,6 @@
 
 #include "leip/codegen/Compiler.h"
 #include "leip/frontend/OnnxExporter.h"
-#include "leip/ir/Verifier.h"
-#include "leip/passes/ShapeInference.h"
 #include "leip/support/Error.h"
 
 #include <nlohmann/json.hpp>
@@ -44,12 +42,9 @@ struct Quantized {
   std::vector<quant::FloatLayer> floatLayers;
 };
 
+/// The compressed graph as the compiler reads a compress output: its QDQ model loaded.
 std::unique_ptr<ir::Graph> reimport(const ir::Graph &compressed, const std::string &sourceName) {
-  std::unique_ptr<ir::Graph> graph =
-      frontend::importOnnxFromBytes(frontend::exportOnnx(compressed).SerializeAsString(), sourceName);
-  passes::inferShapes(*graph);
-  ir::verify(*graph);
-  return graph;
+  return frontend::loadModelFromBytes(frontend::exportOnnx(compressed).SerializeAsString(), sourceName);
 }
 
 /// `leip compress` in memory: the float model calibrated on --rep_dataset and rewritten in

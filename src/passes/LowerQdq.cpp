@@ -167,6 +167,34 @@ void setInputAndScales(ConvPlan &plan, const ir::Node &dqx, const QuantOperands 
   for (int64_t k = 0; k < channels; ++k) plan.scales[k] = xScale * wScale[perChannel ? k : 0];
 }
 
+/// The quantized input of a Conv/Gemm, DQ(xq): per-tensor constant scale and zero point
+/// and u8/i8 integers. Fills `xq` and returns "", or why not (`what` names the input).
+std::string checkQuantizedInput(const ir::Node &dqx, const std::string &what, QuantOperands &xq) {
+  if (std::string why = constantOperands(dqx, what, xq); !why.empty()) return why;
+  if (xq.scale->numElements() != 1) return what + " is quantized per channel";
+  DType xType = dqx.input(0)->type().dtype;
+  if (!isQuantizedType(xType)) return what + " is quantized to " + std::string(ir::dtypeName(xType)) + ", not u8/i8";
+  return "";
+}
+
+/// The integer kernels take symmetric weights: i8 with zero point 0, or u8 with zero point
+/// 128 (as leip compress --data_type uint8 makes them), taken as the i8 values w - 128.
+std::string checkWeightZeroPoints(DType wType, const QuantOperands &w) {
+  if (wType != DType::I8 && wType != DType::U8)
+    return "weights are " + std::string(ir::dtypeName(wType)) + ", not i8 or u8";
+  const int64_t want = wType == DType::U8 ? 128 : 0;
+  const int64_t count = w.zeroPoint ? w.zeroPoint->numElements() : 1;
+  for (int64_t i = 0; i < count; ++i)
+    if ((w.zeroPoint ? w.zeroPoint->getAsInt64(i) : 0) != want)
+      return wType == DType::U8 ? "weights are u8 with zero points other than 128" : "weights have nonzero zero points";
+  return "";
+}
+
+/// Weight i of an i8 tensor, or of a u8 one (zero point 128) as the i8 value w - 128.
+int8_t signedWeight(const ir::Tensor &w, int64_t i) {
+  return w.dtype() == DType::U8 ? static_cast<int8_t>(w.data<uint8_t>()[i] - 128) : w.data<int8_t>()[i];
+}
+
 /// Fills `plan` and returns "" when pattern a applies; otherwise the reason it does not.
 std::string planConv(const ir::Node &conv, ConvPlan &plan) {
   const ir::Value *x = conv.input(0);
@@ -178,30 +206,12 @@ std::string planConv(const ir::Node &conv, ConvPlan &plan) {
   if (!dqw) return "weights are not dequantized";
 
   QuantOperands xq;
-  if (std::string why = constantOperands(*dqx, "x", xq); !why.empty()) return why;
-  if (xq.scale->numElements() != 1) return "x is quantized per channel";
-  DType xType = dqx->input(0)->type().dtype;
-  if (!isQuantizedType(xType)) return "x is quantized to " + std::string(ir::dtypeName(xType)) + ", not u8/i8";
+  if (std::string why = checkQuantizedInput(*dqx, "x", xq); !why.empty()) return why;
 
   ir::Value *wq = dqw->input(0);
   if (!wq->isConstant()) return "quantized weights are not a constant";
   QuantOperands wqp;
   if (std::string why = constantOperands(*dqw, "weight", wqp); !why.empty()) return why;
-  DType wType = wq->type().dtype;
-  if (wType == DType::U8) {
-    // Symmetric u8 weights (zero point 128, as leip compress --data_type uint8 makes them)
-    // are the i8 values w - 128 with zero point 0.
-    bool all128 = wqp.zeroPoint != nullptr;
-    for (int64_t i = 0; all128 && i < wqp.zeroPoint->numElements(); ++i) all128 = wqp.zeroPoint->getAsInt64(i) == 128;
-    if (!all128) return "weights are u8 with zero points other than 128";
-    const ir::Tensor &u = *wq->constant();
-    ir::Tensor converted(ir::TensorType{DType::I8, u.shape(), {}});
-    for (int64_t i = 0; i < u.numElements(); ++i)
-      static_cast<int8_t *>(converted.rawData())[i] = static_cast<int8_t>(u.data<uint8_t>()[i] - 128);
-    plan.signedWeights = std::move(converted);
-  } else if (wType != DType::I8) {
-    return "weights are " + std::string(ir::dtypeName(wType)) + ", not i8";
-  }
   const ir::Shape &ws = wq->type().shape;
   int64_t channels = ws.at(0);
   bool perChannel = wqp.scale->numElements() != 1;
@@ -210,9 +220,13 @@ std::string planConv(const ir::Node &conv, ConvPlan &plan) {
     if (axis < 0) axis += static_cast<int64_t>(ws.size());
     if (axis != 0) return "weights are quantized per channel along axis " + std::to_string(axis) + ", not 0";
   }
-  if (wqp.zeroPoint && !plan.signedWeights)
-    for (int64_t i = 0; i < wqp.zeroPoint->numElements(); ++i)
-      if (wqp.zeroPoint->getAsInt64(i) != 0) return "weights have nonzero zero points";
+  if (std::string why = checkWeightZeroPoints(wq->type().dtype, wqp); !why.empty()) return why;
+  if (wq->type().dtype == DType::U8) {
+    const ir::Tensor &u = *wq->constant();
+    ir::Tensor converted(ir::TensorType{DType::I8, u.shape(), {}});
+    for (int64_t i = 0; i < u.numElements(); ++i) static_cast<int8_t *>(converted.rawData())[i] = signedWeight(u, i);
+    plan.signedWeights = std::move(converted);
+  }
   int64_t taps = ws[1] * ws[2] * ws[3];
   if (taps > ir::kQConvMaxTaps)
     return "a window of " + std::to_string(taps) + " taps could overflow the int32 sum";
@@ -266,22 +280,11 @@ std::string planGemm(const ir::Node &gemm, ConvPlan &plan, ir::Tensor &weights) 
   ir::Node *dqw = dequantizeProducer(gemm.input(1));
   if (!dqw) return "weights are not dequantized";
   QuantOperands xq, wqp;
-  if (std::string why = constantOperands(*dqx, "A", xq); !why.empty()) return why;
-  if (xq.scale->numElements() != 1) return "A is quantized per channel";
-  DType xType = dqx->input(0)->type().dtype;
-  if (!isQuantizedType(xType)) return "A is quantized to " + std::string(ir::dtypeName(xType)) + ", not u8/i8";
+  if (std::string why = checkQuantizedInput(*dqx, "A", xq); !why.empty()) return why;
   ir::Value *wq = dqw->input(0);
-  const DType wType = wq->type().dtype;
-  if (!wq->isConstant() || (wType != DType::I8 && wType != DType::U8) || wq->type().rank() != 2)
-    return "weights are not a 2-D i8 or u8 constant";
+  if (!wq->isConstant() || wq->type().rank() != 2) return "weights are not a 2-D constant";
   if (std::string why = constantOperands(*dqw, "weight", wqp); !why.empty()) return why;
-  // i8 weights with zero point 0, or u8 with 128 (taken as the i8 values w - 128).
-  const int64_t wantZero = wType == DType::U8 ? 128 : 0;
-  if (wType == DType::U8 && !wqp.zeroPoint) return "weights are u8 with zero point 0";
-  if (wqp.zeroPoint)
-    for (int64_t i = 0; i < wqp.zeroPoint->numElements(); ++i)
-      if (wqp.zeroPoint->getAsInt64(i) != wantZero)
-        return wType == DType::U8 ? "weights are u8 with zero points other than 128" : "weights have nonzero zero points";
+  if (std::string why = checkWeightZeroPoints(wq->type().dtype, wqp); !why.empty()) return why;
   const bool transB = a.getInt("transB", 0) != 0;
   const int64_t K = x->type().shape[1], M = wq->type().shape[transB ? 0 : 1];
   const bool perChannel = wqp.scale->numElements() != 1;
@@ -296,10 +299,7 @@ std::string planGemm(const ir::Node &gemm, ConvPlan &plan, ir::Tensor &weights) 
   const ir::Tensor &w = *wq->constant();
   auto *out = static_cast<int8_t *>(weights.rawData());
   for (int64_t m = 0; m < M; ++m)
-    for (int64_t k = 0; k < K; ++k) {
-      const int64_t at = transB ? m * K + k : k * M + m;
-      out[m * K + k] = static_cast<int8_t>(wType == DType::U8 ? w.data<uint8_t>()[at] - 128 : w.data<int8_t>()[at]);
-    }
+    for (int64_t k = 0; k < K; ++k) out[m * K + k] = signedWeight(w, transB ? m * K + k : k * M + m);
   setInputAndScales(plan, *dqx, xq, wqp, M, perChannel);
   return "";
 }

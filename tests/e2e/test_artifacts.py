@@ -177,6 +177,16 @@ def build_aarch64_harness(test, work):
     return harness
 
 
+def run_under_qemu(test, harness, artifact, out, images, threads):
+    """The aarch64 artifact run by the harness under qemu-aarch64 on `images`; its outputs."""
+    os.makedirs(out)
+    result = e2e.run_command(["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu", harness,
+                              os.path.join(artifact, "modelLibrary.so"), out, images, "--threads", threads],
+                             timeout=300)
+    test.assertEqual(result.rc, 0, result.describe())
+    return e2e.read_outputs(out)
+
+
 class Aarch64Test(unittest.TestCase):
     """fmnist_cnn compiled for aarch64, run under qemu, matches the x86_64 artifact."""
 
@@ -197,13 +207,7 @@ class Aarch64Test(unittest.TestCase):
         want = e2e.read_outputs(x86_out)
 
         for threads in (1, 2):
-            arm_out = os.path.join(work, f"arm_out_{threads}")
-            os.makedirs(arm_out)
-            result = e2e.run_command(["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu", harness,
-                                      os.path.join(arm, "modelLibrary.so"), arm_out, x, "--threads", threads],
-                                     timeout=300)
-            self.assertEqual(result.rc, 0, result.describe())
-            got = e2e.read_outputs(arm_out)
+            got = run_under_qemu(self, harness, arm, os.path.join(work, f"arm_out_{threads}"), x, threads)
             self.assertEqual(sorted(got), sorted(want))
             for name in want:
                 self.assertEqual(got[name].shape, want[name].shape)

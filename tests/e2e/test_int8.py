@@ -421,13 +421,8 @@ class Int8Aarch64Test(unittest.TestCase):
             self.assertEqual(arm_schema.get("data_type"), "int8", arm_schema)
             self.assertEqual(arm_schema["quantization"]["float_convs"], [], arm_schema["quantization"])
             for threads in (1, 2):
-                arm_out = os.path.join(work, f"arm_out_{name}_{threads}")
-                os.makedirs(arm_out)
-                result = e2e.run_command(["qemu-aarch64", "-L", "/usr/aarch64-linux-gnu", harness,
-                                          os.path.join(arm, "modelLibrary.so"), arm_out, x, "--threads", threads],
-                                         timeout=300)
-                self.assertEqual(result.rc, 0, result.describe())
-                got = e2e.read_outputs(arm_out)
+                got = test_artifacts.run_under_qemu(self, harness, arm, os.path.join(work, f"arm_out_{name}_{threads}"),
+                                                    x, threads)
                 self.assertEqual(sorted(got), ["logits"])
                 got = got["logits"]
                 self.assertEqual(got.shape, want.shape)

@@ -46,6 +46,9 @@ std::unique_ptr<ir::Graph> importOnnxFromBytes(const std::string &bytes, const s
 /// any other dynamic dim is an error naming the input), infers every tensor's static
 /// shape, folds constant subgraphs and removes dead code, then verifies the graph.
 std::unique_ptr<ir::Graph> loadModel(const std::string &path, const ImportOptions &options = {});
+/// loadModel for a model in memory (`sourceName` names it in errors).
+std::unique_ptr<ir::Graph> loadModelFromBytes(const std::string &bytes, const std::string &sourceName,
+                                              const ImportOptions &options = {});
 
 /// Converts an ONNX TensorProto (serialized bytes) into a leip tensor (used by the
 /// conformance runner for test_data_set *.pb files).

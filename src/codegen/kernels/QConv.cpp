@@ -590,11 +590,9 @@ extern "C" void leip_k_qconv2d(const void *x, int32_t xSigned, int32_t xZeroPoin
                       (float)yZeroPoint, activation, alpha,  beta, requantScales, requantOffsets, (float)yMin,
                       (float)yMax};
   const PackedInput in = packedInput(xSigned, xZeroPoint, dotKind);
-  const uint32_t flip = in.flip;
-  const uint8_t zero = in.zero;
   const uint8_t *xb = (const uint8_t *)x;
 #define LEIP_QCONV(dot, l, m, v)                                                                                       \
-  if (dotKind == dot && lanes == l && mk == m && nv == v) return qconv<l, m, v, dot>(xb, flip, zero, wp, s, o, begin, end);
+  if (dotKind == dot && lanes == l && mk == m && nv == v) return qconv<l, m, v, dot>(xb, in.flip, in.zero, wp, s, o, begin, end);
   LEIP_QCONV(kDotVnni, 16, 8, 3)
   LEIP_QCONV(kDotVnni, 16, 6, 4)
   LEIP_QCONV(kDotVnni, 8, 4, 2)
@@ -625,11 +623,9 @@ extern "C" void leip_k_qconv_depthwise(const void *x, int32_t xSigned, int32_t x
                       (float)yZeroPoint, activation, alpha,  beta, requantScales, requantOffsets, (float)yMin,
                       (float)yMax};
   const PackedInput in = packedInput(xSigned, xZeroPoint, dotKind);
-  const uint32_t flip = in.flip;
-  const uint8_t zero = in.zero;
   const uint8_t *xb = (const uint8_t *)x;
 #define LEIP_DEPTHWISE(dot, l)                                                                                         \
-  if (dotKind == dot && lanes == l) return qconvDepthwise<l, 4, dot>(xb, flip, zero, w, s, o, begin, end);
+  if (dotKind == dot && lanes == l) return qconvDepthwise<l, 4, dot>(xb, in.flip, in.zero, w, s, o, begin, end);
   LEIP_DEPTHWISE(kDotVnni, 16)
   LEIP_DEPTHWISE(kDotVnni, 8)
   LEIP_DEPTHWISE(kDotAvx2, 8)
@@ -653,13 +649,11 @@ extern "C" void leip_k_qgemm(const void *x, int32_t xSigned, int32_t xZeroPoint,
                       (float)yZeroPoint, activation, alpha,  beta, requantScales, requantOffsets, (float)yMin,
                       (float)yMax};
   const PackedInput in = packedInput(xSigned, xZeroPoint, dotKind);
-  const uint32_t flip = in.flip;
-  const uint8_t zero = in.zero;
   const uint8_t *xb = (const uint8_t *)x;
-  if (dotKind == kDotVnni && lanes == 16) return qgemm<16, kDotVnni>(xb, flip, zero, w, N, K, M, o, begin, end);
-  if (dotKind == kDotVnni && lanes == 8) return qgemm<8, kDotVnni>(xb, flip, zero, w, N, K, M, o, begin, end);
-  if (dotKind == kDotSdot && lanes == 4) return qgemm<4, kDotSdot>(xb, flip, zero, w, N, K, M, o, begin, end);
-  if (lanes == 16) return qgemm<16, kDotGeneric>(xb, flip, zero, w, N, K, M, o, begin, end);
-  if (lanes == 8) return qgemm<8, kDotGeneric>(xb, flip, zero, w, N, K, M, o, begin, end);
-  return qgemm<4, kDotGeneric>(xb, flip, zero, w, N, K, M, o, begin, end);
+  if (dotKind == kDotVnni && lanes == 16) return qgemm<16, kDotVnni>(xb, in.flip, in.zero, w, N, K, M, o, begin, end);
+  if (dotKind == kDotVnni && lanes == 8) return qgemm<8, kDotVnni>(xb, in.flip, in.zero, w, N, K, M, o, begin, end);
+  if (dotKind == kDotSdot && lanes == 4) return qgemm<4, kDotSdot>(xb, in.flip, in.zero, w, N, K, M, o, begin, end);
+  if (lanes == 16) return qgemm<16, kDotGeneric>(xb, in.flip, in.zero, w, N, K, M, o, begin, end);
+  if (lanes == 8) return qgemm<8, kDotGeneric>(xb, in.flip, in.zero, w, N, K, M, o, begin, end);
+  return qgemm<4, kDotGeneric>(xb, in.flip, in.zero, w, N, K, M, o, begin, end);
 }

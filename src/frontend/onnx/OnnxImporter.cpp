@@ -798,13 +798,29 @@ std::unique_ptr<ir::Graph> importOnnx(const std::string &path, const ImportOptio
   return importOnnxFromBytes(readModelFile(file), file, options);
 }
 
+namespace {
+
+/// What loadModel does after the import: input shapes, shape inference, verification.
+void prepareImported(ir::Graph &graph, const std::string &sourceName, const ImportOptions &options) {
+  withSource(sourceName, [&] {
+    detail::bindInputShapes(graph, options.inputShapes);
+    passes::inferShapes(graph);
+    ir::verify(graph);
+  });
+}
+
+} // namespace
+
 std::unique_ptr<ir::Graph> loadModel(const std::string &path, const ImportOptions &options) {
   std::unique_ptr<ir::Graph> graph = importOnnx(path, options);
-  withSource(path, [&] {
-    detail::bindInputShapes(*graph, options.inputShapes);
-    passes::inferShapes(*graph);
-    ir::verify(*graph);
-  });
+  prepareImported(*graph, path, options);
+  return graph;
+}
+
+std::unique_ptr<ir::Graph> loadModelFromBytes(const std::string &bytes, const std::string &sourceName,
+                                              const ImportOptions &options) {
+  std::unique_ptr<ir::Graph> graph = importOnnxFromBytes(bytes, sourceName, options);
+  prepareImported(*graph, sourceName, options);
   return graph;
 }
 

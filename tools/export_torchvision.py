@@ -19,7 +19,13 @@ Export: eval mode, input `input` float32 [1,3,224,224], output `output` [1,1000]
 Writes DIR/resnet18.onnx and DIR/mobilenet_v2.onnx; a file that already exists is skipped,
 so re-runs are fast (--force re-exports).
 
+--batch N (N > 1) exports the same model (same weights and statistics) with a fixed batch of
+N instead, as DIR/<model>_b<N>.onnx: input [N,3,224,224], output [N,1000]. A fixed batch
+dim cannot be overridden by `leip compile --input_shapes`, so batched artifacts need their
+own export. Batch 1 (the default) writes exactly the files above.
+
     /usr/bin/python3 tools/export_torchvision.py --output_dir build/models
+    /usr/bin/python3 tools/export_torchvision.py --output_dir build/models --batch 8
 """
 
 import argparse
@@ -49,7 +55,7 @@ def calibrate_bn(model, seed=1, batches=2, batch_size=8):
     model.eval()
 
 
-def export_one(name, path, seed=0, bn_stats="calibrate"):
+def export_one(name, path, seed=0, bn_stats="calibrate", batch=1):
     import torch
     import torchvision
     torch.manual_seed(seed)
@@ -57,7 +63,7 @@ def export_one(name, path, seed=0, bn_stats="calibrate"):
     if bn_stats == "calibrate":
         calibrate_bn(model)
     model.eval()
-    dummy = torch.randn(1, 3, 224, 224)
+    dummy = torch.randn(batch, 3, 224, 224)
     tmp = path + ".tmp"
     with torch.no_grad():
         torch.onnx.export(model, dummy, tmp, input_names=["input"], output_names=["output"],
@@ -67,10 +73,17 @@ def export_one(name, path, seed=0, bn_stats="calibrate"):
     os.replace(tmp, path)
 
 
+def onnx_file_name(name, batch=1):
+    """The export's file name: <model>.onnx at batch 1 (unchanged for the tools that expect
+    it), <model>_b<N>.onnx otherwise."""
+    return f"{name}.onnx" if batch == 1 else f"{name}_b{batch}.onnx"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description="Export torchvision resnet18 and mobilenet_v2 (random weights, seed 0) to "
-                    "ONNX opset 13: input 'input' [1,3,224,224], output 'output'.")
+                    "ONNX opset 13: input 'input' [N,3,224,224] (N = --batch, default 1), output "
+                    "'output'.")
     parser.add_argument("--output_dir", required=True, help="output directory")
     parser.add_argument("--models", default=",".join(MODELS),
                         help=f"comma-separated subset of {','.join(MODELS)} (default: all)")
@@ -79,7 +92,12 @@ def main(argv=None):
                         help="BatchNorm running statistics: re-estimated on random images "
                              "(calibrate, default) or torchvision's initial 0/1 (init)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--batch", type=int, default=1,
+                        help="fixed batch size of the export (default 1: DIR/<model>.onnx; N > 1 "
+                             "writes DIR/<model>_b<N>.onnx)")
     args = parser.parse_args(argv)
+    if args.batch < 1:
+        parser.error("--batch must be >= 1")
 
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     for n in names:
@@ -87,7 +105,7 @@ def main(argv=None):
             parser.error(f"unknown model {n!r}; choose from {', '.join(MODELS)}")
     os.makedirs(args.output_dir, exist_ok=True)
     for name in names:
-        path = os.path.join(args.output_dir, f"{name}.onnx")
+        path = os.path.join(args.output_dir, onnx_file_name(name, args.batch))
         if os.path.exists(path) and not args.force:
             print(f"export_torchvision: {path} exists, skipped")
             continue
@@ -95,7 +113,7 @@ def main(argv=None):
         try:
             import torch
             torch.set_num_threads(args.threads)
-            export_one(name, path, bn_stats=args.bn_stats)
+            export_one(name, path, bn_stats=args.bn_stats, batch=args.batch)
         except ImportError as e:
             print(f"export_torchvision: error: {e} (install python3-torch python3-torchvision "
                   f"python3-onnx: bash tools/install-deps.sh; run with /usr/bin/python3)",

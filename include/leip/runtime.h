@@ -7,6 +7,18 @@
  *
  * Versioning: LEIP_RUNTIME_ABI_VERSION grows whenever a function or struct here changes
  * incompatibly; leip_runtime_abi_version() returns the version the library was built with.
+ * Additions (new functions, new status codes) keep the version: look them up with dlsym.
+ *
+ * CUDA artifacts (`leip compile --target cuda`) export the same functions. They load the
+ * CUDA driver (libcuda.so.1) with dlopen when the first context is created, so they load
+ * and answer the model queries on machines without a GPU. Environment variables read by
+ * leip_context_create:
+ *   LEIP_CUDA_DEVICE   ordinal of the GPU to use (default 0)
+ *   LEIP_CUDA_GRAPHS   0 to launch the kernels one by one instead of replaying a CUDA graph
+ *                      captured at context creation (for debugging; graphs cost less per run)
+ *   LEIP_PROFILE       set (not 0): GPU time per kernel launch (launched one by one, not
+ *                      as a graph), printed to stderr by leip_context_destroy (CPU
+ *                      artifacts: wall time per node)
  */
 #ifndef LEIP_RUNTIME_H
 #define LEIP_RUNTIME_H
@@ -30,7 +42,10 @@ typedef enum leip_status {
   LEIP_ERROR_SHAPE = 2,            /* buffer size or shape does not match the model */
   LEIP_ERROR_DTYPE = 3,            /* element type does not match the model */
   LEIP_ERROR_OUT_OF_MEMORY = 4,
-  LEIP_ERROR_INTERNAL = 5
+  LEIP_ERROR_INTERNAL = 5,
+  /* CUDA artifacts: no CUDA driver, no device, the device is too old for the model, or a
+   * CUDA call failed; the message says which (and names the failing kernel or copy). */
+  LEIP_ERROR_DEVICE = 6
 } leip_status;
 
 /* Element types; the numbering is part of the ABI. */
@@ -70,7 +85,9 @@ int64_t leip_model_output_bytes(const leip_model *model, int32_t index);
 leip_status leip_model_check_input(const leip_model *model, int32_t index, int32_t dtype, int32_t rank,
                                    const int64_t *dims);
 
-/* Creates a context (its activation memory is allocated here, once). */
+/* Creates a context (its activation memory is allocated here, once). CUDA artifacts: also
+ * retains the device's primary context, JIT-compiles the model's PTX, uploads the weights
+ * and creates the context's own stream; LEIP_ERROR_DEVICE when any of it fails. */
 leip_status leip_context_create(const leip_model *model, leip_context **context);
 void leip_context_destroy(leip_context *context);
 /* Most threads one context may use. */
@@ -83,14 +100,29 @@ void leip_context_destroy(leip_context *context);
  * are joined by leip_context_destroy; each node's tasks are split into T contiguous ranges,
  * so outputs are bitwise identical for every T. If the system refuses to create threads,
  * the run uses those it got and leip_context_threads reports that number. Contexts are
- * independent: several may run at once on different threads. */
+ * independent: several may run at once on different threads.
+ * CUDA artifacts: the work runs on the GPU and uses no host threads; any valid count is
+ * accepted and reported by leip_context_threads, and changes nothing. */
 leip_status leip_context_set_threads(leip_context *context, int32_t threads);
 int32_t leip_context_threads(const leip_context *context);
 
 /* Runs the model. `inputs[i]` points at input i's data (row-major, `input_bytes[i]` bytes,
- * which must equal leip_model_input_bytes); likewise `outputs` receive the outputs. */
+ * which must equal leip_model_input_bytes); likewise `outputs` receive the outputs.
+ * CUDA artifacts copy the inputs to the GPU and the outputs back, and return when the
+ * outputs are written. Any thread may call it (one at a time per context): the call makes
+ * the device's primary CUDA context current and restores the thread's previous one. */
 leip_status leip_context_run(leip_context *context, const void *const *inputs, const int64_t *input_bytes,
                              void *const *outputs, const int64_t *output_bytes);
+
+/* CUDA artifacts: runs the model on tensors already in GPU memory. `inputs[i]` and
+ * `outputs[i]` are device addresses (CUdeviceptr values cast to pointers, e.g. a torch
+ * tensor's data_ptr()) on the context's device, allocated in its primary context (as the
+ * CUDA runtime API and PyTorch allocate), holding leip_model_input_bytes /
+ * leip_model_output_bytes bytes. The run uses the context's own stream and does not wait
+ * for work on other streams: finish the work that writes the inputs first (e.g.
+ * cudaStreamSynchronize). When it returns LEIP_OK the outputs are complete.
+ * CPU artifacts return LEIP_ERROR_INVALID_ARGUMENT. */
+leip_status leip_context_run_device(leip_context *context, const void *const *inputs, void *const *outputs);
 
 /* The message of the last failed call on this context (empty when none). */
 const char *leip_context_last_error(const leip_context *context);

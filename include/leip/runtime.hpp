@@ -13,6 +13,9 @@
 //   ctx.setThreads(1);
 //   auto out = ctx.infer({input.data()});
 //
+// CUDA artifacts work the same way (the GPU does the work; setThreads changes nothing);
+// runDevice runs on tensors already in GPU memory.
+//
 // Header-only; link with -ldl (glibc < 2.34). Errors throw std::runtime_error.
 #pragma once
 
@@ -28,6 +31,20 @@
 #include <vector>
 
 namespace leip::runtime {
+
+/// A short name for a leip_status, for messages ("device" for LEIP_ERROR_DEVICE).
+inline const char *statusName(int32_t status) {
+  switch (status) {
+  case LEIP_OK: return "ok";
+  case LEIP_ERROR_INVALID_ARGUMENT: return "invalid argument";
+  case LEIP_ERROR_SHAPE: return "shape";
+  case LEIP_ERROR_DTYPE: return "dtype";
+  case LEIP_ERROR_OUT_OF_MEMORY: return "out of memory";
+  case LEIP_ERROR_INTERNAL: return "internal";
+  case LEIP_ERROR_DEVICE: return "device";
+  default: return "unknown";
+  }
+}
 
 struct TensorInfo {
   std::string name;
@@ -71,6 +88,8 @@ public:
       load(run_, "leip_context_run");
       load(contextError_, "leip_context_last_error");
       load(lastError_, "leip_last_error");
+      // An addition to ABI version 1: older artifacts lack it.
+      runDevice_ = reinterpret_cast<decltype(runDevice_)>(::dlsym(handle_, "leip_context_run_device"));
       model_ = modelGet_();
       for (int32_t i = 0; i < numInputs_(model_); ++i)
         inputs_.push_back(info(inName_(model_, i), inDtype_(model_, i), inRank_(model_, i), inDims_(model_, i),
@@ -122,6 +141,13 @@ public:
   /// Float32 models: inputs as pointers to their data, outputs as float vectors.
   std::vector<std::vector<float>> infer(const std::vector<const float *> &in) { return inferOn(context_, in); }
 
+  /// CUDA artifacts: runs on device memory. `in[i]` / `out[i]` are device addresses
+  /// (CUdeviceptr values as pointers) of the sizes in inputs() / outputs(); see
+  /// leip_context_run_device in leip/runtime.h. CPU artifacts throw.
+  void runDevice(const std::vector<const void *> &in, const std::vector<void *> &out) {
+    runDeviceOn(context_, in, out);
+  }
+
   /// A new context of this model (own activation memory and thread pool, default 1 thread),
   /// for running from another thread while this one infers. It must not outlive the Model.
   Context newContext();
@@ -155,6 +181,15 @@ private:
     check(context, run_(context, in.data(), inBytes.data(), outPtrs.data(), outBytes.data()));
   }
 
+  void runDeviceOn(leip_context *context, const std::vector<const void *> &in, const std::vector<void *> &out) {
+    if (in.size() != inputs_.size() || out.size() != outputs_.size())
+      throw std::runtime_error("runDevice: " + std::to_string(in.size()) + " inputs and " + std::to_string(out.size()) +
+                               " outputs given, the model has " + std::to_string(inputs_.size()) + " and " +
+                               std::to_string(outputs_.size()));
+    if (!runDevice_) throw std::runtime_error("runDevice: this artifact has no leip_context_run_device");
+    check(context, runDevice_(context, in.data(), out.data()));
+  }
+
   std::vector<std::vector<float>> inferOn(leip_context *context, const std::vector<const float *> &in) {
     std::vector<const void *> raw(in.begin(), in.end());
     std::vector<std::vector<char>> bytes;
@@ -183,7 +218,8 @@ private:
   void check(leip_status status) { check(context_, status); }
   void check(leip_context *context, leip_status status) {
     if (status != LEIP_OK)
-      throw std::runtime_error("leip runtime error " + std::to_string(status) + ": " + contextError_(context));
+      throw std::runtime_error("leip runtime error " + std::to_string(status) + " (" + statusName(status) +
+                               "): " + contextError_(context));
   }
 
   void *handle_ = nullptr;
@@ -211,6 +247,7 @@ private:
   leip_status (*run_)(leip_context *, const void *const *, const int64_t *, void *const *, const int64_t *) = nullptr;
   const char *(*contextError_)(const leip_context *) = nullptr;
   const char *(*lastError_)() = nullptr;
+  leip_status (*runDevice_)(leip_context *, const void *const *, void *const *) = nullptr;
 };
 
 /// One more context of a Model: use it from one thread at a time; contexts run concurrently.
@@ -228,6 +265,9 @@ public:
     model_->inferRawOn(context_, in, out);
   }
   std::vector<std::vector<float>> infer(const std::vector<const float *> &in) { return model_->inferOn(context_, in); }
+  void runDevice(const std::vector<const void *> &in, const std::vector<void *> &out) {
+    model_->runDeviceOn(context_, in, out);
+  }
   leip_context *context() const { return context_; }
   std::string lastError() const { return model_->contextError_(context_); }
 

@@ -61,7 +61,13 @@ std::unique_ptr<runtime::Model> loadArtifact(const std::string &dir) {
   std::string arch;
   try {
     std::ifstream schema(fs::path(dir) / "model_schema.json");
-    arch = nlohmann::json::parse(schema).at("target").at("arch").get<std::string>();
+    const nlohmann::json target = nlohmann::json::parse(schema).at("target");
+    arch = target.at("arch").get<std::string>();
+    // A cuda artifact's host code is for the CPU its triple names.
+    if (arch == "cuda") {
+      const std::string triple = target.at("triple").get<std::string>();
+      arch = triple.substr(0, triple.find('-'));
+    }
   } catch (const std::exception &e) {
     throw BadInputError(dir + "/model_schema.json: unreadable (" + std::string(e.what()) + ")");
   }

@@ -3,8 +3,10 @@
 // See docs/codegen-design.md.
 #include "leip/codegen/Compiler.h"
 
+#include "CompilerSupport.h"
 #include "Linker.h"
 #include "Lowering.h"
+#include "cuda/CudaCompiler.h"
 
 #include "leip/ir/FusedActivation.h"
 #include "leip/passes/FuseActivations.h"
@@ -65,48 +67,7 @@ void checkCompilable(const ir::Graph &graph, const std::vector<ir::Node *> &orde
   // Graph inputs and outputs may have any IR dtype (runtime.h has a code for each); the
   // rules refuse the dtypes their kernels lack, naming the node. Outputs that are constants
   // or graph inputs are copied into place (ModuleBuilder::emitOutputCopies).
-  for (const ir::Value *out : graph.outputs())
-    if (!out->type().isStatic()) throw BadInputError("output '" + out->name() + "' has a dynamic shape");
-}
-
-/// Greedy first-fit offsets over value lifetimes in topological order: a value lives from
-/// its producer to its last reader, after which its block is reused.
-class MemoryPlanner {
-public:
-  int64_t allocate(int64_t bytes) {
-    bytes = std::max<int64_t>(kAlignment, (bytes + kAlignment - 1) / kAlignment * kAlignment);
-    int64_t offset = 0;
-    auto it = live_.begin();
-    for (; it != live_.end(); ++it) {
-      if (it->first - offset >= bytes) break;
-      offset = std::max(offset, it->first + it->second);
-    }
-    live_.insert(it, {offset, bytes});
-    peak_ = std::max(peak_, offset + bytes);
-    return offset;
-  }
-  void release(int64_t offset) {
-    auto it = std::find_if(live_.begin(), live_.end(), [&](const auto &b) { return b.first == offset; });
-    if (it != live_.end()) live_.erase(it);
-  }
-  int64_t peak() const { return peak_; }
-
-private:
-  std::vector<std::pair<int64_t, int64_t>> live_; // (offset, size), sorted by offset
-  int64_t peak_ = 0;
-};
-
-std::string runtimeDTypeName(ir::DType t) {
-  switch (t) {
-  case ir::DType::F32: return "float32";
-  case ir::DType::F16: return "float16";
-  case ir::DType::I8: return "int8";
-  case ir::DType::U8: return "uint8";
-  case ir::DType::I32: return "int32";
-  case ir::DType::I64: return "int64";
-  case ir::DType::Bool: return "bool";
-  }
-  return "unknown";
+  checkStaticOutputs(graph);
 }
 
 /// Builds the module: one function per node, weights, and the model descriptor.
@@ -129,36 +90,7 @@ public:
   }
 
 private:
-  /// One node function: a node, possibly with the activation node after it absorbed (an
-  /// elementwise op followed by Relu/Clip/...: the kernel applies the activation and
-  /// writes the activation's output directly).
-  struct Step {
-    const ir::Node *node = nullptr;
-    const ir::Node *absorbed = nullptr;
-    ir::FusedActivation act;
-    const std::vector<ir::Value *> &outputs() const { return absorbed ? absorbed->outputs() : node->outputs(); }
-  };
-
-  void planSteps(const std::vector<ir::Node *> &order) {
-    std::set<const ir::Node *> absorbed;
-    for (const ir::Node *node : order) {
-      if (absorbed.count(node)) continue;
-      Step step{node, nullptr, ir::fusedActivation(*node)};
-      const ir::Value *y = node->numOutputs() == 1 ? node->output(0) : nullptr;
-      const auto &outs = graph_.outputs();
-      if (isBinaryElementwise(node->opType()) && y && y->users().size() == 1 &&
-          std::find(outs.begin(), outs.end(), y) == outs.end()) {
-        const ir::Node *user = y->users()[0];
-        if (user->domain().empty() && user->numInputs() >= 1 && user->input(0) == y)
-          if (std::optional<ir::FusedActivation> act = passes::activationOf(*user)) {
-            step.absorbed = user;
-            step.act = *act;
-            absorbed.insert(user);
-          }
-      }
-      steps_.push_back(step);
-    }
-  }
+  void planSteps(const std::vector<ir::Node *> &order) { steps_ = codegen::planSteps(graph_, order); }
 
   void planMemory() {
     const auto &ins = graph_.inputs();
@@ -167,24 +99,15 @@ private:
     for (size_t i = 0; i < outs.size(); ++i)
       if (!state_.storage.count(outs[i])) state_.storage[outs[i]] = {Storage::Io, 0, static_cast<int>(ins.size() + i)};
 
-    std::unordered_map<const ir::Value *, size_t> lastUse;
-    for (size_t i = 0; i < steps_.size(); ++i)
-      for (const ir::Value *in : steps_[i].node->inputs())
-        if (in) lastUse[in] = i;
+    const std::vector<std::vector<const ir::Value *>> released = lastUses(steps_);
     for (size_t i = 0; i < steps_.size(); ++i) {
       // Outputs first, then release inputs read for the last time: a kernel never writes
       // over a buffer it is still reading.
       for (const ir::Value *out : steps_[i].outputs()) {
         if (!out || state_.storage.count(out)) continue;
         state_.storage[out] = {Storage::Arena, planner_.allocate(static_cast<int64_t>(out->type().byteSize())), 0};
-        if (!lastUse.count(out)) lastUse[out] = i; // dead output: free right after the node
       }
-      std::set<const ir::Value *> done;
-      for (const ir::Value *v : steps_[i].node->inputs())
-        if (v && lastUse[v] == i) done.insert(v);
-      for (const ir::Value *v : steps_[i].outputs())
-        if (v && lastUse[v] == i) done.insert(v);
-      for (const ir::Value *v : done) {
+      for (const ir::Value *v : released[i]) {
         auto it = state_.storage.find(v);
         if (it != state_.storage.end() && it->second.kind == Storage::Arena) planner_.release(it->second.offset);
       }
@@ -371,7 +294,7 @@ private:
   ModuleState state_;
   llvm::PointerType *ptrTy_;
   llvm::Type *i32Ty_, *i64Ty_;
-  MemoryPlanner planner_;
+  MemoryPlanner planner_{kAlignment};
   struct NodeEntry {
     llvm::Function *fn;
     int64_t tasks, maxChunks;
@@ -386,53 +309,6 @@ llvm::StringRef embeddedBitcode(const Target &target) {
   if (target.arch == "aarch64")
     return {leip_bitcode_aarch64_start, static_cast<size_t>(leip_bitcode_aarch64_end - leip_bitcode_aarch64_start)};
   throw UsageError("no kernel library for target " + target.arch);
-}
-
-/// Only the C ABI of runtime.h stays visible; kernels, node functions, weights and runtime
-/// internals become internal so that O3 inlines and specializes them and drops the rest.
-/// Every function gets the target's CPU and features.
-void prepareForTarget(llvm::Module &mod, const Target &target) {
-  auto isAbi = [](llvm::StringRef name) {
-    return name.startswith("leip_") && !name.startswith("leip_k_") && !name.startswith("leip_node_") &&
-           !name.startswith("leip_rt_");
-  };
-  for (llvm::Function &fn : mod) {
-    if (fn.isDeclaration()) continue;
-    if (!isAbi(fn.getName())) fn.setLinkage(llvm::GlobalValue::InternalLinkage);
-    else fn.setVisibility(llvm::GlobalValue::DefaultVisibility);
-    // -ffreestanding marks the bitcode "no-builtins"; at compile time libc is known to be
-    // there, and matching attributes let the inliner work across kernels and node functions.
-    std::vector<std::string> drop;
-    for (const llvm::Attribute &attr : fn.getAttributes().getFnAttrs())
-      if (attr.isStringAttribute() && attr.getKindAsString().startswith("no-builtin"))
-        drop.push_back(attr.getKindAsString().str());
-    for (const std::string &name : drop) fn.removeFnAttr(name);
-    fn.removeFnAttr("tune-cpu");
-    fn.addFnAttr("target-cpu", target.cpu);
-    fn.addFnAttr("target-features", target.features);
-  }
-  for (llvm::GlobalVariable &gv : mod.globals())
-    if (!gv.isDeclaration() && !gv.hasLocalLinkage()) gv.setLinkage(llvm::GlobalValue::InternalLinkage);
-}
-
-std::unique_ptr<llvm::TargetMachine> createTargetMachine(const Target &target) {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    llvm::InitializeAllTargetInfos();
-    llvm::InitializeAllTargets();
-    llvm::InitializeAllTargetMCs();
-    llvm::InitializeAllAsmPrinters();
-    llvm::InitializeAllAsmParsers(); // inline assembly in the kernels (aarch64 sdot)
-  });
-  std::string error;
-  const llvm::Target *t = llvm::TargetRegistry::lookupTarget(target.triple, error);
-  if (!t) throw InternalError("LLVM has no target " + target.triple + ": " + error);
-  llvm::TargetOptions options;
-  std::unique_ptr<llvm::TargetMachine> tm(t->createTargetMachine(target.triple, target.cpu, target.features, options,
-                                                                  llvm::Reloc::PIC_, std::nullopt,
-                                                                  llvm::CodeGenOpt::Aggressive));
-  if (!tm) throw InternalError("LLVM cannot create a target machine for " + target.describe());
-  return tm;
 }
 
 /// Float lanes of the target's widest vector registers, which sizes the kernels' register
@@ -459,89 +335,17 @@ Int8Dot int8Dot(const llvm::TargetMachine &tm, int lanes) {
   return Int8Dot::Generic;
 }
 
-void optimize(llvm::Module &mod, llvm::TargetMachine &tm) {
-  llvm::LoopAnalysisManager lam;
-  llvm::FunctionAnalysisManager fam;
-  llvm::CGSCCAnalysisManager cgam;
-  llvm::ModuleAnalysisManager mam;
-  llvm::PassBuilder pb(&tm);
-  pb.registerModuleAnalyses(mam);
-  pb.registerCGSCCAnalyses(cgam);
-  pb.registerFunctionAnalyses(fam);
-  pb.registerLoopAnalyses(lam);
-  pb.crossRegisterProxies(lam, fam, cgam, mam);
-  llvm::ModulePassManager mpm = pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
-  mpm.run(mod, mam);
-}
-
-void emitObject(llvm::Module &mod, llvm::TargetMachine &tm, const fs::path &path) {
-  std::error_code ec;
-  llvm::raw_fd_ostream out(path.string(), ec);
-  if (ec) throw BadInputError(path.string() + ": cannot write: " + ec.message());
-  llvm::legacy::PassManager pm;
-  if (tm.addPassesToEmitFile(pm, out, nullptr, llvm::CGFT_ObjectFile))
-    throw InternalError("LLVM cannot emit an object file for " + tm.getTargetTriple().str());
-  pm.run(mod);
-  out.flush();
-}
-
-std::string sha256OfFile(const std::string &path) {
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) return ""; // e.g. a graph built in memory
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  llvm::SHA256 hasher;
-  hasher.update(llvm::StringRef(bytes));
-  std::string hex;
-  static const char digits[] = "0123456789abcdef";
-  for (auto byte : hasher.final()) {
-    auto v = static_cast<uint8_t>(byte);
-    hex += digits[v >> 4];
-    hex += digits[v & 15];
-  }
-  return hex;
-}
-
-nlohmann::json tensorsJson(const std::vector<ir::Value *> &values) {
-  nlohmann::json list = nlohmann::json::array();
-  for (const ir::Value *v : values)
-    list.push_back({{"name", v->name()}, {"dtype", runtimeDTypeName(v->type().dtype)}, {"shape", v->type().shape}});
-  return list;
-}
-
-/// model_schema.json's "quantization": what ran on integers and which quantized
-/// convolutions stayed float, with the reason.
-nlohmann::json quantizationJson(const passes::QdqLoweringStats &stats) {
-  nlohmann::json floatConvs = nlohmann::json::array();
-  for (const auto &conv : stats.floatConvs) floatConvs.push_back({{"node", conv.node}, {"reason", conv.reason}});
-  return {{"integer_convs", stats.convsLowered},
-          {"residual_adds_fused", stats.residualAddsFolded},
-          {"quantized_outputs", stats.quantizedOutputs},
-          {"integer_maxpools", stats.maxPoolsLowered},
-          {"float_convs", floatConvs}};
-}
-
 } // namespace
 
 CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &options) {
-  std::unique_ptr<llvm::TargetMachine> tm = createTargetMachine(options.target);
+  if (options.target.isCuda()) return compileGraphForCuda(sourceGraph, options);
+  const Target &target = options.target;
+  std::unique_ptr<llvm::TargetMachine> tm = createTargetMachine(target.triple, target.cpu, target.features, target.describe());
   const int lanes = vectorLanes(*tm);
-  // The passes work on a copy: the caller's graph stays what the interpreter runs.
-  std::unique_ptr<ir::Graph> optimized = passes::cloneGraph(sourceGraph);
-  passes::optimizeForCompile(*optimized);
-  passes::QdqLoweringStats quantization;
-  if (options.integerKernels) quantization = passes::lowerQdqToInteger(*optimized);
-  for (const auto &kept : options.keptFloat) {
-    auto it = std::find_if(quantization.floatConvs.begin(), quantization.floatConvs.end(),
-                           [&](const auto &conv) { return conv.node == kept.node; });
-    if (it != quantization.floatConvs.end()) it->reason = kept.reason;
-    else quantization.floatConvs.push_back(kept);
-  }
-  // "mixed" when some quantized layers run on integers and others stay float.
-  const std::string dataType = quantization.convsLowered == 0   ? "float32"
-                               : quantization.floatConvs.empty() ? "int8"
-                                                                 : "mixed";
+  PreparedGraph prepared = prepareGraph(sourceGraph, options, options.integerKernels);
+  std::unique_ptr<ir::Graph> &optimized = prepared.graph;
+  const passes::QdqLoweringStats &quantization = prepared.quantization;
+  const std::string &dataType = prepared.dataType;
   checkCompilable(*optimized, optimized->topologicalOrder());
   insertConvPadding(*optimized, lanes);
   const ir::Graph &graph = *optimized;
@@ -559,41 +363,21 @@ CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &o
 
   mod->setTargetTriple(options.target.triple);
   mod->setDataLayout(tm->createDataLayout());
-  prepareForTarget(*mod, options.target);
-  std::string problems;
-  llvm::raw_string_ostream problemStream(problems);
-  if (llvm::verifyModule(*mod, &problemStream))
-    throw InternalError("codegen produced an invalid LLVM module: " + problemStream.str());
-  optimize(*mod, *tm);
+  internalizeForTarget(*mod, target.cpu, target.features);
+  verifyModuleOrThrow(*mod);
+  optimizeModule(*mod, *tm);
 
   // Everything goes to a temporary sibling directory that is renamed into place at the
   // end, so a failed compile never leaves a partial artifact.
   StagedDirectory staged(options.outputDir);
   const fs::path &tempDir = staged.path();
   fs::path object = tempDir / "model.o";
-  emitObject(*mod, *tm, object);
+  emitModule(*mod, *tm, object, /*assembly=*/false);
   linkSharedLibrary(options.target, object.string(), (tempDir / "modelLibrary.so").string());
   std::error_code ec;
   fs::remove(object, ec);
 
-  nlohmann::json schema{{"leip_version", LEIP_VERSION},
-                        {"runtime_abi_version", 1},
-                        {"library", "modelLibrary.so"},
-                        {"target",
-                         {{"arch", options.target.arch},
-                          {"triple", options.target.triple},
-                          {"cpu", options.target.cpu},
-                          {"features", options.target.features}}},
-                        {"data_type", dataType},
-                        {"quantization", quantizationJson(quantization)},
-                        {"source", {{"path", options.sourcePath}, {"sha256", sha256OfFile(options.sourcePath)}}},
-                        {"inputs", tensorsJson(graph.inputs())},
-                        {"outputs", tensorsJson(graph.outputs())},
-                        {"peak_activation_bytes", peak}};
-  std::ofstream out(tempDir / "model_schema.json");
-  out << schema.dump(2) << "\n";
-  if (!out) throw BadInputError((tempDir / "model_schema.json").string() + ": cannot write");
-  out.close();
+  writeSchema(tempDir / "model_schema.json", schemaJson(graph, options, dataType, quantization, peak));
   staged.commit();
   const fs::path finalDir = fs::absolute(options.outputDir).lexically_normal();
   spdlog::debug("compiled {} nodes for {}, peak activations {} bytes", order.size(), options.target.describe(), peak);

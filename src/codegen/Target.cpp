@@ -7,6 +7,7 @@
 #include <llvm/Support/Host.h>
 #include <llvm/TargetParser/Triple.h>
 
+#include <algorithm>
 #include <sstream>
 #include <vector>
 
@@ -28,7 +29,7 @@ std::string hostFeatures() {
 }
 
 Target x86(bool useHost) {
-  Target t{"x86_64", "x86_64-linux-gnu", "x86-64", "", "/usr/lib/x86_64-linux-gnu"};
+  Target t{"x86_64", "x86_64-linux-gnu", "x86-64", "", "/usr/lib/x86_64-linux-gnu", ""};
   if (useHost) {
     t.cpu = llvm::sys::getHostCPUName().str();
     t.features = hostFeatures();
@@ -36,11 +37,24 @@ Target x86(bool useHost) {
   return t;
 }
 
-Target aarch64() { return Target{"aarch64", "aarch64-linux-gnu", "generic", "+neon", "/usr/aarch64-linux-gnu/lib"}; }
+Target aarch64() { return Target{"aarch64", "aarch64-linux-gnu", "generic", "+neon", "/usr/aarch64-linux-gnu/lib", ""}; }
 
 } // namespace
 
-std::string Target::describe() const { return arch + " (cpu=" + cpu + ")"; }
+std::string Target::hostArch() const {
+  if (!isCuda()) return arch;
+  return triple.rfind("aarch64", 0) == 0 ? "aarch64" : "x86_64";
+}
+
+std::string Target::describe() const {
+  if (isCuda()) return "cuda (" + gpuArch + ", host " + hostArch() + ")";
+  return arch + " (cpu=" + cpu + ")";
+}
+
+const std::vector<std::string> &cudaArchs() {
+  static const std::vector<std::string> archs = {"sm_75", "sm_80", "sm_86", "sm_87", "sm_89", "sm_90"};
+  return archs;
+}
 
 Target hostTarget() {
   if (hostIsX86_64()) return x86(true);
@@ -54,11 +68,44 @@ Target hostTarget() {
   throw UsageError("the host is neither x86_64 nor aarch64: give --target x86_64 or --target aarch64");
 }
 
+/// "cuda [-arch=sm_XX] [-host=x86_64|aarch64]": host code for a generic CPU of the host
+/// arch (the artifact runs on whatever CPU sits beside the GPU).
+static Target cuda(const std::string &text, const std::vector<std::string> &words) {
+  Target t = x86(false);
+  t.gpuArch = "sm_80";
+  for (size_t i = 1; i < words.size(); ++i) {
+    const std::string &w = words[i];
+    if (w.rfind("-arch=", 0) == 0) {
+      t.gpuArch = w.substr(6);
+      const auto &archs = cudaArchs();
+      if (std::find(archs.begin(), archs.end(), t.gpuArch) == archs.end()) {
+        std::string list;
+        for (const std::string &a : archs) {
+          if (!list.empty()) list += ", ";
+          list += a;
+        }
+        throw UsageError("--target '" + text + "': unsupported arch '" + t.gpuArch + "' (expected one of " + list + ")");
+      }
+    } else if (w == "-host=x86_64") {
+      t = Target{t.arch, "x86_64-linux-gnu", "x86-64", "", "/usr/lib/x86_64-linux-gnu", t.gpuArch};
+    } else if (w == "-host=aarch64") {
+      Target host = aarch64();
+      t = Target{t.arch, host.triple, host.cpu, host.features, host.libDir, t.gpuArch};
+    } else {
+      throw UsageError("--target '" + text + "': unknown option '" + w +
+                       "' (expected -arch=sm_XX or -host=x86_64|aarch64)");
+    }
+  }
+  t.arch = "cuda";
+  return t;
+}
+
 Target parseTarget(const std::string &text) {
   std::istringstream in(text);
   std::vector<std::string> words;
   for (std::string w; in >> w;) words.push_back(w);
   if (words.empty()) return hostTarget();
+  if (words[0] == "cuda" || words[0] == "nvptx") return cuda(text, words);
 
   Target t;
   const std::string &name = words[0];
@@ -66,7 +113,8 @@ Target parseTarget(const std::string &text) {
   else if (name == "aarch64" || name == "arm64") t = aarch64();
   else
     throw UsageError("--target '" + text + "': unknown target '" + name +
-                     "' (expected x86_64, llvm or aarch64, optionally with -mcpu=NAME -mattr=+a,-b)");
+                     "' (expected x86_64, llvm or aarch64, optionally with -mcpu=NAME -mattr=+a,-b, or cuda "
+                     "-arch=sm_XX)");
   bool cpuGiven = false;
   std::string mattr;
   for (size_t i = 1; i < words.size(); ++i) {

@@ -550,6 +550,12 @@ leip_status leip_context_run(leip_context *context, const void *const *inputs, c
   return LEIP_OK;
 }
 
+leip_status leip_context_run_device(leip_context *context, const void *const *inputs, void *const *outputs) {
+  if (!context) return LEIP_ERROR_INVALID_ARGUMENT;
+  snprintf(context->error, sizeof context->error, "this artifact runs on the CPU; use leip_context_run");
+  return LEIP_ERROR_INVALID_ARGUMENT;
+}
+
 const char *leip_context_last_error(const leip_context *context) { return context ? context->error : gLastError; }
 
 const char *leip_last_error(void) { return gLastError; }

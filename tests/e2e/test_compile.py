@@ -92,6 +92,35 @@ class CompileTest(unittest.TestCase):
         self.assertIn("riscv", result.stderr)
         self.assertFalse(os.path.exists(out))
 
+    def test_cuda_artifact_without_a_gpu(self):
+        # The artifact builds here; running it needs an NVIDIA driver, and its absence is a
+        # one-line error (docs/cuda.md), not a crash.
+        out = os.path.join(self.dir, "cnn_cuda")
+        result = e2e.leip("compile", "--input_path", self.cnn, "--output_path", out, "--target", "cuda -arch=sm_86")
+        self.assertEqual(result.rc, e2e.EXIT_OK, result.describe())
+        self.assertIn("for cuda (sm_86, host x86_64)", result.stdout)
+        self.assertEqual(sorted(os.listdir(out)), ["kernels.ptx", "modelLibrary.so", "model_schema.json"])
+        with open(os.path.join(out, "model_schema.json")) as f:
+            schema = json.load(f)
+        self.assertEqual(schema["target"]["gpu_arch"], "sm_86")
+        self.assertEqual(schema["gpu"]["arch"], "sm_86")
+        needed = needed_libraries(os.path.join(out, "modelLibrary.so"))
+        self.assertTrue(needed and set(needed) <= ALLOWED_NEEDED, needed)
+        if not os.path.exists("/usr/lib/x86_64-linux-gnu/libcuda.so.1"):
+            data = os.path.join(self.dir, "cuda_input.npy")
+            np.save(data, np.zeros((1, 1, 28, 28), np.float32))
+            run = e2e.leip("run", "--input_path", out, "--input", data, "--output_path", os.path.join(self.dir, "o"))
+            self.assertEqual(run.rc, e2e.EXIT_BAD_INPUT, run.describe())
+            self.assertIn("no CUDA driver: libcuda.so.1 cannot be loaded", run.stderr)
+            self.assertEqual(len(run.stderr.strip().splitlines()), 1, run.stderr)
+
+    def test_unsupported_cuda_arch_is_usage_error(self):
+        result = e2e.leip("compile", "--input_path", self.cnn, "--output_path", os.path.join(self.dir, "sm61"),
+                          "--target", "cuda -arch=sm_61")
+        self.assertEqual(result.rc, e2e.EXIT_USAGE, result.describe())
+        self.assertIn("unsupported arch 'sm_61' (expected one of sm_75", result.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "sm61")))
+
     def test_missing_model(self):
         result = e2e.leip("compile", "--input_path", os.path.join(self.dir, "nope.onnx"), "--output_path",
                           os.path.join(self.dir, "nope"))

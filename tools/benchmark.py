@@ -38,6 +38,7 @@ Not a test: these machines are noisy, so speed is reported, not asserted.
 """
 
 import argparse
+import glob
 import datetime
 import json
 import os
@@ -345,6 +346,30 @@ def storage_line(rows):
     return "n/a"
 
 
+def gpu_section():
+    """docs/performance.md's GPU part: the newest docs/data/gpu-check-*.json, which
+    tools/gpu_check.py wrote on a GPU machine (the CPU benchmark above cannot measure it)."""
+    files = sorted(glob.glob(os.path.join(ROOT, "docs", "data", "gpu-check-*.json")))
+    if not files:
+        return []
+    with open(files[-1]) as f:
+        data = json.load(f)
+    lines = ["## NVIDIA GPUs (`--target cuda`)", "",
+             f"From the GPU check of {data['date']} (`tools/gpu-check.sh`, raw numbers in "
+             f"[{os.path.relpath(files[-1], os.path.join(ROOT, 'docs'))}]"
+             f"({os.path.relpath(files[-1], os.path.join(ROOT, 'docs'))})); how it was run and what PyTorch does on "
+             "the same GPU: [cuda.md](cuda.md#results). Median of 100 runs with the host-device copies; "
+             "relative error against ONNX Runtime CPU (fp32) or leip's x86_64 int8 artifact (int8).", "",
+             "| case | GPU | rel. error | median ms | p90 ms |", "|---|---|---:|---:|---:|"]
+    for run in data["runs"].values():
+        gpus = run.get("machine", {}).get("gpus") or [""]
+        gpu = gpus[0].split(",")[0].replace("NVIDIA ", "")
+        for c in run.get("cases", []):
+            if c.get("status") == "pass":
+                lines.append(f"| {c['name']} | {gpu} | {c['rel_error']:.1e} | {c['median_ms']:.3f} | {c['p90_ms']:.3f} |")
+    return lines + [""]
+
+
 def write_doc(path, args, rows, cpu, meta):
     compiled = [r for r in rows if "error" not in r]
     failed = [r for r in rows if "error" in r]
@@ -396,6 +421,7 @@ def write_doc(path, args, rows, cpu, meta):
     scaling = scaling_lines(compiled)
     if scaling:
         parts += ["Speed-up from more threads (median at 1 thread / median at T threads):", ""] + scaling + [""]
+    parts += gpu_section()
     parts += ["Where the time goes, layer by layer, and how to profile: "
               "[performance-notes.md](performance-notes.md).", ""]
     if failed:
@@ -442,8 +468,20 @@ def main():
                         help="the Markdown report written (a scratch path for smoke runs)")
     parser.add_argument("--results", default=None, help="every number as JSON (default BUILD/benchmark/results.json)")
     parser.add_argument("--no_write", action="store_true", help="print the tables only (results JSON still written)")
+    parser.add_argument("--render_only", action="store_true",
+                        help="measure nothing: rewrite --output from the --results JSON of an earlier run (and the "
+                        "newest docs/data/gpu-check-*.json)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per command")
     args = parser.parse_args()
+    if args.render_only:
+        with open(args.results or os.path.join(args.build_dir, "benchmark", "results.json")) as f:
+            saved = json.load(f)
+        # The measuring run's own flags decide the text (rounds, iterations, warm-up).
+        measured = parser.parse_args(saved["meta"]["argv"])
+        measured.int8_settings = saved["int8_settings"]
+        write_doc(args.output, measured, saved["models"], saved["cpu"], saved["meta"])
+        print(f"wrote {os.path.relpath(args.output)} from the saved results")
+        return
     args.leip = args.leip or os.path.join(args.build_dir, "src", "cli", "leip")
     args.models_dir = args.models_dir or os.path.join(args.build_dir, "models")
     args.int8_settings = int8_models.settings_from(args)

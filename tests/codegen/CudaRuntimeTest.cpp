@@ -218,7 +218,7 @@ int cuCtxPopCurrent_v2(void **context);
 namespace {
 
 constexpr int kCudaErrorOutOfMemory = 2, kCudaErrorInvalidPtx = 218, kCudaErrorUnsupportedPtxVersion = 222,
-              kCudaErrorIllegalAddress = 700, kCudaErrorLaunchOutOfResources = 701, kCudaErrorLaunchFailed = 719,
+              kCudaErrorIllegalAddress = 700, kCudaErrorLaunchOutOfResources = 701,
               kCudaErrorUnknown = 999;
 
 /// Emulates the test model's kernels (TestModel.h) on the fake's host memory.
@@ -490,16 +490,19 @@ TEST_F(CudaRuntime, GraphLaunchFailureThenPlainLaunchesNameTheKernel) {
   Context context = create();
   ASSERT_NE(context, nullptr) << cudaArtifact().lastError();
   ASSERT_EQ(fake_cuda_live_graph_execs(), 1);
-  fake_cuda_fail_kernel("leip_gpu_2", kCudaErrorLaunchFailed);
+  // A failure the context survives (a sticky one, such as CUDA_ERROR_LAUNCH_FAILED, would end
+  // the process's context: FailuresDuringARunAreNamed, CudaRuntimeOnGpu).
+  fake_cuda_fail_kernel("leip_gpu_2", kCudaErrorLaunchOutOfResources);
   Outputs out;
   EXPECT_EQ(run(context.get(), makeInputs(1.0f), out), LEIP_ERROR_DEVICE);
   EXPECT_STREQ(cudaArtifact().contextError(context.get()),
-               "cuGraphLaunch(3 kernels) failed: CUDA_ERROR_LAUNCH_FAILED: unspecified launch failure (later runs "
-               "launch the kernels one by one and name a failing one)");
+               "cuGraphLaunch(3 kernels) failed: CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES: too many resources requested for "
+               "launch (later runs launch the kernels one by one and name a failing one)");
   EXPECT_EQ(fake_cuda_live_graph_execs(), 0);
   EXPECT_EQ(run(context.get(), makeInputs(1.0f), out), LEIP_ERROR_DEVICE);
   EXPECT_STREQ(cudaArtifact().contextError(context.get()),
-               "cuLaunchKernel(leip_gpu_2) failed: CUDA_ERROR_LAUNCH_FAILED: unspecified launch failure");
+               "cuLaunchKernel(leip_gpu_2) failed: CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES: too many resources requested "
+               "for launch");
   // Once the kernel works again, so does the context.
   fake_cuda_reset();
   fake_cuda_set_launch_hook(emulateKernels, nullptr);
@@ -525,10 +528,11 @@ TEST_F(CudaRuntime, FailuresDuringARunAreNamed) {
        "cuMemcpyHtoDAsync(input 'scale') failed: CUDA_ERROR_UNKNOWN: unknown error"},
       {"cuMemcpyDtoHAsync_v2", 2, kCudaErrorIllegalAddress, LEIP_ERROR_DEVICE,
        "cuMemcpyDtoHAsync(output 'count') failed: CUDA_ERROR_ILLEGAL_ADDRESS: an illegal memory access was "
-       "encountered"},
-      {"cuStreamSynchronize", 1, kCudaErrorIllegalAddress, LEIP_ERROR_DEVICE,
-       "cuStreamSynchronize (after the launches) failed: CUDA_ERROR_ILLEGAL_ADDRESS: an illegal memory access was "
-       "encountered; to find the failing kernel, rerun with CUDA_LAUNCH_BLOCKING=1 LEIP_CUDA_GRAPHS=0"},
+       "encountered; a kernel faulted, and CUDA refuses this process's GPU context from now on: restart the "
+       "process (to find the kernel, rerun with CUDA_LAUNCH_BLOCKING=1 LEIP_CUDA_GRAPHS=0)"},
+      {"cuStreamSynchronize", 1, kCudaErrorUnknown, LEIP_ERROR_DEVICE,
+       "cuStreamSynchronize (after the launches) failed: CUDA_ERROR_UNKNOWN: unknown error; to find the failing "
+       "kernel, rerun with CUDA_LAUNCH_BLOCKING=1 LEIP_CUDA_GRAPHS=0"},
       {"cuCtxPushCurrent_v2", 1, 201, LEIP_ERROR_DEVICE,
        "cuCtxPushCurrent failed: CUDA_ERROR_INVALID_CONTEXT: invalid device context"},
       {"cuGraphLaunch", 1, 12345, LEIP_ERROR_DEVICE,
@@ -1034,7 +1038,11 @@ TEST_F(CudaRuntimeOnGpu, JitErrorCarriesTheDriversLog) {
 
 // Last: a kernel that faults makes the primary context unusable until every context that
 // holds it is gone; then a new context works again.
-TEST_F(CudaRuntimeOnGpu, FaultingKernelIsReportedAndTheDeviceRecovers) {
+// A fault is sticky: the driver then refuses the process's primary context, even a new
+// retain of it (seen on an H200, 2026-11-26: the first copy after the faulting launch
+// reports it, and cuDevicePrimaryCtxRetain fails with it afterwards). So the check is that
+// both are reported as LEIP_ERROR_DEVICE with the fault named, not that the device recovers.
+TEST_F(CudaRuntimeOnGpu, FaultingKernelIsReportedAndLaterContextsFailCleanly) {
   cudaArtifact().setPtx(".version 7.8\n.target sm_80\n.address_size 64\n"
                         ".visible .entry leip_gpu_0(.param .u64 a, .param .u64 w) {\n"
                         "  .reg .b64 %rd<2>;\n  mov.u64 %rd1, 8;\n  st.global.u32 [%rd1], 1;\n  ret;\n}\n"
@@ -1047,13 +1055,17 @@ TEST_F(CudaRuntimeOnGpu, FaultingKernelIsReportedAndTheDeviceRecovers) {
     EXPECT_EQ(run(context.get(), makeInputs(1.0f), out), LEIP_ERROR_DEVICE);
     const std::string message = cudaArtifact().contextError(context.get());
     std::printf("fault reads: %s\n", message.c_str());
-    EXPECT_EQ(message.rfind("cuStreamSynchronize (after the launches) failed: CUDA_ERROR_ILLEGAL_ADDRESS", 0), 0u)
-        << message;
+    EXPECT_NE(message.find("failed: CUDA_ERROR_ILLEGAL_ADDRESS"), std::string::npos) << message;
+    EXPECT_NE(message.find("restart the process"), std::string::npos) << message;
   }
   cudaArtifact().setPtx(nullptr);
-  Context context = create();
-  ASSERT_NE(context, nullptr) << cudaArtifact().lastError();
-  runAndCheck(context.get(), 2.0f);
+  leip_status status = LEIP_OK;
+  Context context = create(&status);
+  EXPECT_EQ(status, LEIP_ERROR_DEVICE);
+  EXPECT_EQ(context, nullptr);
+  const std::string message = cudaArtifact().lastError();
+  EXPECT_NE(message.find("CUDA_ERROR_ILLEGAL_ADDRESS"), std::string::npos) << message;
+  EXPECT_NE(message.find("restart the process"), std::string::npos) << message;
 }
 
 } // namespace

@@ -292,9 +292,20 @@ __attribute__((format(printf, 4, 5))) leip_status report(char *out, size_t size,
 
 /// "<call> failed: CUDA_ERROR_X: <text><hint>"; out of device memory is
 /// LEIP_ERROR_OUT_OF_MEMORY, every other failure LEIP_ERROR_DEVICE.
+/// Errors after which the driver refuses every later call in the process's CUDA context (a
+/// kernel faulted), as cuda.h's CUresult documentation marks them: 700 ILLEGAL_ADDRESS,
+/// 714 HARDWARE_STACK_ERROR, 715 ILLEGAL_INSTRUCTION, 716 MISALIGNED_ADDRESS,
+/// 717 INVALID_ADDRESS_SPACE, 718 INVALID_PC, 719 LAUNCH_FAILED. Seen on an H200: after one,
+/// even a new cuDevicePrimaryCtxRetain fails with it.
+bool isStickyError(CUresult result) { return result == 700 || (result >= 714 && result <= 719); }
+
 leip_status reportCuda(char *out, size_t size, const char *call, CUresult result, const char *hint = "") {
   char what[256];
   describeResult(what, sizeof what, result);
+  // Whichever call reports it, a sticky error means a kernel faulted; say what follows.
+  if (isStickyError(result))
+    hint = "; a kernel faulted, and CUDA refuses this process's GPU context from now on: restart the process "
+           "(to find the kernel, rerun with CUDA_LAUNCH_BLOCKING=1 LEIP_CUDA_GRAPHS=0)";
   snprintf(out, size, "%s failed: %s%s", call, what, hint);
   return result == kErrorOutOfMemory ? LEIP_ERROR_OUT_OF_MEMORY : LEIP_ERROR_DEVICE;
 }

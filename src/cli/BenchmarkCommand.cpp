@@ -4,6 +4,7 @@
 // unless given as .npy; every iteration is timed on its own, after warm-up runs.
 #include "Artifact.h"
 #include "Commands.h"
+#include "Steps.h"
 
 #include "leip/codegen/Compiler.h"
 #include "leip/data/Npy.h"
@@ -29,17 +30,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct BenchmarkOptions {
-  std::string inputPath;
-  std::vector<std::string> inputs;
-  std::string inputShapes;
-  std::string engine = "compiled";
-  int iterations = 100;
-  int warmup = 10;
-  int threads = 1;
-  bool json = false;
-};
-
 /// A random tensor of the given type: floats uniform in [0, 1), integers in [0, 10).
 ir::Tensor randomTensor(ir::DType dtype, const ir::Shape &shape, std::mt19937 &rng) {
   ir::Tensor t(dtype, shape);
@@ -63,14 +53,10 @@ std::vector<ir::Tensor> makeInputs(const BenchmarkOptions &options, const std::v
   return inputs;
 }
 
-struct Stats {
-  double min = 0, median = 0, p90 = 0, mean = 0, max = 0;
-};
-
-Stats summarize(std::vector<double> ms) {
+LatencyStats summarize(std::vector<double> ms) {
   std::sort(ms.begin(), ms.end());
   size_t n = ms.size();
-  Stats s;
+  LatencyStats s;
   s.min = ms.front();
   s.max = ms.back();
   s.median = n % 2 ? ms[n / 2] : (ms[n / 2 - 1] + ms[n / 2]) / 2;
@@ -166,7 +152,9 @@ std::vector<double> benchmarkInterpreter(const BenchmarkOptions &options) {
   return timeIterations(options, [&] { interpreter.run(inputs); });
 }
 
-void runBenchmark(const BenchmarkOptions &options) {
+} // namespace
+
+LatencyStats measureLatency(const BenchmarkOptions &options) {
   if (options.iterations < 1) throw UsageError("--iterations must be >= 1");
   if (options.warmup < 0) throw UsageError("--warmup must be >= 0");
   if (options.threads < 1 || options.threads > LEIP_MAX_THREADS)
@@ -199,7 +187,18 @@ void runBenchmark(const BenchmarkOptions &options) {
     ms = benchmarkCompiled(options, *model);
     threads = model->threads();
   }
-  Stats s = summarize(ms);
+  LatencyStats s = summarize(ms);
+  s.threads = threads;
+  s.target = target;
+  return s;
+}
+
+namespace {
+
+void runBenchmark(const BenchmarkOptions &options) {
+  const LatencyStats s = measureLatency(options);
+  const int threads = s.threads;
+  const std::string &target = s.target;
   double throughput = s.mean > 0 ? 1000.0 / s.mean : 0.0;
 
   if (options.json) {

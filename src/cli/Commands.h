@@ -14,6 +14,8 @@ void addCompileCommand(CLI::App &app);
 void addBenchmarkCommand(CLI::App &app);
 void addEvaluateCommand(CLI::App &app);
 void addCompressCommand(CLI::App &app);
+void addOptimizeCommand(CLI::App &app);
+void addRecipesCommand(CLI::App &app);
 
 /// Adds --input_shapes to a subcommand, parsed into `shapes` after parsing.
 void addInputShapesOption(CLI::App &command, std::string &text);

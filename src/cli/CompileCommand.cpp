@@ -2,6 +2,7 @@
 #include "Commands.h"
 #include "Progress.h"
 #include "QuantizationFlags.h"
+#include "Steps.h"
 
 #include "leip/codegen/Compiler.h"
 #include "leip/frontend/OnnxExporter.h"
@@ -17,18 +18,6 @@
 namespace leip::cli {
 
 namespace {
-
-struct CompileOptions {
-  std::string inputPath;
-  std::string outputPath;
-  std::string target;
-  std::string inputShapes;
-  std::string dataType = "auto";
-  QuantizationFlags quant;
-  double floatBudget = 0.1;
-  size_t sqnrSamples = 16;
-  bool json = false;
-};
 
 bool hasQuantizedTensors(const ir::Graph &graph) {
   for (const ir::Node *node : graph.nodes())
@@ -106,21 +95,28 @@ void printQuantization(const codegen::CompileResult &result) {
     std::printf("  stays float: %s: %s\n", conv.node.c_str(), conv.reason.c_str());
 }
 
-void runCompile(const CompileOptions &options) {
-  auto start = std::chrono::steady_clock::now();
-  // Parse the target first: a typo there should not cost a model load.
-  codegen::CompileOptions compileOptions;
-  compileOptions.target = codegen::parseTarget(options.target);
-  compileOptions.sourcePath = frontend::modelFilePath(options.inputPath);
-  compileOptions.outputDir = options.outputPath;
+} // namespace
+
+codegen::Target checkCompileOptions(const CompileOptions &options) {
+  codegen::Target target = codegen::parseTarget(options.target);
   if (options.dataType != "auto" && options.dataType != "float32" && options.dataType != "int8" &&
       options.dataType != "mixed")
     throw UsageError("--data_type must be auto, float32, int8 or mixed, got '" + options.dataType + "'");
   if (!(options.floatBudget >= 0 && options.floatBudget <= 1))
     throw UsageError("--float_budget must be a fraction in [0, 1], got " + fmt::format("{}", options.floatBudget));
+  if (options.dataType == "int8" || options.dataType == "mixed") compressOptions(options.quant, ir::DType::I8);
+  return target;
+}
+
+CompileRun compileModel(const CompileOptions &options) {
+  auto start = std::chrono::steady_clock::now();
+  // Check the flags first: a typo in the target should not cost a model load.
+  codegen::CompileOptions compileOptions;
+  compileOptions.target = checkCompileOptions(options);
+  compileOptions.sourcePath = frontend::modelFilePath(options.inputPath);
+  compileOptions.outputDir = options.outputPath;
   compileOptions.integerKernels = options.dataType != "float32";
   const bool quantizing = options.dataType == "int8" || options.dataType == "mixed";
-  if (quantizing) compressOptions(options.quant, ir::DType::I8); // checks the flags early
 
   frontend::ImportOptions importOptions;
   importOptions.inputShapes = frontend::parseInputShapes(options.inputShapes);
@@ -139,31 +135,35 @@ void runCompile(const CompileOptions &options) {
     floatLayers = std::move(quantized.floatLayers);
   }
   compileOptions.keptFloat = keptFloatReasons(floatLayers, options.floatBudget);
-  codegen::CompileResult result = codegen::compileGraph(*graph, compileOptions);
-  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CompileRun run;
+  run.result = codegen::compileGraph(*graph, compileOptions);
+  run.target = compileOptions.target.describe();
+  run.quantized = quantizing;
+  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return run;
+}
 
+void printCompileSummary(const CompileOptions &options, const CompileRun &run) {
+  const codegen::CompileResult &result = run.result;
   if (options.json) {
     std::cout << nlohmann::json{{"library", result.libraryPath},
                                 {"schema", result.schemaPath},
-                                {"target", compileOptions.target.describe()},
+                                {"target", run.target},
                                 {"peak_activation_bytes", result.peakActivationBytes},
                                 {"data_type", result.dataType},
-                                {"seconds", seconds}}
+                                {"seconds", run.seconds}}
                      .dump(2)
               << "\n";
     return;
   }
-  std::printf("compiled %s for %s in %.1f s\n", options.inputPath.c_str(), compileOptions.target.describe().c_str(),
-              seconds);
+  std::printf("compiled %s for %s in %.1f s\n", options.inputPath.c_str(), run.target.c_str(), run.seconds);
   std::printf("  library:   %s\n  schema:    %s\n  peak activation memory: %lld bytes\n", result.libraryPath.c_str(),
               result.schemaPath.c_str(), static_cast<long long>(result.peakActivationBytes));
   printQuantization(result);
-  if (quantizing && result.quantization.convsLowered == 0)
+  if (run.quantized && result.quantization.convsLowered == 0)
     spdlog::warn("--data_type {}: no convolution of {} could run on integers (see the reasons above)",
                  options.dataType, options.inputPath);
 }
-
-} // namespace
 
 void addCompileCommand(CLI::App &app) {
   auto options = std::make_shared<CompileOptions>();
@@ -177,7 +177,9 @@ void addCompileCommand(CLI::App &app) {
       ->required();
   command->add_option("--target", options->target,
                       "x86_64 (alias llvm) or aarch64, optionally with -mcpu=NAME -mattr=+a,-b, e.g. "
-                      "\"llvm -mcpu=skylake-avx512\"; default: the host CPU and its features");
+                      "\"llvm -mcpu=skylake-avx512\"; or \"cuda -arch=sm_XX\" (sm_75, sm_80, sm_86, sm_87, sm_89, "
+                      "sm_90; default sm_80) for NVIDIA GPUs, with -host=aarch64 for Jetson/Grace hosts; default: "
+                      "the host CPU and its features");
   command
       ->add_option("--data_type", options->dataType,
                    "auto: quantized (QDQ) convolutions run as int8 kernels, a float model stays float32; "
@@ -197,7 +199,7 @@ void addCompileCommand(CLI::App &app) {
   addQuantizationFlags(*command, options->quant, false);
   addInputShapesOption(*command, options->inputShapes);
   command->add_flag("--json", options->json, "Print one JSON object instead of text");
-  command->callback([options] { runCompile(*options); });
+  command->callback([options] { printCompileSummary(*options, compileModel(*options)); });
 }
 
 } // namespace leip::cli

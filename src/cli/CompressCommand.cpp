@@ -7,6 +7,7 @@
 #include "ModelInfo.h"
 #include "Progress.h"
 #include "QuantizationFlags.h"
+#include "Steps.h"
 
 #include "leip/frontend/OnnxExporter.h"
 #include "leip/interp/Interpreter.h"
@@ -30,24 +31,7 @@ namespace leip::cli {
 
 namespace {
 
-using Json = nlohmann::ordered_json;
-
-struct CompressFlags {
-  std::string inputPath;
-  std::string outputPath;
-  QuantizationFlags quant;
-  std::string dataType = "int8";
-  size_t sqnrSamples = 32;
-  std::string inputShapes;
-  bool json = false;
-};
-
-/// The options the flags describe; every flag is checked before the model loads.
-quant::CompressOptions compressOptions(const CompressFlags &flags) {
-  if (flags.dataType != "int8" && flags.dataType != "uint8")
-    throw UsageError("--data_type must be int8 or uint8, got '" + flags.dataType + "'");
-  return compressOptions(flags.quant, flags.dataType == "int8" ? ir::DType::I8 : ir::DType::U8);
-}
+using Json = OrderedJson;
 
 Json paramsJson(const quant::QuantizedTensor &t) {
   Json j{{"name", t.name},
@@ -126,7 +110,15 @@ bool runsAnyBatch(const std::string &path, const ir::Graph &single, const data::
   }
 }
 
-void runCompress(const CompressFlags &flags) {
+} // namespace
+
+quant::CompressOptions compressOptions(const CompressFlags &flags) {
+  if (flags.dataType != "int8" && flags.dataType != "uint8")
+    throw UsageError("--data_type must be int8 or uint8, got '" + flags.dataType + "'");
+  return compressOptions(flags.quant, flags.dataType == "int8" ? ir::DType::I8 : ir::DType::U8);
+}
+
+Json compressModel(const CompressFlags &flags) {
   auto start = std::chrono::steady_clock::now();
   quant::CompressOptions options = compressOptions(flags);
   data::DatasetOptions dataOptions = datasetOptions(flags.quant.data);
@@ -208,34 +200,41 @@ void runCompress(const CompressFlags &flags) {
   if (options.calibration == quant::ObserverKind::Percentile) report["percentile"] = flags.quant.percentile;
   writeJson(staged.path() / "compress_report.json", report);
   staged.commit();
+  return report;
+}
 
+void printCompressReport(const CompressFlags &flags, const Json &report) {
   if (flags.json) {
     std::cout << report.dump(2) << "\n";
     return;
   }
   std::printf("compressed %s with %s %d-bit %s, %s calibration on %zu samples in %.1f s\n", flags.inputPath.c_str(),
-              flags.quant.quantizer.c_str(), options.weights.bits, flags.dataType.c_str(), flags.quant.calibration.c_str(),
-              result.calibrationSamples, seconds);
-  std::printf("  quantized tensors: %zu; parameters %s -> %s\n", result.tensors.size(), humanBytes(floatBytes).c_str(),
-              humanBytes(storedBytes).c_str());
+              flags.quant.quantizer.c_str(), report["bits"].get<int>(), flags.dataType.c_str(),
+              flags.quant.calibration.c_str(), report["calibration_samples"].get<size_t>(),
+              report["seconds"].get<double>());
+  const Json &bytes = report["parameter_bytes"];
+  std::printf("  quantized tensors: %zu; parameters %s -> %s\n", report["quantized_tensors"].get<size_t>(),
+              humanBytes(bytes["float32"].get<int64_t>()).c_str(),
+              humanBytes(bytes["quantized"].get<int64_t>()).c_str());
   // One line per optimization; compress_report.json has what it did to each layer.
   std::map<std::string, size_t> changed;
-  for (const quant::OptimizationRecord &r : result.optimizations) ++changed[r.name];
+  for (const Json &r : report["optimizations"]) ++changed[r["optimization"].get<std::string>()];
   for (const std::string &name : quant::splitOptimizations(flags.quant.optimizations))
     std::printf("  %s: %zu layer%s changed\n", name.c_str(), changed[name], changed[name] == 1 ? "" : "s");
-  for (const quant::TensorSqnr &o : sqnr.outputs)
-    std::printf("  output '%s': SQNR %.1f dB over %zu samples\n", o.name.c_str(), o.sqnrDb, sqnr.samples);
+  for (const Json &o : report["output_sqnr_db"])
+    std::printf("  output '%s': SQNR %.1f dB over %zu samples\n", o["output"].get<std::string>().c_str(),
+                o["sqnr_db"].get<double>(), report["sqnr_samples"].get<size_t>());
   // The layers that lost the most, the first place to look when accuracy drops.
-  std::vector<quant::TensorSqnr> worst = sqnr.layers;
-  std::sort(worst.begin(), worst.end(), [](const auto &a, const auto &b) { return a.sqnrDb < b.sqnrDb; });
+  std::vector<Json> worst = report["layers"];
+  std::sort(worst.begin(), worst.end(),
+            [](const Json &a, const Json &b) { return a["sqnr_db"].get<double>() < b["sqnr_db"].get<double>(); });
   if (worst.size() > 5) worst.resize(5);
   if (!worst.empty()) std::printf("  lowest layer SQNR (accumulated from the input; this layer alone):\n");
-  for (const quant::TensorSqnr &l : worst)
-    std::printf("    %7.1f dB %7.1f dB  %s (%s)\n", l.sqnrDb, l.localSqnrDb, l.node.c_str(), l.op.c_str());
+  for (const Json &l : worst)
+    std::printf("    %7.1f dB %7.1f dB  %s (%s)\n", l["sqnr_db"].get<double>(), l["local_sqnr_db"].get<double>(),
+                l["node"].get<std::string>().c_str(), l["op"].get<std::string>().c_str());
   std::printf("  wrote %s/{model.onnx, quant_params.json, compress_report.json}\n", flags.outputPath.c_str());
 }
-
-} // namespace
 
 void addCompressCommand(CLI::App &app) {
   auto flags = std::make_shared<CompressFlags>();
@@ -255,7 +254,7 @@ void addCompressCommand(CLI::App &app) {
       ->capture_default_str();
   addInputShapesOption(*command, flags->inputShapes);
   command->add_flag("--json", flags->json, "Print the report as JSON instead of a summary");
-  command->callback([flags] { runCompress(*flags); });
+  command->callback([flags] { printCompressReport(*flags, compressModel(*flags)); });
 }
 
 } // namespace leip::cli

@@ -7,6 +7,7 @@
 #include "DataFlags.h"
 #include "Progress.h"
 #include "ModelInfo.h"
+#include "Steps.h"
 
 #include "leip/data/Dataset.h"
 #include "leip/interp/Interpreter.h"
@@ -34,20 +35,7 @@ namespace leip::cli {
 namespace {
 
 namespace fs = std::filesystem;
-/// Keys stay in the order written: the headline numbers first.
-using Json = nlohmann::ordered_json;
-
-struct EvaluateOptions {
-  std::string inputPath;
-  std::string testPath;
-  std::string labelsPath;
-  std::string classNamesPath;
-  DataFlags data;
-  std::string inputShapes;
-  std::string outputPath = ".";
-  int threads = 1;
-  bool json = false;
-};
+using Json = OrderedJson;
 
 /// The model under evaluation, whichever engine runs it: one input, the first output.
 struct Engine {
@@ -162,12 +150,19 @@ void writeResults(const Json &results, const std::string &outputPath) {
   if (ec) throw BadInputError(final.string() + ": cannot write: " + ec.message());
 }
 
-void runEvaluate(const EvaluateOptions &options) {
+} // namespace
+
+data::DatasetOptions checkEvaluateOptions(const EvaluateOptions &options) {
   if (options.threads < 1 || options.threads > LEIP_MAX_THREADS)
     throw UsageError("--threads must be in [1, " + std::to_string(LEIP_MAX_THREADS) + "]");
+  data::DatasetOptions dataset = datasetOptions(options.data);
+  dataset.labelsPath = options.labelsPath;
+  return dataset;
+}
+
+Json evaluateModel(const EvaluateOptions &options) {
   // Flags first: a typo should not cost a model load.
-  data::DatasetOptions datasetOptions = cli::datasetOptions(options.data);
-  datasetOptions.labelsPath = options.labelsPath;
+  data::DatasetOptions datasetOptions = checkEvaluateOptions(options);
 
   auto start = std::chrono::steady_clock::now();
   Engine engine = isArtifactDirectory(options.inputPath) ? loadCompiled(options) : loadInterpreter(options);
@@ -268,6 +263,13 @@ void runEvaluate(const EvaluateOptions &options) {
       {"per_class", perClass}};
   if (engine.name == "compiled") results["threads"] = options.threads;
   if (options.data.maxSamples) results["max_samples"] = options.data.maxSamples;
+  return results;
+}
+
+namespace {
+
+void runEvaluate(const EvaluateOptions &options) {
+  const Json results = evaluateModel(options);
   writeResults(results, options.outputPath);
   std::string resultsPath = (fs::path(options.outputPath) / "results.json").string();
 
@@ -275,17 +277,24 @@ void runEvaluate(const EvaluateOptions &options) {
     std::cout << results.dump(2) << "\n";
     return;
   }
+  const auto total = results["items"].get<int64_t>(), classes = results["classes"].get<int64_t>();
   std::printf("evaluated %s (%s) on %s: %s items, %lld classes\n", options.inputPath.c_str(),
-              engine.name == "compiled" ? "compiled library" : "reference interpreter", options.testPath.c_str(),
+              results["engine"] == "compiled" ? "compiled library" : "reference interpreter", options.testPath.c_str(),
               groupDigits(total).c_str(), static_cast<long long>(classes));
-  std::printf("  top-1    %6.2f %%  (%s correct)\n", percent(correct1, total), groupDigits(correct1).c_str());
-  if (topFive) std::printf("  top-5    %6.2f %%  (%s)\n", percent(correct5, total), groupDigits(correct5).c_str());
-  std::printf("  latency  %.3f ms mean, %.3f ms median per item (batch %lld); %.1f s in all\n", mean, median,
-              static_cast<long long>(batch), seconds);
+  std::printf("  top-1    %6.2f %%  (%s correct)\n", results["top1"].get<double>(),
+              groupDigits(results["correct_top1"].get<int64_t>()).c_str());
+  if (!results["top5"].is_null())
+    std::printf("  top-5    %6.2f %%  (%s)\n", results["top5"].get<double>(),
+                groupDigits(results["correct_top5"].get<int64_t>()).c_str());
+  const Json &latency = results["latency_ms"];
+  std::printf("  latency  %.3f ms mean, %.3f ms median per item (batch %lld); %.1f s in all\n",
+              latency["mean"].get<double>(), latency["median"].get<double>(),
+              static_cast<long long>(results["batch"].get<int64_t>()), results["seconds"].get<double>());
   // Per class, with a name column when --class_names gave names.
-  const int nameWidth = classNames.empty() ? 0 : 20;
-  std::printf("  %-5s %-*s %7s %8s\n", "class", nameWidth, classNames.empty() ? "" : "name", "items", "top-1");
-  for (const auto &entry : perClass) {
+  const bool named = !options.classNamesPath.empty();
+  const int nameWidth = named ? 20 : 0;
+  std::printf("  %-5s %-*s %7s %8s\n", "class", nameWidth, named ? "name" : "", "items", "top-1");
+  for (const auto &entry : results["per_class"]) {
     std::string name = entry.contains("name") ? entry["name"].get<std::string>() : "";
     std::printf("  %-5lld %-*s %7s %7.2f %%\n", static_cast<long long>(entry["class"].get<int64_t>()), nameWidth,
                 name.c_str(), groupDigits(entry["items"].get<int64_t>()).c_str(), entry["top1"].get<double>());

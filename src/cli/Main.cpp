@@ -23,6 +23,8 @@ int main(int argc, char **argv) {
   leip::cli::addCompileCommand(app);
   leip::cli::addBenchmarkCommand(app);
   leip::cli::addEvaluateCommand(app);
+  leip::cli::addOptimizeCommand(app);
+  leip::cli::addRecipesCommand(app);
 
   try {
     app.parse(argc, argv);

@@ -117,12 +117,13 @@ void expectSame(const std::vector<uint8_t> &got, const ir::Tensor &want, const s
   const size_t size = ir::dtypeSize(type);
   double scale = 0;
   if (approximate && type == DType::F32) {
-    for (int64_t i = 0; i < want.numElements(); ++i) scale = std::max(scale, std::fabs(elementValue(type, want.rawData(), i)));
+    for (int64_t i = 0; i < want.numElements(); ++i)
+      scale = std::max(scale, std::fabs(elementValue(type, want.rawData(), i)));
   }
   int64_t bad = 0, first = -1, differ = 0;
   for (int64_t i = 0; i < want.numElements(); ++i) {
-    const bool same = std::memcmp(got.data() + i * size, static_cast<const uint8_t *>(want.rawData()) + i * size, size) == 0;
-    if (same) continue;
+    const auto *wantBytes = static_cast<const uint8_t *>(want.rawData());
+    if (std::memcmp(got.data() + i * size, wantBytes + i * size, size) == 0) continue;
     ++differ;
     if (approximate) {
       const double g = elementValue(type, got.data(), i), w = elementValue(type, want.rawData(), i);
@@ -542,7 +543,11 @@ TEST(CudaQConv, RoundsHalfToEven) {
           ties += acc % 2 != 0 && acc > -256 && acc < 256;
         }
       EXPECT_GT(ties, 20) << s.name;
-      EXPECT_EQ(checkQConv(s, seed++), depthwise ? "leip_g_qconv2d_depthwise" : planQConv(qconvParams(*m.node, s.x, s.w, s.xType, s.yType)).kernel);
+      const std::string planned = planQConv(qconvParams(*m.node, s.x, s.w, s.xType, s.yType)).kernel;
+      if (depthwise) {
+        EXPECT_EQ(planned, "leip_g_qconv2d_depthwise");
+      }
+      EXPECT_EQ(checkQConv(s, seed++), planned);
     }
 }
 
@@ -593,7 +598,8 @@ TEST(CudaQConv, PlanChoices) {
           EXPECT_EQ(l.block[0], uint32_t(kQConvVariants[v].threads()));
         }
   chosen[size_t(variantIndex(planQConv(params(1, 2048, 1, 1000, 1, 1, 1)).kernel))] = true;
-  for (int v = 0; v < kQConvVariantCount; ++v) EXPECT_TRUE(chosen[size_t(v)]) << kQConvVariants[v].kernel << " never planned";
+  for (int v = 0; v < kQConvVariantCount; ++v)
+    EXPECT_TRUE(chosen[size_t(v)]) << kQConvVariants[v].kernel << " never planned";
   const Launch many = planQConv(params(1, 4096, 8, 8192, 3, 1, 1024));
   EXPECT_LE(many.grid[1], 65535u);
 }
@@ -675,8 +681,8 @@ ir::Tensor quantizeInputs(const ir::Shape &shape, float scale, unsigned seed) {
   ir::Tensor x(DType::F32, shape);
   std::uniform_real_distribution<float> wide(-300.0f, 300.0f);
   std::uniform_int_distribution<int> pick(0, 9), tie(-300, 300);
-  const float specials[] = {0.0f, -0.0f, std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
-                            std::nanf(""), 1e30f, -1e30f};
+  const float inf = std::numeric_limits<float>::infinity();
+  const float specials[] = {0.0f, -0.0f, inf, -inf, std::nanf(""), 1e30f, -1e30f};
   int special = 0;
   for (float &v : x.values<float>()) {
     const int choice = pick(rng);
@@ -719,7 +725,8 @@ TEST(CudaQdq, DequantizePerTensorAndPerAxis) {
                                                       : std::vector<int>{-128, -1, 0, 1, 127};
     checkDequantize(randomBytes(type, {2, 3, 40, 11}, rng), {0.0371f}, {zeros5[2] + 3}, 1, "per tensor");
     checkDequantize(randomBytes(type, {1000}, rng), {1.7e-3f}, {}, 0, "per tensor, no zero point");
-    checkDequantize(randomBytes(type, {2, 5, 3, 4}, rng), {0.125f, 0.3f, 0.0625f, 1.1f, 0.03f}, zeros5, 1, "per axis 1");
+    checkDequantize(randomBytes(type, {2, 5, 3, 4}, rng), {0.125f, 0.3f, 0.0625f, 1.1f, 0.03f}, zeros5, 1,
+                    "per axis 1");
     checkDequantize(randomBytes(type, {3, 4, 5}, rng), {0.5f, 0.25f, 2.0f, 0.1f, 7.0f}, {}, 2, "per last axis");
   }
 }
@@ -754,7 +761,8 @@ void checkMaxPool(DType type, const ir::Shape &shape, Ints kernel, Ints strides,
     else leip_g_maxpool_i8(&p, x.rawData(), got.data());
   });
   char what[128];
-  std::snprintf(what, sizeof what, "%s maxpool %" PRId64 "x%" PRId64 " stride %" PRId64 " pad %" PRId64 " ceil %" PRId64,
+  std::snprintf(what, sizeof what, "%s maxpool %" PRId64 "x%" PRId64 " stride %" PRId64 " pad %" PRId64
+                                   " ceil %" PRId64,
                 typeName(type), kernel[0], kernel[1], strides[0], pads[0], ceilMode);
   EXPECT_STREQ(l.kernel, type == DType::U8 ? "leip_g_maxpool_u8" : "leip_g_maxpool_i8");
   expectSame(got, want[0], what);

@@ -1,5 +1,6 @@
 // Error types shared by every leip library. Each carries the process exit code that the
-// command line reports for it (see docs/cli.md): 1 usage, 2 bad input, 3 internal error.
+// command line reports for it (see docs/cli.md): 1 usage, 2 bad input, 3 internal error,
+// 4 a threshold of a recipe failed.
 #pragma once
 
 #include <stdexcept>
@@ -7,7 +8,7 @@
 
 namespace leip {
 
-enum class ExitCode : int { Success = 0, Usage = 1, BadInput = 2, Internal = 3 };
+enum class ExitCode : int { Success = 0, Usage = 1, BadInput = 2, Internal = 3, ThresholdFailed = 4 };
 
 /// Base of every error leip throws on purpose. The message is one line that names the
 /// file, node or field at fault and says what was expected.
@@ -37,6 +38,13 @@ public:
 class UsageError : public Error {
 public:
   explicit UsageError(const std::string &message) : Error(ExitCode::Usage, message) {}
+};
+
+/// The work succeeded but its result misses a limit the user set (`leip optimize`: a recipe's
+/// accuracy or latency threshold), so that a CI step fails.
+class ThresholdError : public Error {
+public:
+  explicit ThresholdError(const std::string &message) : Error(ExitCode::ThresholdFailed, message) {}
 };
 
 } // namespace leip

@@ -315,7 +315,8 @@ LEIP_UNROLL
 LEIP_UNROLL
           for (int i = 0; i < TM; ++i)
 LEIP_UNROLL
-            for (int j = 0; j < TN; ++j) acc[i][j] = dot4<XUnsigned>(intLane<AV>(a[i / AV], i % AV), b[j][q], acc[i][j]);
+            for (int j = 0; j < TN; ++j)
+              acc[i][j] = dot4<XUnsigned>(intLane<AV>(a[i / AV], i % AV), b[j][q], acc[i][j]);
         }
       }
       syncThreads();
@@ -380,9 +381,10 @@ LEIP_UNROLL
 
 /// Depthwise and narrow grouped convolutions: sum (x - zp) * w over the taps inside x.
 template <typename X>
-LEIP_DEVICE LEIP_INLINE inline void qconvDirect(const QConvParams &p, const X *__restrict__ x, const int8_t *__restrict__ w,
-                                                const float *__restrict__ scales, const float *__restrict__ biases,
-                                                const float *__restrict__ residual, void *__restrict__ y) {
+LEIP_DEVICE LEIP_INLINE inline void qconvDirect(const QConvParams &p, const X *__restrict__ x,
+                                                const int8_t *__restrict__ w, const float *__restrict__ scales,
+                                                const float *__restrict__ biases, const float *__restrict__ residual,
+                                                void *__restrict__ y) {
   const int ohw = p.oh * p.ow, hw = p.h * p.w, khw = p.kh * p.kw;
   const int cg = p.c / p.groups, ng = p.k / p.groups;
   const int total = p.n * p.k * ohw;
@@ -411,7 +413,8 @@ LEIP_DEVICE LEIP_INLINE inline void qconvDirect(const QConvParams &p, const X *_
 // ---- MaxPool ----------------------------------------------------------------------------------
 
 /// One output per thread; padded taps are skipped (a window with none gives the lowest value).
-template <typename T> LEIP_DEVICE LEIP_INLINE inline void maxPool(const PoolParams &p, const T *__restrict__ x, T *__restrict__ y) {
+template <typename T>
+LEIP_DEVICE LEIP_INLINE inline void maxPool(const PoolParams &p, const T *__restrict__ x, T *__restrict__ y) {
   const int ohw = p.oh * p.ow, hw = p.h * p.w;
   const int total = p.n * p.c * ohw;
   for (int i = blockX() * blockDimX() + threadX(); i < total; i += gridDimX() * blockDimX()) {

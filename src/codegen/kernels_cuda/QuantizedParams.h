@@ -2,7 +2,9 @@
 // convolutions (the compiler-internal op leip.QConv, src/ir/ops/Internal.cpp), QuantizeLinear,
 // DequantizeLinear and the integer MaxPool. Same conventions as Params.h (included from
 // there): plain C++ on both sides, only int32_t/int64_t/float fields. Every integer kernel
-// gives bitwise the outputs of the reference interpreter (src/interp/kernels/).
+// gives bitwise the outputs of the reference interpreter (src/interp/kernels/), except after
+// a Sigmoid, Tanh or Silu activation, whose exp is the GPU's ex2.approx (float outputs within
+// 1e-5 relative, quantized ones within 1).
 #pragma once
 
 #include <stdint.h>
@@ -20,7 +22,8 @@ enum QuantizedType : int32_t { kFloat32 = 0, kUint8 = 1, kInt8 = 2 };
 ///     v = act(fmaf(float(acc), scales[k], biases[k]) [+ residual])
 ///     y = v (outputType kFloat32), or saturate(nearbyintf(v * yInverseScale) + yZeroPoint)
 ///         (NaN -> the type's lowest value)
-/// Depthwise when groups == c == k.
+/// Depthwise (groups == c == k) and narrow grouped convolutions (k / groups < 8) run a direct
+/// kernel, the rest an implicit GEMM with dp4a.
 struct QConvParams {
   int32_t n, c, h, w;
   int32_t k, oh, ow;

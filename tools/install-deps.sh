@@ -17,6 +17,11 @@ APT_PACKAGES=(
   qemu-user g++-aarch64-linux-gnu libc6-dev-arm64-cross
 )
 
+# Headless Chromium renders report.html in e2e_optimize (skipped without it). Not by default:
+# it is about 300 MB with its GTK and X libraries, for one check. Ask for it with
+# LEIP_INSTALL_CHROMIUM=1 (e.g. LEIP_INSTALL_CHROMIUM=1 ./tools/test.sh -R e2e_optimize).
+if [ "${LEIP_INSTALL_CHROMIUM:-0}" = 1 ]; then APT_PACKAGES+=(chromium); fi
+
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

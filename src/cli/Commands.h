@@ -16,6 +16,8 @@ void addEvaluateCommand(CLI::App &app);
 void addCompressCommand(CLI::App &app);
 void addOptimizeCommand(CLI::App &app);
 void addRecipesCommand(CLI::App &app);
+/// `leip recipes sweep` under the recipes command (SweepCommand.cpp).
+void addSweepCommand(CLI::App *recipes);
 
 /// Adds --input_shapes to a subcommand, parsed into `shapes` after parsing.
 void addInputShapesOption(CLI::App &command, std::string &text);

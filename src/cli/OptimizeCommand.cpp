@@ -4,6 +4,7 @@
 //   DIR/modelLibrary.so, DIR/model_schema.json   the artifact (DIR works as `leip compile`'s)
 //   DIR/recipe.json                              the recipe as run: overrides and defaults in
 //   DIR/results.json                             fp32 vs optimized: accuracy, latency, size
+//   DIR/report.html                              the same as a page, with per-layer SQNR (Report.h)
 //   DIR/compress/                                `leip compress`'s output, when it quantizes
 //   DIR/evaluation/{fp32,optimized}.json         `leip evaluate`'s results, with a test set
 //
@@ -14,6 +15,7 @@
 #include "Commands.h"
 #include "ModelInfo.h"
 #include "Recipe.h"
+#include "Report.h"
 #include "Steps.h"
 
 #include "leip/codegen/Target.h"
@@ -444,14 +446,20 @@ void runOptimize(const OptimizeFlags &flags) {
   effective["output_path"] = finalDir;
   writeJson(dir / "recipe.json", effective);
   writeJson(dir / "results.json", results);
+  {
+    std::ofstream page(dir / "report.html");
+    page << renderReport(results, compressReport);
+    if (!page) throw BadInputError((dir / "report.html").string() + ": cannot write");
+  }
   staged.commit();
 
   if (flags.json)
     std::cout << results.dump(2) << "\n";
   else
     printSummary(results, checks,
-                 recipe.outputPath + "/{modelLibrary.so, model_schema.json, recipe.json, results.json" +
+                 recipe.outputPath + "/{modelLibrary.so, model_schema.json, recipe.json, results.json, report.html" +
                      (recipe.compresses ? ", compress/" : "") + (recipe.evaluates() ? ", evaluation/" : "") + "}");
+  if (!flags.json) std::printf("  report %s/report.html\n", finalDir.c_str());
   if (passed) return;
   std::string failures;
   for (const Check &c : checks)

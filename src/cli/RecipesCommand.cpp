@@ -1,4 +1,4 @@
-// `leip recipes list|show`: the recipes of the recipes folder (the golden recipes, or
+// `leip recipes list|show` (and sweep, SweepCommand.cpp): the recipes of the recipes folder (the golden recipes, or
 // $LEIP_RECIPES_DIR), each checked as `leip optimize` would read it.
 #include "Commands.h"
 #include "Recipe.h"
@@ -60,6 +60,7 @@ void addRecipesCommand(CLI::App &app) {
   CLI::App *show = recipes->add_subcommand("show", "Print a recipe's JSON");
   show->add_option("NAME", *name, "A recipe name (leip recipes list) or a file path")->required();
   show->callback([name] { showRecipe(*name); });
+  addSweepCommand(recipes);
 }
 
 } // namespace leip::cli

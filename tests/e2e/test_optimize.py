@@ -1,5 +1,5 @@
 """`leip optimize --recipe` and `leip recipes`: each golden x86_64 recipe end to end on the
-example CNN, a cross-compiled aarch64 recipe, threshold failures (exit code 4), bad recipes
+example CNN (with its report.html, parsed and, when /usr/bin/chromium exists, rendered), a cross-compiled aarch64 recipe, threshold failures (exit code 4), bad recipes
 (exit code 2 naming the key path), overrides by flags and --set, and how a recipe is found
 by name or by path.
 
@@ -9,10 +9,13 @@ labels, `leip evaluate` run on the directory optimize wrote and on the float mod
 recipe files themselves.
 """
 
+import html.parser
 import json
 import os
 import platform
 import shutil
+import subprocess
+import tempfile
 import unittest
 
 import e2e_common as e2e
@@ -20,12 +23,98 @@ import test_int8
 
 EXIT_THRESHOLD = 4  # a recipe's threshold failed (include/leip/support/Error.h)
 GOLDEN = ("x86_64-fp32", "x86_64-int8", "x86_64-mixed", "aarch64-fp32", "aarch64-int8", "cuda-fp32")
-ARTIFACT_FILES = {"modelLibrary.so", "model_schema.json", "recipe.json", "results.json"}
+ARTIFACT_FILES = {"modelLibrary.so", "model_schema.json", "recipe.json", "results.json", "report.html"}
+CHROMIUM = "/usr/bin/chromium"
 
 
 def read_json(*path):
     with open(os.path.join(*path)) as f:
         return json.load(f)
+
+
+class ReportParser(html.parser.HTMLParser):
+    """Checks that report.html nests its tags properly and collects its text, the tags
+    seen, and the SVG bars (rect elements of class "bar") with their data-layer names."""
+
+    VOID = {"meta", "br", "hr", "img", "link", "input", "line", "rect", "path", "circle"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack, self.text, self.tags, self.bars, self.errors = [], [], [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append((tag, attrs))
+        if tag == "rect" and "bar" in attrs.get("class", "").split():
+            self.bars.append(attrs.get("data-layer"))
+        if tag not in self.VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        if tag == "rect" and "bar" in dict(attrs).get("class", "").split():
+            self.bars.append(dict(attrs).get("data-layer"))
+
+    def handle_endtag(self, tag):
+        if tag in self.VOID and (not self.stack or self.stack[-1] != tag):
+            return
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes <{self.stack[-1] if self.stack else None}>")
+        else:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse_report(path):
+    parser = ReportParser()
+    with open(path, encoding="utf-8") as f:
+        parser.feed(f.read())
+    parser.close()
+    return parser
+
+
+def check_report(test, out):
+    """report.html in `out`: well formed, no external resources, the numbers of results.json
+    as optimize prints them, one SVG bar per layer of the compress report."""
+    results = read_json(out, "results.json")
+    page = parse_report(os.path.join(out, "report.html"))
+    test.assertEqual(page.errors, [])
+    test.assertEqual(page.stack, [], "unclosed tags")
+    for tag, attrs in page.tags:
+        test.assertNotEqual(tag, "script", "report.html runs no scripts")
+        for name in ("src", "href"):
+            test.assertFalse(attrs.get(name, "").startswith(("http:", "https:", "//")), (tag, attrs))
+    text = " ".join(page.text)
+    fp32, optimized = results["fp32"], results["optimized"]
+    expected = [results["recipe"], results["model"], f"{results['ratios']['size']:.2f}x",
+                str(fp32["size_bytes"]), str(optimized["size_bytes"])]
+    for side in (fp32, optimized):
+        if side["top1"] is not None:
+            expected.append(f"{side['top1']:.2f}")
+        if side["latency_ms"] is not None:
+            expected.append(f"{side['latency_ms']['median']:.3f}")
+    if results["ratios"]["latency"] is not None:
+        expected.append(f"{results['ratios']['latency']:.2f}x")
+    for t in results["thresholds"]:
+        expected += [t["name"], f"{t['limit']:.3f}"]
+        if t["value"] is not None:
+            expected.append(f"{t['value']:.3f}")
+    expected.append("FAILED" if not results["passed"] else "PASSED" if any(
+        t["passed"] is not None for t in results["thresholds"]) else "no threshold checked")
+    for value in expected:
+        test.assertIn(value, text)
+    if results["compress"] is None:
+        test.assertEqual(page.bars, [])
+        test.assertNotIn("svg", [tag for tag, _ in page.tags])
+    else:
+        layers = read_json(out, "compress", "compress_report.json")["layers"]
+        test.assertGreater(len(layers), 0)
+        test.assertEqual(page.bars, [layer["node"] for layer in layers])
+        for layer in layers:
+            test.assertIn(f"{layer['sqnr_db']:.1f}", text)
+    return page
 
 
 class OptimizeTest(unittest.TestCase):
@@ -98,8 +187,9 @@ class OptimizeTest(unittest.TestCase):
                 else:
                     self.assertEqual(results["ratios"]["size"], 1.0)
                     self.assertIsNone(results["compress"])
+                check_report(self, out)
                 # Nothing names the temporary folder the output was written in.
-                for name in ("results.json", "model_schema.json", "recipe.json"):
+                for name in ("results.json", "model_schema.json", "recipe.json", "report.html"):
                     with open(os.path.join(out, name)) as f:
                         self.assertNotIn(".partial-", f.read(), name)
                 # recipe.json is the golden recipe with the command line's settings and the defaults.
@@ -142,10 +232,47 @@ class OptimizeTest(unittest.TestCase):
         self.assertRegex(lines[0], rf"^leip: error: threshold failed: top-1 is {top1:.2f} %, below min_top1 99\.50; "
                                    r"median latency is [0-9.]+ ms, above max_latency_ms 0\.000 \(")
         # The output is written all the same, for the CI log to show.
+        check_report(self, out)
         results = read_json(out, "results.json")
         self.assertFalse(results["passed"])
         self.assertEqual([(t["name"], t["passed"]) for t in results["thresholds"]],
                          [("min_top1", False), ("max_latency_ms", False)])
+
+    def test_report_escapes_text_and_renders_in_chromium(self):
+        # A model path with HTML in it comes out as text, not markup.
+        model = os.path.join(self.dir, "a<b>&'c\".onnx")
+        shutil.copy(self.cnn, model)
+        out, result = self.optimize("x86_64-int8", "report", *self.data, "--max_samples", "100", model=model)
+        self.assertIn(f"report {out}/report.html", result.stdout)
+        page = check_report(self, out)
+        self.assertNotIn("b", [tag for tag, _ in page.tags])
+        with open(os.path.join(out, "report.html"), encoding="utf-8") as f:
+            raw = f.read()
+        self.assertIn("a&lt;b&gt;&amp;&#39;c&quot;.onnx", raw)
+        if not os.access(CHROMIUM, os.X_OK):
+            self.skipTest(f"{CHROMIUM} is absent: the page is checked by html.parser only; install Debian's "
+                          f"chromium (LEIP_INSTALL_CHROMIUM=1 bash tools/install-deps.sh) to render it")
+        with tempfile.TemporaryDirectory(dir=self.dir) as profile:
+            png = os.path.join(self.dir, "report.png")
+            command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                       "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                       f"--user-data-dir={profile}", f"--screenshot={png}", "--window-size=1200,900",
+                       "file://" + os.path.join(out, "report.html").replace("%", "%25").replace("#", "%23")
+                       .replace("?", "%3F")]
+            done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        self.assertEqual(done.returncode, 0, done.stderr[-2000:])
+        self.assertTrue(os.path.isfile(png), done.stderr[-2000:])
+        # Not blank: the page's colours are there (PIL comes with python3-torchvision): the
+        # white background, dark text, and the blue of the SQNR bars.
+        from PIL import Image
+        with Image.open(png) as image:
+            self.assertEqual(image.size, (1200, 900))
+            colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+        self.assertGreater(len(colours), 16, "the screenshot is blank")
+        rgb = {c for _, c in colours}
+        self.assertIn((255, 255, 255), rgb)
+        self.assertTrue(any(max(c) < 80 for c in rgb), "no dark text")
+        self.assertIn((0x4a, 0x78, 0xc2), rgb, "no SQNR bar")
 
     def test_thresholds_without_a_test_set_are_not_checked(self):
         out, result = self.optimize("x86_64-int8", "no_test_set", "--rep_dataset", self.calibration)

@@ -2,6 +2,7 @@
 // error, --set and flag overrides, recipe.json, checks before a run, and how a recipe
 // name finds its file. The golden recipes in recipes/ must read.
 #include "Recipe.h"
+#include "Report.h"
 
 #include "leip/support/Error.h"
 
@@ -412,4 +413,64 @@ TEST(Recipe, GoldenRecipesReadAndEveryKeyIsDocumented) {
   text << doc.rdbuf();
   for (const std::string &key : recipeKeys())
     EXPECT_NE(text.str().find("`" + key + "`"), std::string::npos) << key << " is not in docs/recipes.md";
+}
+
+// ---- report.html (Report.h) ------------------------------------------------------------
+
+namespace {
+
+size_t count(const std::string &text, const std::string &what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+OrderedJson reportResults() {
+  return OrderedJson::parse(R"({"recipe": "x<y>", "model": "/m/a&b.onnx", "output": "/o", "target": "x86_64",
+    "data_type": "int8", "threads": 1,
+    "fp32": {"top1": 91.5, "top5": 99.0, "items": 200, "latency_ms": {"median": 0.25, "p90": 0.3}, "size_bytes": 4000},
+    "optimized": {"top1": 90.25, "top5": 98.5, "items": 200, "latency_ms": {"median": 0.125, "p90": 0.2},
+                  "size_bytes": 1000},
+    "ratios": {"size": 0.25, "latency": 0.5}, "measured_here": true,
+    "thresholds": [{"name": "max_top1_drop", "limit": 1.0, "value": 1.25, "passed": false,
+                    "note": "top-1 dropped <1.25> points"}],
+    "passed": false})");
+}
+
+} // namespace
+
+TEST(Report, EscapesTextAndShowsTheNumbers) {
+  EXPECT_EQ(htmlEscape(R"(<a href="x">'&'</a>)"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+  const std::string page = renderReport(reportResults(), nullptr);
+  EXPECT_NE(page.find("recipe x&lt;y&gt;"), std::string::npos);
+  EXPECT_NE(page.find("/m/a&amp;b.onnx"), std::string::npos);
+  EXPECT_NE(page.find("top-1 dropped &lt;1.25&gt; points"), std::string::npos);
+  EXPECT_EQ(page.find("<y>"), std::string::npos);
+  for (const char *number : {"91.50", "90.25", "-1.25 points", "0.250", "0.125", "0.50x", "0.25x", "4000", "1000",
+                             "1.000", "1.250", "FAILED"})
+    EXPECT_NE(page.find(number), std::string::npos) << number;
+  EXPECT_EQ(page.find("<svg"), std::string::npos); // no compress report, no chart
+  EXPECT_EQ(page.find("<script"), std::string::npos);
+  EXPECT_EQ(page.find("http://"), page.find("http://www.w3.org")); // only the SVG namespace, if any
+}
+
+TEST(Report, OneBarPerLayerEvenWithoutAnSqnr) {
+  OrderedJson results = reportResults();
+  results["passed"] = true;
+  results["thresholds"] = OrderedJson::array();
+  results["ratios"]["latency"] = nullptr;
+  results["fp32"]["latency_ms"] = nullptr;
+  results["optimized"]["latency_ms"] = nullptr;
+  const OrderedJson compress = OrderedJson::parse(R"({"quantizer": "symmetricpc", "bits": 8, "data_type": "int8",
+    "calibration": "minmax", "calibration_samples": 64, "optimizations": ["bias_correction"],
+    "output_sqnr_db": [{"output": "logits", "sqnr_db": 30.5}],
+    "layers": [{"node": "conv<1>", "op": "Conv", "sqnr_db": 42.25}, {"node": "fc", "op": "Gemm", "sqnr_db": 12.0},
+               {"node": "flat", "op": "Flatten", "sqnr_db": null}]})");
+  const std::string page = renderReport(results, compress);
+  EXPECT_EQ(count(page, "<svg"), 1u);
+  EXPECT_EQ(count(page, "<rect class=\"bar"), 3u);
+  EXPECT_EQ(count(page, "<rect class=\"bar low\""), 1u); // under 20 dB
+  EXPECT_NE(page.find("data-layer=\"conv&lt;1&gt;\""), std::string::npos);
+  for (const char *text : {"42.2", "12.0", "30.5 dB", "bias_correction", "no threshold checked", "n/a"})
+    EXPECT_NE(page.find(text), std::string::npos) << text;
 }

@@ -138,6 +138,25 @@ std::vector<int64_t> contiguousStrides(const ir::Shape &shape) {
   return strides;
 }
 
+/// The window fields that ConvParams, PoolParams and QConvParams share, from `g` (a 1-D
+/// window as a 2-D one of height 1).
+template <class Params> void setWindow(GpuLowering &L, const ir::WindowGeometry &g, Params &p) {
+  const bool twoD = g.rank() == 2;
+  const size_t last = twoD ? 1 : 0;
+  p.h = twoD ? dim32(L, g.input[0]) : 1;
+  p.w = dim32(L, g.input[last]);
+  p.oh = twoD ? dim32(L, g.output[0]) : 1;
+  p.ow = dim32(L, g.output[last]);
+  p.kh = twoD ? dim32(L, g.kernel[0]) : 1;
+  p.kw = dim32(L, g.kernel[last]);
+  p.strideH = twoD ? dim32(L, g.strides[0]) : 1;
+  p.strideW = dim32(L, g.strides[last]);
+  p.padTop = twoD ? dim32(L, g.padBegin[0]) : 0;
+  p.padLeft = dim32(L, g.padBegin[last]);
+  p.dilationH = twoD ? dim32(L, g.dilations[0]) : 1;
+  p.dilationW = dim32(L, g.dilations[last]);
+}
+
 // ---- convolution and matrix products ----------------------------------------------------
 
 void lowerConv(GpuLowering &L) {
@@ -149,25 +168,11 @@ void lowerConv(GpuLowering &L) {
   const ir::Shape &xs = x->type().shape, &ws = w->type().shape;
   if (xs.size() != 3 && xs.size() != 4) L.fail("only 1-D and 2-D convolutions");
   for (const ir::Value *v : {x, w, y}) checkElementCount(L, v);
-  ir::WindowGeometry g = ir::convGeometry(node, xs, ws);
-  const bool twoD = g.rank() == 2;
   gpu::ConvParams p{};
   p.n = dim32(L, xs[0]);
   p.c = dim32(L, xs[1]);
-  p.h = twoD ? dim32(L, g.input[0]) : 1;
-  p.w = dim32(L, g.input[twoD ? 1 : 0]);
   p.k = dim32(L, ws[0]);
-  p.oh = twoD ? dim32(L, g.output[0]) : 1;
-  p.ow = dim32(L, g.output[twoD ? 1 : 0]);
-  const size_t last = twoD ? 1 : 0;
-  p.kh = twoD ? dim32(L, g.kernel[0]) : 1;
-  p.kw = dim32(L, g.kernel[last]);
-  p.strideH = twoD ? dim32(L, g.strides[0]) : 1;
-  p.strideW = dim32(L, g.strides[last]);
-  p.padTop = twoD ? dim32(L, g.padBegin[0]) : 0;
-  p.padLeft = dim32(L, g.padBegin[last]);
-  p.dilationH = twoD ? dim32(L, g.dilations[0]) : 1;
-  p.dilationW = dim32(L, g.dilations[last]);
+  setWindow(L, ir::convGeometry(node, xs, ws), p);
   p.groups = dim32(L, node.attrs().getInt("group", 1));
   p.act = L.activation();
   L.launch(gpu::planConv2d(p), p, {L.tensor(x), L.tensor(w), L.tensor(bias), L.tensor(L.residual()), L.tensor(y)});
@@ -264,16 +269,7 @@ void lowerPool(GpuLowering &L) {
   if (node.numOutputs() > 1 && node.output(1) && !node.output(1)->users().empty()) L.fail("MaxPool's Indices output");
   gpu::PoolParams p = planeParams(L, x->type().shape);
   ir::WindowGeometry g = ir::poolGeometry(node, x->type().shape);
-  p.oh = dim32(L, g.output[0]);
-  p.ow = dim32(L, g.output[1]);
-  p.kh = dim32(L, g.kernel[0]);
-  p.kw = dim32(L, g.kernel[1]);
-  p.strideH = dim32(L, g.strides[0]);
-  p.strideW = dim32(L, g.strides[1]);
-  p.padTop = dim32(L, g.padBegin[0]);
-  p.padLeft = dim32(L, g.padBegin[1]);
-  p.dilationH = dim32(L, g.dilations[0]);
-  p.dilationW = dim32(L, g.dilations[1]);
+  setWindow(L, g, p);
   p.kind = node.opType() == "MaxPool" ? 0 : 1;
   p.countIncludePad = node.attrs().getInt("count_include_pad", 0) != 0;
   // The kernel counts padded taps up to the end padding's edge only when they exist: a
@@ -446,23 +442,11 @@ void lowerQConv(GpuLowering &L) {
   const ir::Value *y = L.outputs()[0];
   for (const ir::Value *v : {x, w, y}) checkElementCount(L, v);
   const ir::Shape &xs = x->type().shape, &ws = w->type().shape;
-  ir::WindowGeometry g = ir::convGeometry(node, xs, ws);
   gpu::QConvParams p{};
   p.n = dim32(L, xs[0]);
   p.c = dim32(L, xs[1]);
-  p.h = dim32(L, g.input[0]);
-  p.w = dim32(L, g.input[1]);
   p.k = dim32(L, ws[0]);
-  p.oh = dim32(L, g.output[0]);
-  p.ow = dim32(L, g.output[1]);
-  p.kh = dim32(L, g.kernel[0]);
-  p.kw = dim32(L, g.kernel[1]);
-  p.strideH = dim32(L, g.strides[0]);
-  p.strideW = dim32(L, g.strides[1]);
-  p.padTop = dim32(L, g.padBegin[0]);
-  p.padLeft = dim32(L, g.padBegin[1]);
-  p.dilationH = dim32(L, g.dilations[0]);
-  p.dilationW = dim32(L, g.dilations[1]);
+  setWindow(L, ir::convGeometry(node, xs, ws), p);
   p.groups = dim32(L, node.attrs().getInt("group", 1));
   p.inputType = quantizedType(L, x);
   p.xZeroPoint = static_cast<int32_t>(node.attrs().getInt("x_zero_point", 0));

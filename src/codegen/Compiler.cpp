@@ -141,8 +141,13 @@ private:
   // fmnist_mobilenetv2 at 2 threads: 0.181 -> 0.136 ms with 20 us; 40 us gave 0.106 but cost mobilenet_v2 3 %).
   static constexpr double kBytesPerNanosecond = 16.0, kMacsPerNanosecond = 50.0, kMinChunkNanoseconds = 4000.0,
                           kMinSplitNanoseconds = 20000.0;
-  /// Fixed cost of an integer depthwise channel plane (mobilenet_v2's 7x7 planes: 60-130 ns).
-  static constexpr double kPlaneNanoseconds = 100.0;
+  /// Cost charged per channel plane of an integer depthwise convolution. Its kernel puts
+  /// channels in the vector lanes, so a plane's own cost is small (on the 2-core EPYC
+  /// mobilenet_v2's 7x7 and 14x14 layers fit 2 ns per plane plus 0.16 ns per output); 15 ns
+  /// keeps its 7x7 layers (0.4 M multiply-adds, about 10 us) above kMinSplitNanoseconds:
+  /// split, its three 960-channel layers took 26-27 us at 2 threads, 32-34 us unsplit (0 ns).
+  /// 100 ns, set for the earlier one-plane-per-task kernel, splits the same layers.
+  static constexpr double kPlaneNanoseconds = 15.0;
 
   static int64_t chunksFor(double nanoseconds) {
     if (nanoseconds < kMinSplitNanoseconds) return 1;
@@ -167,8 +172,8 @@ private:
       const ir::Value *counted = op == "ConvTranspose" ? node.input(0) : node.output(0);
       macs = static_cast<double>(counted->type().numElements()) * perElement;
       // 8-bit dot products do four multiply-adds per 32-bit lane, except in depthwise
-      // convolutions, whose packing and few taps per output keep them as slow as float, and
-      // which pay a fixed cost per channel plane (packing it, its tap words, its epilogue).
+      // convolutions, whose transposes (channels into the lanes and back) and few taps per
+      // output keep them at about the float rate, plus a cost per channel plane.
       const ir::Shape &xs = node.input(0)->type().shape;
       const bool depthwise = node.attrs().getInt("group", 1) == xs[1] && ws[0] == xs[1];
       if (op == "QConv" && !depthwise) macs /= 4.0;

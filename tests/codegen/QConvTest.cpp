@@ -496,8 +496,8 @@ TEST_P(QConvCodegen, LargeConvsSplitIntoRowAndChannelBlocks) {
 
 // ---- leip_k_qconv_depthwise --------------------------------------------------------------------
 
-TEST_P(QConvCodegen, Depthwise) {
-  QConvModel m(404);
+/// Depthwise convolutions (group = C = K) for both kernels.
+void addDepthwiseCases(QConvModel &m) {
   QConvSpec s;
   for (int64_t C : {32, 3}) {
     const std::string c = "c" + std::to_string(C);
@@ -524,7 +524,97 @@ TEST_P(QConvCodegen, Depthwise) {
   s = conv("dw3_image1x1", {1, 3, 1, 1}, {3, 1, 3, 3});
   s.group = 3, s.pads = kPad1;
   m.add(s);
+}
+
+TEST_P(QConvCodegen, Depthwise) {
+  QConvModel m(404);
+  addDepthwiseCases(m);
   expectBitwiseAcrossThreads(m, "depthwise");
+}
+
+/// Sets an environment variable for a scope (the compiler reads LEIP_DEPTHWISE_KERNEL).
+struct ScopedEnv {
+  std::string name;
+  ScopedEnv(const char *n, const char *value) : name(n) { ::setenv(n, value, 1); }
+  ~ScopedEnv() { ::unsetenv(name.c_str()); }
+};
+
+// The same convolutions with channels in the lanes replaced by the per-plane kernel, which
+// the compiler keeps for rows too wide for the other one.
+TEST_P(QConvCodegen, DepthwisePlaneKernel) {
+  const ScopedEnv planes("LEIP_DEPTHWISE_KERNEL", "planes");
+  QConvModel m(404);
+  addDepthwiseCases(m);
+  expectBitwiseAcrossThreads(m, "depthwise_planes");
+}
+
+// leip_k_qconv_depthwise_lanes (channels in the vector lanes) at the shapes of mobilenet_v2
+// and around them: channel counts that leave a partial block of 16, 8 or 4 lanes, planes
+// with fewer than 16 positions (no transposed blocks) and with 16, 32, 64 or more, strides
+// 1 and 2, asymmetric pads, dilation, kernels wider than 4 taps, rows entirely in the
+// padding, several row blocks, two images; direct requantization with clamps and the
+// general epilogue (float with residual, quantized with an activation).
+TEST_P(QConvCodegen, DepthwiseChannelLanes) {
+  QConvModel m(505);
+  struct Case {
+    const char *name;
+    ir::Shape x, w;
+    Ints strides, pads, dilations;
+    DType xType;
+    int64_t xZero;
+    const char *out;
+    int64_t yZero, yMin, yMax; // yMin = yMax: the general epilogue
+  };
+  const Ints s1{1, 1}, s2{2, 2}, d1{1, 1};
+  const Case cases[] = {
+      {"lanes_c20_7x7_u8", {1, 20, 7, 7}, {20, 1, 3, 3}, s1, kPad1, d1, DType::U8, 3, "uint8", 0, 0, 160},
+      {"lanes_c37_14x14_s2_i8", {1, 37, 14, 14}, {37, 1, 3, 3}, s2, kPad1, d1, DType::I8, -5, "int8", -2, -128, 127},
+      {"lanes_c24_8x8_s2", {1, 24, 8, 8}, {24, 1, 3, 3}, s2, kPad1, d1, DType::I8, 0, "int8", 0, -20, 100},
+      {"lanes_c19_3x3", {1, 19, 3, 3}, {19, 1, 3, 3}, s1, kPad1, d1, DType::U8, 128, "uint8", 128, 0, 255},
+      {"lanes_c40_28x28", {1, 40, 28, 28}, {40, 1, 3, 3}, s1, kPad1, d1, DType::I8, -1, "uint8", 128, 0, 255},
+      {"lanes_c33_11x9", {1, 33, 11, 9}, {33, 1, 3, 3}, s1, kPad1, d1, DType::U8, 200, "int8", 5, -60, 127},
+      {"lanes_c17_dil2", {1, 17, 11, 12}, {17, 1, 3, 3}, s1, {2, 2, 2, 2}, {2, 2}, DType::I8, 7, "int8", 0, -128, 127},
+      {"lanes_c9_k5x3_asym", {1, 9, 13, 11}, {9, 1, 5, 3}, {2, 1}, {0, 1, 2, 0}, d1, DType::U8, 3, "uint8", 9, 9, 250},
+      {"lanes_c18_k7", {1, 18, 12, 12}, {18, 1, 7, 7}, s1, {3, 3, 3, 3}, d1, DType::U8, 128, "uint8", 128, 0, 255},
+      {"lanes_c8_pad2", {1, 8, 4, 4}, {8, 1, 3, 3}, s1, {2, 2, 2, 2}, d1, DType::U8, 17, "uint8", 50, 0, 255},
+      {"lanes_c48_56x56", {1, 48, 56, 56}, {48, 1, 3, 3}, s1, kPad1, d1, DType::I8, 0, "int8", 0, 0, 127},
+      {"lanes_c24_57x57_s2", {1, 24, 57, 57}, {24, 1, 3, 3}, s2, kPad1, d1, DType::I8, 4, "uint8", 128, 0, 255},
+      {"lanes_n2_c21_s2", {2, 21, 10, 9}, {21, 1, 3, 3}, s2, {1, 0, 0, 1}, d1, DType::U8, 128, "uint8", 100, 0, 200},
+      // The general epilogue.
+      {"lanes_n2_c33_f32", {2, 33, 10, 9}, {33, 1, 3, 3}, s1, kPad1, d1, DType::U8, 128, "float32", 0, 0, 0},
+      {"lanes_c16_i8_clip", {1, 16, 12, 12}, {16, 1, 3, 3}, s1, kPad1, d1, DType::I8, -5, "int8", -4, 0, 0},
+      {"lanes_c26_u8_s2", {1, 26, 15, 15}, {26, 1, 3, 3}, s2, kPad1, d1, DType::U8, 0, "uint8", 128, 0, 0},
+  };
+  for (const Case &c : cases) {
+    QConvSpec s = conv(c.name, c.x, c.w);
+    s.group = c.x[1], s.strides = c.strides, s.pads = c.pads, s.dilations = c.dilations;
+    s.xType = c.xType, s.xZero = c.xZero, s.outputType = c.out, s.yZero = c.yZero;
+    if (c.yMin != c.yMax) {
+      s.direct = true, s.yMin = c.yMin, s.yMax = c.yMax;
+      s.yStd = 120.0f; // wide enough to reach the bounds
+    } else if (std::string(c.out) == "float32") {
+      s.residual = true, s.activation = "Relu";
+    } else if (std::string(c.out) == "int8") {
+      s.residual = true, s.activation = "Clip", s.actParams = {0.0f, 6.0f}, s.vStd = 3.0f, s.yStd = 60.0f;
+    } else {
+      s.activation = "LeakyRelu", s.actParams = {0.1f};
+    }
+    m.add(s);
+  }
+  expectBitwiseAcrossThreads(m, "depthwise_lanes");
+}
+
+// Rows of 600 and 301 outputs: one output row per task in the channel-lane kernel.
+TEST_P(QConvCodegen, DepthwiseWideRows) {
+  QConvModel m(606);
+  QConvSpec s = conv("dw5_4x600", {1, 5, 4, 600}, {5, 1, 3, 3});
+  s.group = 5, s.pads = kPad1, s.outputType = "uint8", s.yZero = 128, s.direct = true, s.yMin = 0, s.yMax = 255;
+  s.yStd = 120.0f;
+  m.add(s);
+  s = conv("dw3_3x601_s2_f32", {1, 3, 3, 601}, {3, 1, 3, 3});
+  s.group = 3, s.pads = kPad1, s.strides = {2, 2}, s.xType = DType::I8, s.xZero = -5;
+  m.add(s);
+  expectBitwiseAcrossThreads(m, "depthwise_wide");
 }
 
 // ---- leip_k_qgemm -----------------------------------------------------------------------------

@@ -3,10 +3,12 @@
 // summed in int32, then v = fma(float(acc), scale[k], bias[k]) (+ residual), the fused
 // activation, and either the float result or saturate(rint(v * yInverseScale) + yZeroPoint);
 // or, in the direct form, min(max(rint(fma(float(acc), requantScale[k], requantOffset[k])),
-// yMin), yMax). Three kernels: dense/grouped (leip_k_qconv2d), depthwise
-// (leip_k_qconv_depthwise) and fully connected (leip_k_qgemm).
+// yMin), yMax). Four kernels: dense/grouped (leip_k_qconv2d), depthwise with channels in
+// the vector lanes (leip_k_qconv_depthwise_lanes, see qconvDepthwiseLanes), depthwise one
+// channel plane per task (leip_k_qconv_depthwise, for rows too wide for the other one) and
+// fully connected (leip_k_qgemm).
 //
-// Output positions are the vector lanes and the weights are broadcast: a task packs the
+// Dense: output positions are the vector lanes and the weights are broadcast: a task packs the
 // input rows its output rows need into "channel quads" (4 consecutive input channels of a
 // position in one 32-bit word, the operand of VNNI's vpdpbusd), one plane per stride phase,
 // in flat padded coordinates (position q = row * Wph + column, padding filled with the zero
@@ -19,6 +21,15 @@
 #include "MicroKernel.h"
 
 using namespace leip::kernels;
+
+// The channel-lane depthwise kernel's helpers pass and return vectors by value. They are
+// inlined (always_inline, or lambdas of one kernel), and every function of the bitcode gets
+// the same target features at compile time, so no call crosses the vector-ABI difference
+// that -Wpsabi warns about for 256- and 512-bit vectors.
+#pragma clang diagnostic ignored "-Wpsabi"
+// Its loops over kernel rows and tap groups ask to be unrolled fully: they are once the
+// shapes are constants (at compile time); at bitcode time their counts are unknown.
+#pragma clang diagnostic ignored "-Wpass-failed"
 
 namespace {
 
@@ -44,6 +55,7 @@ constexpr int64_t kMaxStride = 8;
 typedef int I32x16Gcc __attribute__((vector_size(64)));
 typedef int I32x8Gcc __attribute__((vector_size(32)));
 typedef short I16x16Gcc __attribute__((vector_size(32)));
+typedef float F32x16Gcc __attribute__((vector_size(64)));
 
 // Not inlined when the bitcode is built (the target attributes differ, which is also why
 // vectors travel by pointer); at compile time every function gets the real target's
@@ -68,6 +80,29 @@ __attribute__((target("avx2"))) inline void dotAvx2(I32x8Gcc *acc, const I32x8Gc
   const I32x8Gcc wo = {wOdd, wOdd, wOdd, wOdd, wOdd, wOdd, wOdd, wOdd};
   *acc += __builtin_ia32_pmaddwd256((I16x16Gcc)even, (I16x16Gcc)we) +
           __builtin_ia32_pmaddwd256((I16x16Gcc)odd, (I16x16Gcc)wo);
+}
+/// dotAvx2 with a weight pair per lane: we holds the (w0, w2) pairs, wo the (w1, w3) ones.
+__attribute__((target("avx2"))) inline void dotAvx2Vector(I32x8Gcc *acc, const I32x8Gcc *x, const I32x8Gcc *we,
+                                                          const I32x8Gcc *wo) {
+  typedef unsigned U32x8Gcc __attribute__((vector_size(32)));
+  const I32x8Gcc mask = {0x00FF00FF, 0x00FF00FF, 0x00FF00FF, 0x00FF00FF,
+                         0x00FF00FF, 0x00FF00FF, 0x00FF00FF, 0x00FF00FF};
+  const I32x8Gcc even = *x & mask, odd = (I32x8Gcc)((U32x8Gcc)*x >> 8) & mask;
+  *acc += __builtin_ia32_pmaddwd256((I16x16Gcc)even, (I16x16Gcc)*we) +
+          __builtin_ia32_pmaddwd256((I16x16Gcc)odd, (I16x16Gcc)*wo);
+}
+/// Direct requantization of 16 int32 sums (16 channels of a position) to int32 values in
+/// [lo, hi]: rint(fma(float(a), mul, add)) clamped, computed as the clamp of the fma then
+/// vcvtps2dq, which rounds in the current mode as rintf does (the bounds are integers, so
+/// clamping before or after rounding gives the same value).
+__attribute__((target("avx512f"))) inline void requant512(I32x16Gcc *r, const I32x16Gcc *a, const F32x16Gcc *mul,
+                                                          const F32x16Gcc *add, const F32x16Gcc *lo,
+                                                          const F32x16Gcc *hi) {
+  F32x16Gcc t = __builtin_convertvector(*a, F32x16Gcc);
+  t = __builtin_ia32_vfmaddps512_mask(t, *mul, *add, (unsigned short)-1, 4);
+  t = __builtin_ia32_maxps512(t, *lo, 4);
+  t = __builtin_ia32_minps512(t, *hi, 4);
+  *r = __builtin_ia32_cvtps2dq512_mask(t, (I32x16Gcc){}, (unsigned short)-1, 4);
 }
 #endif
 
@@ -505,6 +540,421 @@ __attribute__((always_inline)) inline void qconvDepthwise(const uint8_t *x, uint
   }
 }
 
+/// Bytes of output per task of the channel-lane depthwise kernel (qconvDepthwiseLanes;
+/// lower/QConv.cpp mirrors it).
+constexpr int64_t kLaneOutBytes = 32 * 1024;
+
+template <typename T, T... I> struct IndexList {};
+
+/// Unit i of interleaving the low (H = 0) or high (H = 1) halves of each 16-byte lane of
+/// two vectors of U units, P per lane: punpckl/punpckh (x86), zip1/zip2 (aarch64).
+constexpr int interleaveIndex(int i, int U, int P, int H) {
+  const int lane = i / P, j = i % P;
+  return (j % 2) * U + lane * P + H * (P / 2) + j / 2;
+}
+template <int H, typename T, int... I>
+__attribute__((always_inline)) inline T interleaveLanes(T a, T b, IndexList<int, I...>) {
+  constexpr int U = sizeof...(I), P = U / (int)(sizeof(T) / 16);
+  return __builtin_shufflevector(a, b, interleaveIndex(I, U, P, H)...);
+}
+
+/// transposeLanes16 leaves column j of each lane's block in v[kBitReverse4[j]].
+constexpr int kBitReverse4[16] = {0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15};
+
+/// Transposes the 16 x 16 byte block in each 16-byte lane of v[0..15] (VB bytes each; lane
+/// k of v[i] is row i of block k): four rounds of interleaving pairs of rows (bytes, then
+/// 2-, 4- and 8-byte units). On exit lane k of v[kBitReverse4[j]] holds column j of block k.
+template <int VB> struct ByteVector {
+  typedef uint8_t Type __attribute__((ext_vector_type(VB)));
+};
+template <int VB>
+__attribute__((always_inline)) inline void transposeLanes16(typename ByteVector<VB>::Type *v) {
+  typedef typename ByteVector<VB>::Type B;
+  typedef uint16_t H __attribute__((ext_vector_type(VB / 2)));
+  typedef uint32_t W __attribute__((ext_vector_type(VB / 4)));
+  typedef uint64_t D __attribute__((ext_vector_type(VB / 8)));
+  B t[16];
+  _Pragma("clang loop unroll(full)") for (int k = 0; k < 8; ++k) {
+    t[k] = interleaveLanes<0>(v[2 * k], v[2 * k + 1], __make_integer_seq<IndexList, int, VB>{});
+    t[k + 8] = interleaveLanes<1>(v[2 * k], v[2 * k + 1], __make_integer_seq<IndexList, int, VB>{});
+  }
+  _Pragma("clang loop unroll(full)") for (int k = 0; k < 8; ++k) {
+    const H a = (H)t[2 * k], b = (H)t[2 * k + 1];
+    v[k] = (B)interleaveLanes<0>(a, b, __make_integer_seq<IndexList, int, VB / 2>{});
+    v[k + 8] = (B)interleaveLanes<1>(a, b, __make_integer_seq<IndexList, int, VB / 2>{});
+  }
+  _Pragma("clang loop unroll(full)") for (int k = 0; k < 8; ++k) {
+    const W a = (W)v[2 * k], b = (W)v[2 * k + 1];
+    t[k] = (B)interleaveLanes<0>(a, b, __make_integer_seq<IndexList, int, VB / 4>{});
+    t[k + 8] = (B)interleaveLanes<1>(a, b, __make_integer_seq<IndexList, int, VB / 4>{});
+  }
+  _Pragma("clang loop unroll(full)") for (int k = 0; k < 8; ++k) {
+    const D a = (D)t[2 * k], b = (D)t[2 * k + 1];
+    v[k] = (B)interleaveLanes<0>(a, b, __make_integer_seq<IndexList, int, VB / 8>{});
+    v[k + 8] = (B)interleaveLanes<1>(a, b, __make_integer_seq<IndexList, int, VB / 8>{});
+  }
+}
+
+/// Byte i = 16 k + j of a row of 16 M input positions, lane k of it holding positions
+/// M j + k: the input shuffle of transposeInBlock.
+constexpr int spreadIndex(int i, int M) { return M * (i % 16) + i / 16; }
+/// Its inverse, position p = M t + k from byte 16 k + t: the output shuffle of
+/// transposeOutBlock.
+constexpr int gatherIndex(int p, int M) { return 16 * (p % M) + p / M; }
+template <int M, typename T, int... I>
+__attribute__((always_inline)) inline T spreadLanes(T a, IndexList<int, I...>) {
+  return __builtin_shufflevector(a, a, spreadIndex(I, M)...);
+}
+template <int M, typename T, int... I>
+__attribute__((always_inline)) inline T gatherLanes(T a, IndexList<int, I...>) {
+  return __builtin_shufflevector(a, a, gatherIndex(I, M)...);
+}
+
+/// Input positions [q, q + VB) of the L channel planes into buf (flat positions, L bytes
+/// each, at dst), VB = 16 M. Row l is channel l (zero past L), shuffled so that lane k
+/// holds positions q + M j + k (j = 0..15); after the transpose lane k of
+/// v[kBitReverse4[j]] holds column j of lane k's block, position q + M j + k, so
+/// v[kBitReverse4[j]] holds positions q + M j .. q + M j + M - 1: VB contiguous bytes of
+/// buf when L = 16 (M > 1 needs 16 lanes).
+template <int L, int VB>
+__attribute__((always_inline)) inline void transposeInBlock(const uint8_t *const *plane, int64_t q, uint8_t flip,
+                                                            uint8_t *__restrict dst) {
+  typedef typename ByteVector<VB>::Type B;
+  typedef uint8_t BU __attribute__((ext_vector_type(VB), aligned(1)));
+  constexpr int M = VB / 16;
+  static_assert(M == 1 || L == 16, "wide input blocks need 16 lanes");
+  B v[16];
+  _Pragma("clang loop unroll(full)") for (int l = 0; l < 16; ++l) v[l] =
+      l < L ? spreadLanes<M>(*(const BU *)(plane[l] + q) ^ flip, __make_integer_seq<IndexList, int, VB>{}) : (B)0;
+  transposeLanes16<VB>(v);
+  _Pragma("clang loop unroll(full)") for (int j = 0; j < 16; ++j) {
+    if constexpr (L == 16)
+      *(BU *)(dst + M * j * L) = v[kBitReverse4[j]];
+    else
+      __builtin_memcpy(dst + j * L, &v[kBitReverse4[j]], L);
+  }
+}
+
+/// Output positions [q, q + VB) of the task, VB = 16 M, from out ([position][L] bytes) to
+/// the `valid` channel planes at yb (OHW bytes apart). Row t holds positions q + M t ..
+/// q + M t + M - 1, so lane k of column c holds positions q + M t + k (t = 0..15), put in
+/// order by one shuffle (M > 1 needs 16 lanes).
+template <int L, int VB>
+__attribute__((always_inline)) inline void transposeOutBlock(const uint8_t *__restrict out, int64_t q,
+                                                             uint8_t *__restrict yb, int64_t OHW, int64_t valid) {
+  typedef typename ByteVector<VB>::Type B;
+  typedef uint8_t BU __attribute__((ext_vector_type(VB), aligned(1)));
+  constexpr int M = VB / 16;
+  static_assert(M == 1 || L == 16, "wide output blocks need 16 lanes");
+  B v[16];
+  // For L < 16 the bytes past L belong to the next positions: their columns are dropped.
+  _Pragma("clang loop unroll(full)") for (int t = 0; t < 16; ++t) v[t] = *(const BU *)(out + (q + M * t) * L);
+  transposeLanes16<VB>(v);
+  auto store = [&](int l) {
+    *(BU *)(yb + l * OHW + q) = gatherLanes<M>(v[kBitReverse4[l]], __make_integer_seq<IndexList, int, VB>{});
+  };
+  if (valid == L) {
+    _Pragma("clang loop unroll(full)") for (int l = 0; l < L; ++l) store(l);
+  } else {
+    for (int l = 0; l < valid; ++l) store(l);
+  }
+}
+
+/// block(q, Width<VB>{}) (a transposeInBlock or transposeOutBlock of positions [q, q + VB))
+/// over positions [p0, p1): blocks of WIDE, then the rest in one block of 32 or 64
+/// positions ending at p1 (overlapping the ones before), or blocks of 16 (the last one
+/// overlapping); single(p) one position at a time when the range is shorter than 16.
+template <int N> struct Width {
+  static constexpr int value = N;
+};
+template <int WIDE, typename Block, typename Single>
+__attribute__((always_inline)) inline void transposeRange(int64_t p0, int64_t p1, Block block, Single single) {
+  int64_t p = p0;
+  for (; p + WIDE <= p1; p += WIDE) block(p, Width<WIDE>{});
+  if (p == p1) return;
+  const int64_t rest = p1 - p, range = p1 - p0;
+  if constexpr (WIDE >= 32) {
+    if (rest <= 32 && range >= 32) return block(p1 - 32, Width<32>{});
+  }
+  if constexpr (WIDE >= 64) {
+    if (range >= 64) return block(p1 - 64, Width<64>{});
+  }
+  if (range >= 16) {
+    for (; p < p1; p += 16) block(p + 16 <= p1 ? p : p1 - 16, Width<16>{});
+    return;
+  }
+  for (; p < p1; ++p) single(p);
+}
+
+/// The 4 L bytes of 4 taps (columns `step` bytes apart in a channel-interleaved row, L
+/// channels each) as L lane quads: lane l holds the 4 taps of channel l, tap t in byte t.
+template <int L>
+__attribute__((always_inline)) inline typename IntVector<L>::Type laneQuads(const uint8_t *__restrict p,
+                                                                            int64_t step) {
+  typedef uint8_t Q __attribute__((ext_vector_type(4 * L)));
+  typedef uint8_t QU __attribute__((ext_vector_type(4 * L), aligned(1)));
+  Q b;
+  if (step == L) {
+    b = *(const QU *)p;
+  } else {
+    alignas(64) uint8_t taps[4 * L];
+    _Pragma("clang loop unroll(full)") for (int t = 0; t < 4; ++t) __builtin_memcpy(taps + t * L, p + t * step, L);
+    b = *(const Q *)taps;
+  }
+  if constexpr (L == 16)
+    return (typename IntVector<L>::Type)__builtin_shufflevector(
+        b, b, 0, 16, 32, 48, 1, 17, 33, 49, 2, 18, 34, 50, 3, 19, 35, 51, 4, 20, 36, 52, 5, 21, 37, 53, 6, 22, 38, 54,
+        7, 23, 39, 55, 8, 24, 40, 56, 9, 25, 41, 57, 10, 26, 42, 58, 11, 27, 43, 59, 12, 28, 44, 60, 13, 29, 45, 61, 14,
+        30, 46, 62, 15, 31, 47, 63);
+  else if constexpr (L == 8)
+    return (typename IntVector<L>::Type)__builtin_shufflevector(b, b, 0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3,
+                                                                11, 19, 27, 4, 12, 20, 28, 5, 13, 21, 29, 6, 14, 22,
+                                                                30, 7, 15, 23, 31);
+  else
+    return (typename IntVector<L>::Type)__builtin_shufflevector(b, b, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7,
+                                                                11, 15);
+}
+
+/// acc += per lane, the 4-way dot product of the quad in x with the lane's weight quad:
+/// w holds L words (kDotAvx2: L even pair words, then L odd ones).
+template <int L, int DOT>
+__attribute__((always_inline)) inline void dot4Lanes(typename IntVector<L>::Type &acc,
+                                                     const typename IntVector<L>::Type &x,
+                                                     const int32_t *__restrict w) {
+  typedef int32_t VU __attribute__((ext_vector_type(L), aligned(4)));
+#if defined(__x86_64__)
+  if constexpr (DOT == kDotAvx2 && L == 8) {
+    dotAvx2Vector((I32x8Gcc *)&acc, (const I32x8Gcc *)&x, (const I32x8Gcc *)w, (const I32x8Gcc *)(w + 8));
+    return;
+  }
+#endif
+  const typename IntVector<L>::Type wv = *(const VU *)w;
+  dot4Vectors<L, DOT>(acc, x, wv);
+}
+
+/// Direct requantization of n sums (positions x L channels, their constants repeated per
+/// position) into bytes: the interpreter's formula, with strict comparisons (max and min
+/// instructions) that give the same bytes as its t >= yMin ? t : yMin (they differ only
+/// for t = yMin = 0 and -0, both byte 0). A plain loop, vectorized by LLVM.
+__attribute__((always_inline)) inline void requantBytes(const int32_t *__restrict a, const float *__restrict mul,
+                                                        const float *__restrict add, float lo, float hi, int64_t n,
+                                                        uint8_t *__restrict y) {
+  for (int64_t q = 0; q < n; ++q) {
+    float t = __builtin_rintf(__builtin_fmaf((float)a[q], mul[q], add[q]));
+    t = t > lo ? t : lo;
+    t = t < hi ? t : hi;
+    y[q] = (uint8_t)(int32_t)t;
+  }
+}
+
+constexpr int lowByteIndex(int i) { return 4 * i; }
+template <typename T, int... I>
+__attribute__((always_inline)) inline auto lowBytes(T a, T b, IndexList<int, I...>) {
+  return __builtin_shufflevector(a, b, lowByteIndex(I)...);
+}
+constexpr int identityIndex(int i) { return i; }
+template <typename T, int... I>
+__attribute__((always_inline)) inline auto concatVectors(T a, T b, IndexList<int, I...>) {
+  return __builtin_shufflevector(a, b, identityIndex(I)...);
+}
+
+/// The output bytes of positions [p0, p1) of a row (y: [position][L] bytes), their sums
+/// computed by sumsOf(p): requant512 on 4 positions at a time with 16 lanes and VNNI
+/// (AVX-512), the sums staying in registers; else requantBytes.
+template <int L, int DOT, typename Sums>
+__attribute__((always_inline)) inline void requantRow(Sums sumsOf, int64_t p0, int64_t p1,
+                                                      const float *__restrict mul, const float *__restrict add,
+                                                      float lo, float hi, uint8_t *__restrict y) {
+  typedef typename IntVector<L>::Type V;
+  int64_t p = p0;
+#if defined(__x86_64__)
+  if constexpr (DOT == kDotVnni && L == 16) {
+    typedef uint8_t B64 __attribute__((ext_vector_type(64)));
+    typedef uint8_t B64U __attribute__((ext_vector_type(64), aligned(1)));
+    const F32x16Gcc m = *(const F32x16Gcc *)mul, c = *(const F32x16Gcc *)add;
+    const F32x16Gcc vlo = {lo, lo, lo, lo, lo, lo, lo, lo, lo, lo, lo, lo, lo, lo, lo, lo};
+    const F32x16Gcc vhi = {hi, hi, hi, hi, hi, hi, hi, hi, hi, hi, hi, hi, hi, hi, hi, hi};
+    for (; p + 4 <= p1; p += 4) {
+      I32x16Gcc r[4];
+      _Pragma("clang loop unroll(full)") for (int j = 0; j < 4; ++j) {
+        const I32x16Gcc sum = (I32x16Gcc)sumsOf(p + j);
+        requant512(&r[j], &sum, &m, &c, &vlo, &vhi);
+      }
+      const auto ab = lowBytes((B64)r[0], (B64)r[1], __make_integer_seq<IndexList, int, 32>{});
+      const auto cd = lowBytes((B64)r[2], (B64)r[3], __make_integer_seq<IndexList, int, 32>{});
+      *(B64U *)(y + p * 16) = concatVectors(ab, cd, __make_integer_seq<IndexList, int, 64>{});
+    }
+  }
+#endif
+  alignas(64) int32_t a[4 * L];
+  for (; p + 4 <= p1; p += 4) {
+    _Pragma("clang loop unroll(full)") for (int j = 0; j < 4; ++j) *(V *)(a + j * L) = sumsOf(p + j);
+    requantBytes(a, mul, add, lo, hi, 4 * L, y + p * L);
+  }
+  for (; p < p1; ++p) {
+    *(V *)a = sumsOf(p);
+    requantBytes(a, mul, add, lo, hi, L, y + p * L);
+  }
+}
+
+/// Depthwise with CHANNELS in the vector lanes: almost no cost per channel plane, so small
+/// planes (14x14, 7x7) run at the rate of large ones. A task takes a block of L channels
+/// and a block of output rows. It transposes the input rows they read into a
+/// channel-interleaved buffer, buf[position][L] bytes (flat positions of the input rows,
+/// rows outside the image holding the zero point), 16 channels x 16 positions at a time (64
+/// positions with 16 lanes). For each output position and kernel row it loads the 4 L bytes
+/// of 4 consecutive columns and one shuffle makes them L lane quads (4 horizontal taps of
+/// each channel, the operand of vpdpbusd), dotted with the channels' tap words. Columns
+/// left or right of the image are not padded in the buffer (a row's neighbours are read
+/// there): at the few output columns whose taps reach them those bytes are replaced by the
+/// zero point. The sums start at the zero-point correction; the epilogue runs L channels
+/// at a time and a second transpose writes the output planes (NCHW). w: [C / L][R][S / 4]
+/// [words per quad][L] words, zeros past C and S.
+template <int L, int DOT>
+__attribute__((always_inline)) inline void qconvDepthwiseLanes(const uint8_t *x, uint32_t flip, uint8_t zero,
+                                                               const int32_t *w, const QConvShape &s,
+                                                               const QConvOutput &o, int64_t begin, int64_t end) {
+  typedef typename IntVector<L>::Type V;
+  typedef int32_t VU __attribute__((ext_vector_type(L), aligned(4)));
+  constexpr int WPQ = wordsPerQuad(DOT);
+  constexpr int WIDE = L == 16 ? 64 : 16; // positions per transposed block
+  const int64_t groups = (s.S + 3) / 4, blocks = (s.C + L - 1) / L;
+  const int64_t rowBlocks = (s.OH + s.rowsPerTask - 1) / s.rowsPerTask;
+  const int64_t HW = s.H * s.W, OHW = s.OH * s.OW;
+  // Columns read left of a row's first one and right of the last row's end (lane quads
+  // past S included).
+  const int64_t front = s.padL, back = (s.OW - 1) * s.strideW - s.padL + (4 * groups - 1) * s.dilW + 1 - s.W;
+  // Output columns whose real taps all lie inside the image: [owLo, owHi).
+  const int64_t owLo = (s.padL + s.strideW - 1) / s.strideW;
+  const int64_t lastIn = s.W - 1 + s.padL - (s.S - 1) * s.dilW; // ow * strideW at most this
+  int64_t owHi = lastIn < 0 ? 0 : lastIn / s.strideW + 1;
+  const int64_t owLoC = owLo < s.OW ? owLo : s.OW;
+  owHi = owHi < owLoC ? owLoC : owHi > s.OW ? s.OW : owHi;
+  const uint8_t flipByte = (uint8_t)flip;
+  const V zeroQuads = (int32_t)(zero * 0x01010101u);
+  alignas(64) uint8_t buf[kPackBytes + 64];
+  alignas(64) uint8_t out[kLaneOutBytes + 64];
+  alignas(64) int32_t sums[kAccPositions * L]; // the general epilogue's input
+  uint8_t *const base = buf + front * L;       // buffer position 0: column 0 of the task's first input row
+  for (int64_t task = begin; task < end; ++task) {
+    const int64_t rb = task % rowBlocks, cb = task / rowBlocks % blocks, n = task / (rowBlocks * blocks);
+    const int64_t c0 = cb * L, valid = s.C - c0 < L ? s.C - c0 : L;
+    const int64_t oh0 = rb * s.rowsPerTask;
+    const int64_t rows = s.OH - oh0 < s.rowsPerTask ? s.OH - oh0 : s.rowsPerTask;
+    const int64_t ih0 = oh0 * s.strideH - s.padT, RH = (rows - 1) * s.strideH + (s.R - 1) * s.dilH + 1;
+    // Channels past C repeat the last one (their results are not written).
+    const uint8_t *plane[L];
+    _Pragma("clang loop unroll(full)") for (int l = 0; l < L; ++l) plane[l] =
+        x + (n * s.C + c0 + (l < valid ? l : valid - 1)) * HW;
+
+    // Rows above and below the image and the slack hold the zero point; the image rows
+    // (buffer rows [lo, hi)) are transposed as one flat range of positions.
+    int64_t lo = -ih0, hi = s.H - ih0; // buffer rows [lo, hi) are image rows
+    lo = lo < 0 ? 0 : lo > RH ? RH : lo;
+    hi = hi < lo ? lo : hi > RH ? RH : hi;
+    __builtin_memset(buf, zero, front * L);
+    __builtin_memset(base, zero, lo * s.W * L);
+    __builtin_memset(base + hi * s.W * L, zero, ((RH - hi) * s.W + (back > 0 ? back : 0)) * L);
+    const int64_t p0 = (ih0 + lo) * s.W, p1 = (ih0 + hi) * s.W;
+    uint8_t *const at0 = base - ih0 * s.W * L; // position p of the image at at0 + p * L
+    transposeRange<WIDE>(
+        p0, p1,
+        [&](int64_t q, auto width) {
+          transposeInBlock<L, decltype(width)::value>(plane, q, flipByte, at0 + q * L);
+        },
+        [&](int64_t q) {
+          for (int l = 0; l < L; ++l) at0[q * L + l] = plane[l][q] ^ flipByte;
+        });
+
+    // Per-channel constants of the block.
+    alignas(64) int32_t corr[L];
+    alignas(64) float mul[4 * L], add[4 * L]; // repeated for 4 positions
+    if (valid == L) {
+      for (int l = 0; l < L; ++l) corr[l] = o.requantScales ? o.corr[c0 + l] : 0;
+      if (o.requantScales)
+        for (int l = 0; l < L; ++l) mul[l] = o.requantScales[c0 + l], add[l] = o.requantOffsets[c0 + l];
+    } else {
+      for (int l = 0; l < L; ++l) {
+        const int64_t c = c0 + (l < valid ? l : valid - 1);
+        corr[l] = o.requantScales ? o.corr[c] : 0; // the general epilogue adds it itself
+        mul[l] = o.requantScales ? o.requantScales[c] : 0.0f;
+        add[l] = o.requantScales ? o.requantOffsets[c] : 0.0f;
+      }
+    }
+    for (int j = 1; j < 4; ++j)
+      for (int l = 0; l < L; ++l) mul[j * L + l] = mul[l], add[j * L + l] = add[l];
+    const V corrV = *(const V *)corr;
+    const int32_t *__restrict wk = w + cb * s.R * groups * WPQ * L;
+    // The sums of output position (i, ow), `edge`: some real taps lie left or right of the
+    // image (a neighbouring row is read there: their bytes are replaced by the zero point).
+    auto sumsAt = [&](int64_t i, int64_t ow, bool edge) {
+      V sum = corrV;
+      const int64_t col = ow * s.strideW - s.padL;
+      _Pragma("clang loop unroll(full)") for (int64_t r = 0; r < s.R; ++r)
+          _Pragma("clang loop unroll(full)") for (int64_t gq = 0; gq < groups; ++gq) {
+        const uint8_t *xp = base + ((i * s.strideH + r * s.dilH) * s.W + col + 4 * gq * s.dilW) * L;
+        V xq = laneQuads<L>(xp, s.dilW * L);
+        if (edge) {
+          uint32_t outside = 0;
+          for (int t = 0; t < 4; ++t) {
+            const int64_t tap = 4 * gq + t, c = col + tap * s.dilW;
+            if (tap < s.S && (c < 0 || c >= s.W)) outside |= 0xFFu << (8 * t);
+          }
+          const V m = (int32_t)outside;
+          xq = (xq & ~m) | (zeroQuads & m);
+        }
+        dot4Lanes<L, DOT>(sum, xq, wk + (r * groups + gq) * WPQ * L);
+      }
+      return sum;
+    };
+    for (int64_t i = 0; i < rows; ++i) {
+      auto edgeSums = [&](int64_t ow) { return sumsAt(i, ow, true); };
+      // The inner columns: taps at constant offsets from one pointer.
+      const uint8_t *row = base + (i * s.strideH * s.W - s.padL) * L;
+      auto innerSums = [&](int64_t ow) {
+        const uint8_t *xp = row + ow * s.strideW * L;
+        V sum = corrV;
+        _Pragma("clang loop unroll(full)") for (int64_t r = 0; r < s.R; ++r)
+            _Pragma("clang loop unroll(full)") for (int64_t gq = 0; gq < groups; ++gq)
+                dot4Lanes<L, DOT>(sum, laneQuads<L>(xp + (r * s.dilH * s.W + 4 * gq * s.dilW) * L, s.dilW * L),
+                                  wk + (r * groups + gq) * WPQ * L);
+        return sum;
+      };
+      if (o.requantScales) {
+        uint8_t *ob = out + i * s.OW * L;
+        requantRow<L, DOT>(edgeSums, 0, owLoC, mul, add, o.yMin, o.yMax, ob);
+        requantRow<L, DOT>(innerSums, owLoC, owHi, mul, add, o.yMin, o.yMax, ob);
+        requantRow<L, DOT>(edgeSums, owHi, s.OW, mul, add, o.yMin, o.yMax, ob);
+      } else {
+        int32_t *rs = sums + i * s.OW * L;
+        for (int64_t ow = 0; ow < owLoC; ++ow) *(V *)(rs + ow * L) = edgeSums(ow);
+        for (int64_t ow = owLoC; ow < owHi; ++ow) *(V *)(rs + ow * L) = innerSums(ow);
+        for (int64_t ow = owHi; ow < s.OW; ++ow) *(V *)(rs + ow * L) = edgeSums(ow);
+      }
+    }
+
+    const int64_t P = rows * s.OW; // output positions of the task, contiguous in each plane
+    if (!o.requantScales) {
+      // The general epilogue, one channel plane at a time (rows of OW sums, no gaps).
+      QConvShape flat = s;
+      flat.Wph = s.OW;
+      alignas(64) int32_t accPlane[kAccPositions];
+      for (int64_t l = 0; l < valid; ++l) {
+        for (int64_t q = 0; q < P; ++q) accPlane[q] = sums[q * L + l];
+        for (int64_t q = P; q < ((P + 15) & ~(int64_t)15); ++q) accPlane[q] = 0;
+        epilogue(accPlane, flat, o, n, c0 + l, oh0, rows);
+      }
+      continue;
+    }
+    uint8_t *yb = (uint8_t *)o.y + (n * s.C + c0) * OHW + oh0 * s.OW;
+    transposeRange<WIDE>(
+        0, P, [&](int64_t q, auto width) { transposeOutBlock<L, decltype(width)::value>(out, q, yb, OHW, valid); },
+        [&](int64_t q) {
+          for (int64_t l = 0; l < valid; ++l) yb[l * OHW + q] = out[q * L + l];
+        });
+  }
+}
+
 /// A fully connected layer, y[n][j] = epilogue(sum_k x[n][k] w[j][k]): output channels in
 /// lanes, the 4 bytes of a channel quad of x broadcast. w: [M / (4 L)][K / 4][4 L] words
 /// (zeros past M and K). Tasks: (row n, block of 4 L channels).
@@ -626,6 +1076,37 @@ extern "C" void leip_k_qconv_depthwise(const void *x, int32_t xSigned, int32_t x
   const uint8_t *xb = (const uint8_t *)x;
 #define LEIP_DEPTHWISE(dot, l)                                                                                         \
   if (dotKind == dot && lanes == l) return qconvDepthwise<l, 4, dot>(xb, in.flip, in.zero, w, s, o, begin, end);
+  LEIP_DEPTHWISE(kDotVnni, 16)
+  LEIP_DEPTHWISE(kDotVnni, 8)
+  LEIP_DEPTHWISE(kDotAvx2, 8)
+  LEIP_DEPTHWISE(kDotSdot, 4)
+  LEIP_DEPTHWISE(kDotGeneric, 16)
+  LEIP_DEPTHWISE(kDotGeneric, 8)
+  LEIP_DEPTHWISE(kDotGeneric, 4)
+#undef LEIP_DEPTHWISE
+}
+
+/// Depthwise convolutions with channels in the lanes (qconvDepthwiseLanes). Tasks: (image,
+/// block of `lanes` channels, block of rowsPerTask output rows). w packed by lower/QConv.cpp.
+extern "C" void leip_k_qconv_depthwise_lanes(const void *x, int32_t xSigned, int32_t xZeroPoint, const int32_t *w,
+                                             const int32_t *corr, const float *scales, const float *biases,
+                                             const float *residual, void *y, int32_t yType, float yInverseScale,
+                                             int32_t yZeroPoint, const float *requantScales,
+                                             const float *requantOffsets, int32_t yMin, int32_t yMax, int64_t N,
+                                             int64_t C, int64_t H, int64_t W, int64_t R, int64_t S, int64_t OH,
+                                             int64_t OW, int64_t strideH, int64_t strideW, int64_t dilH, int64_t dilW,
+                                             int64_t padT, int64_t padL, int64_t rowsPerTask, int32_t dotKind,
+                                             int64_t lanes, int32_t activation, float alpha, float beta,
+                                             int64_t begin, int64_t end) {
+  const QConvShape s{N, C, H, W, C, C, R, S, OH, OW, strideH, strideW, dilH, dilW, padT, padL, rowsPerTask,
+                     1, 1, 1, 1, 0, 0, 0};
+  const QConvOutput o{corr,       scales, biases, residual,       y,           yType,       yInverseScale,
+                      (float)yZeroPoint, activation, alpha,  beta, requantScales, requantOffsets, (float)yMin,
+                      (float)yMax};
+  const PackedInput in = packedInput(xSigned, xZeroPoint, dotKind);
+  const uint8_t *xb = (const uint8_t *)x;
+#define LEIP_DEPTHWISE(dot, l)                                                                                         \
+  if (dotKind == dot && lanes == l) return qconvDepthwiseLanes<l, dot>(xb, in.flip, in.zero, w, s, o, begin, end);
   LEIP_DEPTHWISE(kDotVnni, 16)
   LEIP_DEPTHWISE(kDotVnni, 8)
   LEIP_DEPTHWISE(kDotAvx2, 8)

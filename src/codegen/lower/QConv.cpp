@@ -1,6 +1,7 @@
 // Lowering of leip.QConv, the integer convolution that passes::lowerQdqToInteger makes of
-// QDQ patterns, to kernels/QConv.cpp: leip_k_qconv_depthwise (group = C = K),
-// leip_k_qgemm (1x1 on 1x1 images: fully connected layers) or leip_k_qconv2d (the rest).
+// QDQ patterns, to kernels/QConv.cpp: leip_k_qconv_depthwise_lanes (group = C = K; or
+// leip_k_qconv_depthwise where its buffers cannot hold a row), leip_k_qgemm (1x1 on 1x1
+// images: fully connected layers) or leip_k_qconv2d (the rest).
 // The weights are packed here, at compile time, into the kernel's layout for the target's
 // dot product; the input zero point is folded into a per-channel int32 correction, so the
 // kernels multiply raw bytes; and the dense kernel's register tile and task split are
@@ -8,6 +9,7 @@
 #include "NNCommon.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace leip::codegen {
 
@@ -15,6 +17,9 @@ namespace {
 
 // Mirrors of kernels/QConv.cpp's limits.
 constexpr int64_t kPackBytes = 128 * 1024, kAccPositions = 1024, kMaxRowBytes = 4096, kMaxStride = 8;
+constexpr int64_t kLaneOutBytes = 32 * 1024;
+/// Preferred transposed input per task of the channel-lane depthwise kernel: stays in L1.
+constexpr int64_t kLanePreferredBytes = 32 * 1024;
 /// Preferred packed input per task: stays in L2 next to the weights it meets.
 constexpr int64_t kPreferredPackBytes = 112 * 1024;
 /// Tasks wanted per convolution so that two or more threads get balanced shares.
@@ -116,6 +121,49 @@ void pushActivation(NodeLowering &L, std::vector<llvm::Value *> &args, const ir:
   args.push_back(L.f32(act.beta));
 }
 
+/// group = C = K with channels in the lanes: leip_k_qconv_depthwise_lanes, tasks (image,
+/// block of `lanes` channels, block of output rows); weights [C / lanes][R][S / 4][words]
+/// [lanes] (zeros past C and S). `fits(rows, bytes)`: a task's buffers fit, its transposed
+/// input in `bytes`.
+template <typename Fits>
+int64_t lowerDepthwiseLanes(NodeLowering &L, const std::vector<int32_t> &corr, const ir::FusedActivation &act,
+                            int64_t lanes, const Fits &fits) {
+  const ir::Node &node = L.node();
+  const ir::Value *w = node.input(1);
+  const ir::Shape &xs = node.input(0)->type().shape, &ws = w->type().shape;
+  const ir::WindowGeometry g = ir::convGeometry(node, xs, ws);
+  const int64_t N = xs[0], C = xs[1], R = ws[2], S = ws[3], OH = g.output[0], OW = g.output[1];
+  const Int8Dot dot = L.int8Dot();
+  const int64_t groups = ceilDiv(S, 4), words = dot == Int8Dot::Avx2 ? 2 : 1, blocks = ceilDiv(C, lanes);
+  // Rows per task: the transposed input in L1 when possible; enough tasks for the threads.
+  int64_t rows = 1;
+  while (rows < OH && fits(rows + 1, kLanePreferredBytes)) ++rows;
+  const double macs = static_cast<double>(N * C * OH * OW * R * S);
+  if (macs >= kMinSplitMacs)
+    while (rows > 1 && N * blocks * ceilDiv(OH, rows) < kMinTasks) rows = ceilDiv(rows, 2);
+  rows = ceilDiv(OH, ceilDiv(OH, rows));
+  const auto *wData = static_cast<const int8_t *>(w->constant()->rawData());
+  std::vector<int32_t> weights(static_cast<size_t>(blocks * R * groups * words * lanes), 0);
+  for (int64_t k = 0; k < C; ++k)
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t gq = 0; gq < groups; ++gq) {
+        int32_t b[4] = {0, 0, 0, 0}, enc[2] = {0, 0};
+        for (int64_t t = 0; t < 4 && gq * 4 + t < S; ++t) b[t] = wData[(k * R + r) * S + gq * 4 + t];
+        encodeQuad(b, dot, enc);
+        for (int64_t i = 0; i < words; ++i)
+          weights[static_cast<size_t>((((k / lanes * R + r) * groups + gq) * words + i) * lanes + k % lanes)] = enc[i];
+      }
+  std::vector<llvm::Value *> args = commonArgs(L, weights, corr);
+  for (int64_t v : {N, C, xs[2], xs[3], R, S, OH, OW, g.strides[0], g.strides[1], g.dilations[0], g.dilations[1],
+                    g.padBegin[0], g.padBegin[1], rows})
+    args.push_back(L.i64(v));
+  args.push_back(L.i32(static_cast<int32_t>(dot)));
+  args.push_back(L.i64(lanes));
+  pushActivation(L, args, act);
+  L.callKernel("leip_k_qconv_depthwise_lanes", args);
+  return N * blocks * ceilDiv(OH, rows);
+}
+
 /// group = C = K: leip_k_qconv_depthwise, one channel plane per task row block.
 int64_t lowerDepthwise(NodeLowering &L, const std::vector<int32_t> &corr, const ir::FusedActivation &act) {
   const ir::Node &node = L.node();
@@ -134,6 +182,22 @@ int64_t lowerDepthwise(NodeLowering &L, const std::vector<int32_t> &corr, const 
     return sh * sw * planeBytes <= kPackBytes && sh * groups * wordPlane * 4 <= kPackBytes &&
            ceilDiv(rows * Wph, tileWidth) * tileWidth <= kAccPositions;
   };
+  // Channels in the lanes (leip_k_qconv_depthwise_lanes) where the transposed rows fit.
+  // Its buffer: the input rows a task reads (flat, W bytes per channel each), the columns
+  // read left of the first one and right of the last one.
+  const int64_t padL = g.padBegin[1], W = xs[3];
+  const int64_t slack = padL + std::max<int64_t>(0, (OW - 1) * sw - padL + (4 * groups - 1) * dw + 1 - W);
+  const bool direct = node.attrs().has("requant_scales");
+  auto fitsLanes = [&](int64_t rows, int64_t bytes) {
+    const int64_t RH = (rows - 1) * sh + (R - 1) * dh + 1;
+    return (RH * W + slack) * lanes <= bytes && rows * OW * lanes <= kLaneOutBytes &&
+           (direct || rows * OW <= kAccPositions);
+  };
+  // LEIP_DEPTHWISE_KERNEL=planes in the environment picks the per-plane kernel wherever it
+  // can (the codegen tests use it to cover both kernels on the same shapes).
+  const char *forced = std::getenv("LEIP_DEPTHWISE_KERNEL");
+  const bool planes = forced && std::string(forced) == "planes" && fits(1);
+  if (!planes && fitsLanes(1, kPackBytes)) return lowerDepthwiseLanes(L, corr, act, lanes, fitsLanes);
   if (!fits(1)) L.fail("an output row is too long for the depthwise integer kernel");
   int64_t rows = 1;
   while (rows < OH && fits(rows + 1)) ++rows;

@@ -45,7 +45,10 @@ typedef enum leip_status {
   LEIP_ERROR_INTERNAL = 5,
   /* CUDA artifacts: no CUDA driver, no device, the device is too old for the model, or a
    * CUDA call failed; the message says which (and names the failing kernel or copy). */
-  LEIP_ERROR_DEVICE = 6
+  LEIP_ERROR_DEVICE = 6,
+  /* An addition to ABI version 1: this CPU lacks an instruction-set feature the artifact was
+   * compiled for (e.g. avx512f); the message names it. */
+  LEIP_ERROR_UNSUPPORTED_CPU = 7
 } leip_status;
 
 /* Element types; the numbering is part of the ABI. */
@@ -80,7 +83,21 @@ int32_t leip_model_output_rank(const leip_model *model, int32_t index);
 const int64_t *leip_model_output_dims(const leip_model *model, int32_t index);
 int64_t leip_model_output_bytes(const leip_model *model, int32_t index);
 
-/* Checks a caller's tensor description against input `index`: LEIP_ERROR_DTYPE or
+/* Additions to ABI version 1 (CPU artifacts; look them up with dlsym):
+ * leip_model_check_cpu: LEIP_OK when this CPU has every instruction-set feature the artifact
+ * was compiled for, else LEIP_ERROR_UNSUPPORTED_CPU with the missing features named in
+ * leip_last_error(). It runs no code compiled for those features; call it before anything
+ * else. leip_context_create makes the same check.
+ * leip_model_schema_sha256: the sha256 (hex) of the model_schema.json written beside the
+ * library by the same compile (its "checksum" field); "" when not recorded. */
+leip_status leip_model_check_cpu(const leip_model *model);
+const char *leip_model_schema_sha256(const leip_model *model);
+
+/* Every function that takes a model checks that it is this library's (leip_model_get());
+ * functions that take a context check that it is a live context of this library (not null,
+ * destroyed or another library's) and return LEIP_ERROR_INVALID_ARGUMENT otherwise.
+ *
+ * Checks a caller's tensor description against input `index`: LEIP_ERROR_DTYPE or
  * LEIP_ERROR_SHAPE when it does not match (the message is in leip_last_error()). */
 leip_status leip_model_check_input(const leip_model *model, int32_t index, int32_t dtype, int32_t rank,
                                    const int64_t *dims);
@@ -108,6 +125,11 @@ int32_t leip_context_threads(const leip_context *context);
 
 /* Runs the model. `inputs[i]` points at input i's data (row-major, `input_bytes[i]` bytes,
  * which must equal leip_model_input_bytes); likewise `outputs` receive the outputs.
+ * Refused with a message: null arrays or pointers (LEIP_ERROR_INVALID_ARGUMENT), a byte
+ * size that differs from the model's (LEIP_ERROR_SHAPE), an output buffer that overlaps an
+ * input or another output, and (CPU artifacts) a second run on a context that is still
+ * running on another thread (LEIP_ERROR_INVALID_ARGUMENT, message in leip_last_error()).
+ * Dtype and shape are not part of this call: check them with leip_model_check_input.
  * CUDA artifacts copy the inputs to the GPU and the outputs back, and return when the
  * outputs are written. Any thread may call it (one at a time per context): the call makes
  * the device's primary CUDA context current and restores the thread's previous one. */

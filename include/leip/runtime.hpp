@@ -42,6 +42,7 @@ inline const char *statusName(int32_t status) {
   case LEIP_ERROR_OUT_OF_MEMORY: return "out of memory";
   case LEIP_ERROR_INTERNAL: return "internal";
   case LEIP_ERROR_DEVICE: return "device";
+  case LEIP_ERROR_UNSUPPORTED_CPU: return "unsupported cpu";
   default: return "unknown";
   }
 }
@@ -69,6 +70,13 @@ public:
         throw std::runtime_error(path + ": runtime ABI version " + std::to_string(abiVersion_()) + ", expected " +
                                  std::to_string(LEIP_RUNTIME_ABI_VERSION));
       load(modelGet_, "leip_model_get");
+      load(lastError_, "leip_last_error");
+      // Additions to ABI version 1: older artifacts lack them. The CPU check runs first,
+      // before any code compiled for the artifact's CPU features.
+      schemaSha256_ =
+          reinterpret_cast<decltype(schemaSha256_)>(::dlsym(handle_, "leip_model_schema_sha256"));
+      if (auto checkCpu = reinterpret_cast<decltype(&::leip_model_check_cpu)>(::dlsym(handle_, "leip_model_check_cpu")))
+        if (checkCpu(modelGet_()) != LEIP_OK) throw std::runtime_error(path + ": " + lastError_());
       load(numInputs_, "leip_model_num_inputs");
       load(numOutputs_, "leip_model_num_outputs");
       load(inName_, "leip_model_input_name");
@@ -87,7 +95,6 @@ public:
       load(threads_, "leip_context_threads");
       load(run_, "leip_context_run");
       load(contextError_, "leip_context_last_error");
-      load(lastError_, "leip_last_error");
       // An addition to ABI version 1: older artifacts lack it.
       runDevice_ = reinterpret_cast<decltype(runDevice_)>(::dlsym(handle_, "leip_context_run_device"));
       model_ = modelGet_();
@@ -161,6 +168,12 @@ public:
     if (!fn) throw std::runtime_error(std::string("missing symbol ") + name);
     return fn;
   }
+  /// The sha256 of the model_schema.json compiled with this library ("" when the library
+  /// records none, as older and CUDA artifacts).
+  std::string schemaSha256() const {
+    const char *sha = schemaSha256_ ? schemaSha256_(model_) : nullptr;
+    return sha ? sha : "";
+  }
   /// The message of the last failed call on this model's context.
   std::string lastError() const { return contextError_(context_); }
 
@@ -217,9 +230,13 @@ private:
   }
   void check(leip_status status) { check(context_, status); }
   void check(leip_context *context, leip_status status) {
-    if (status != LEIP_OK)
-      throw std::runtime_error("leip runtime error " + std::to_string(status) + " (" + statusName(status) +
-                               "): " + contextError_(context));
+    if (status == LEIP_OK) return;
+    // Calls refused before they own the context (e.g. it is busy) leave their message in
+    // leip_last_error.
+    std::string message = contextError_(context);
+    if (message.empty()) message = lastError_();
+    throw std::runtime_error("leip runtime error " + std::to_string(status) + " (" + statusName(status) +
+                             "): " + message);
   }
 
   void *handle_ = nullptr;
@@ -248,6 +265,7 @@ private:
   const char *(*contextError_)(const leip_context *) = nullptr;
   const char *(*lastError_)() = nullptr;
   leip_status (*runDevice_)(leip_context *, const void *const *, void *const *) = nullptr;
+  const char *(*schemaSha256_)(const leip_model *) = nullptr;
 };
 
 /// One more context of a Model: use it from one thread at a time; contexts run concurrently.

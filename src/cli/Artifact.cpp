@@ -1,6 +1,7 @@
 #include "Artifact.h"
 
 #include "leip/support/Error.h"
+#include "leip/support/Sha256.h"
 
 #include <nlohmann/json.hpp>
 
@@ -58,10 +59,13 @@ std::unique_ptr<runtime::Model> loadArtifact(const std::string &dir) {
   if (!fs::is_regular_file(fs::path(dir) / "model_schema.json", ec))
     throw BadInputError(dir + ": not a leip artifact directory (no model_schema.json); create one with leip compile");
   // A library for another architecture would fail in dlopen with a vague message.
+  const std::string schemaPath = (fs::path(dir) / "model_schema.json").string();
   std::string arch;
+  nlohmann::json schema;
   try {
-    std::ifstream schema(fs::path(dir) / "model_schema.json");
-    const nlohmann::json target = nlohmann::json::parse(schema).at("target");
+    std::ifstream schemaFile(schemaPath);
+    schema = nlohmann::json::parse(schemaFile);
+    const nlohmann::json &target = schema.at("target");
     arch = target.at("arch").get<std::string>();
     // A cuda artifact's host code is for the CPU its triple names.
     if (arch == "cuda") {
@@ -69,8 +73,17 @@ std::unique_ptr<runtime::Model> loadArtifact(const std::string &dir) {
       arch = triple.substr(0, triple.find('-'));
     }
   } catch (const std::exception &e) {
-    throw BadInputError(dir + "/model_schema.json: unreadable (" + std::string(e.what()) + ")");
+    throw BadInputError(schemaPath + ": unreadable (" + std::string(e.what()) + ")");
   }
+  // The schema's own checksum: a hand edit (or a damaged copy) changes its content.
+  const std::string actual = schemaChecksum(schema);
+  const std::string recorded = schema.contains("checksum") && schema["checksum"].is_string()
+                                   ? schema["checksum"].get<std::string>()
+                                   : "";
+  if (!recorded.empty() && recorded != actual)
+    throw BadInputError(schemaPath + ": checksum mismatch (the content hashes to " + actual.substr(0, 12) +
+                        "..., the file records " + recorded.substr(0, 12) +
+                        "...): it was changed after leip compile; recompile, or restore it");
 #if defined(__x86_64__)
   const std::string host = "x86_64";
 #elif defined(__aarch64__)
@@ -81,12 +94,23 @@ std::unique_ptr<runtime::Model> loadArtifact(const std::string &dir) {
   if (arch != host)
     throw BadInputError(dir + ": compiled for " + arch + ", this machine is " + host +
                         " (run it on an " + arch + " machine, or compile with --target " + host + ")");
+  std::unique_ptr<runtime::Model> model;
   try {
-    return std::make_unique<runtime::Model>(library.string());
+    model = std::make_unique<runtime::Model>(library.string());
   } catch (const std::runtime_error &e) {
-    // dlopen's message says why (e.g. an aarch64 library on an x86_64 host).
+    // dlopen's message says why (e.g. an aarch64 library on an x86_64 host), or the
+    // runtime's: a CPU feature the library was compiled for that this machine lacks.
     throw BadInputError(std::string(e.what()));
   }
+  // The library records the checksum of the schema compiled with it: a schema from another
+  // artifact (or a library copied over another) does not match. Older and CUDA libraries
+  // record none.
+  const std::string expected = model->schemaSha256();
+  if (!expected.empty() && expected != actual)
+    throw BadInputError(schemaPath + ": does not belong to " + library.string() + " (the library was compiled with " +
+                        "a schema hashing to " + expected.substr(0, 12) + "..., this one hashes to " +
+                        actual.substr(0, 12) + "...); copy both files from the same leip compile");
+  return model;
 }
 
 int32_t toRuntimeDType(ir::DType dtype) {

@@ -2,6 +2,7 @@
 #include "Commands.h"
 
 #include "leip/support/Error.h"
+#include "leip/support/Interrupt.h"
 #include "leip/support/Logging.h"
 
 #include <iostream>
@@ -13,6 +14,8 @@ int main(int argc, char **argv) {
   app.set_version_flag("--version", std::string("leip ") + LEIP_VERSION);
   leip::initLogging(false);
   // Option callbacks run before the subcommand's callback, so -v takes effect in time.
+  // SIGINT/SIGTERM exit with 130/143 after removing any staged output (docs/reliability.md).
+  leip::installInterruptHandlers();
   app.add_flag_callback("-v,--verbose", [] { spdlog::set_level(spdlog::level::debug); },
                         "Print debug logs to stderr");
   app.fallthrough(); // accept -v after the subcommand too: `leip run ... -v`

@@ -376,13 +376,17 @@ CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &o
   // end, so a failed compile never leaves a partial artifact.
   StagedDirectory staged(options.outputDir);
   const fs::path &tempDir = staged.path();
+  // The runtime checks the CPU features and the schema's checksum recorded here at load.
+  nlohmann::json schema = schemaJson(graph, options, dataType, quantization, peak);
+  sealArtifact(*mod, *tm, schema);
+
   fs::path object = tempDir / "model.o";
   emitModule(*mod, *tm, object, /*assembly=*/false);
   linkSharedLibrary(options.target, object.string(), (tempDir / "modelLibrary.so").string());
   std::error_code ec;
   fs::remove(object, ec);
 
-  writeSchema(tempDir / "model_schema.json", schemaJson(graph, options, dataType, quantization, peak));
+  writeSchema(tempDir / "model_schema.json", schema);
   staged.commit();
   const fs::path finalDir = fs::absolute(options.outputDir).lexically_normal();
   spdlog::debug("compiled {} nodes for {}, peak activations {} bytes", order.size(), options.target.describe(), peak);

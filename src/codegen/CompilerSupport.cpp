@@ -6,9 +6,15 @@
 #include "leip/passes/FuseActivations.h"
 #include "leip/passes/Pipeline.h"
 #include "leip/support/Error.h"
+#include "leip/support/Sha256.h"
 
+#include "../runtime/CpuFeatures.h"
+
+#include <llvm/IR/Constants.h>
+#include <llvm/IR/GlobalVariable.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Verifier.h>
+#include <llvm/MC/MCSubtargetInfo.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/SHA256.h>
@@ -227,6 +233,10 @@ void internalizeForTarget(llvm::Module &mod, const std::string &cpu, const std::
         drop.push_back(attr.getKindAsString().str());
     for (const std::string &name : drop) fn.removeFnAttr(name);
     fn.removeFnAttr("tune-cpu");
+    // The exported functions keep the bitcode's generic CPU, so that loading the artifact
+    // on a CPU without the target's features reaches leip_model_check_cpu and its message
+    // instead of an illegal instruction (the kernels and node functions get the features).
+    if (isAbi(fn.getName())) continue;
     fn.addFnAttr("target-cpu", cpu);
     fn.addFnAttr("target-features", features);
   }
@@ -306,7 +316,47 @@ nlohmann::json schemaJson(const ir::Graph &graph, const CompileOptions &options,
           {"peak_activation_bytes", peakActivationBytes}};
 }
 
-void writeSchema(const fs::path &path, const nlohmann::json &schema) {
+std::vector<std::string> requiredCpuFeatures(const llvm::TargetMachine &tm) {
+  const llvm::MCSubtargetInfo *sti = tm.getMCSubtargetInfo();
+  std::vector<std::string> names;
+  if (tm.getTargetTriple().isX86()) {
+    for (const leip_cpu::X86Feature &f : leip_cpu::kX86Features)
+      if (sti->checkFeatures(std::string("+") + f.name)) names.push_back(f.name);
+  } else if (tm.getTargetTriple().isAArch64()) {
+    for (const leip_cpu::Arm64Feature &f : leip_cpu::kArm64Features)
+      if (sti->checkFeatures(std::string("+") + f.name)) names.push_back(f.name);
+  }
+  return names;
+}
+
+namespace {
+
+/// Defines the constant string `name` that the runtime declares weak (Runtime.cpp).
+void defineRuntimeString(llvm::Module &mod, const std::string &name, const std::string &value) {
+  llvm::Constant *init = llvm::ConstantDataArray::getString(mod.getContext(), value);
+  auto *gv = new llvm::GlobalVariable(mod, init->getType(), /*isConstant=*/true, llvm::GlobalValue::InternalLinkage,
+                                      init, name + ".def");
+  if (llvm::GlobalVariable *decl = mod.getGlobalVariable(name)) {
+    decl->replaceAllUsesWith(gv);
+    decl->eraseFromParent();
+  }
+  gv->setName(name);
+}
+
+} // namespace
+
+void sealArtifact(llvm::Module &mod, const llvm::TargetMachine &tm, nlohmann::json &schema) {
+  const std::vector<std::string> features = requiredCpuFeatures(tm);
+  std::string joined;
+  for (const std::string &f : features) joined += (joined.empty() ? "" : ",") + f;
+  schema["target"]["required_features"] = features;
+  defineRuntimeString(mod, "leip_compiled_cpu_features", joined);
+  defineRuntimeString(mod, "leip_compiled_schema_sha256", schemaChecksum(schema));
+}
+
+void writeSchema(const fs::path &path, const nlohmann::json &schemaIn) {
+  nlohmann::json schema = schemaIn;
+  schema["checksum"] = schemaChecksum(schema);
   std::ofstream out(path);
   out << schema.dump(2) << "\n";
   if (!out) throw BadInputError(path.string() + ": cannot write");

@@ -104,7 +104,16 @@ void emitModule(llvm::Module &mod, llvm::TargetMachine &tm, const std::filesyste
 nlohmann::json schemaJson(const ir::Graph &graph, const CompileOptions &options, const std::string &dataType,
                           const passes::QdqLoweringStats &quantization, int64_t peakActivationBytes);
 
-/// Writes `schema` to `path` (2-space indent); throws BadInputError when it cannot.
+/// Writes `schema` to `path` (2-space indent) with its "checksum" (leip/support/Sha256.h); throws
+/// BadInputError when it cannot.
 void writeSchema(const std::filesystem::path &path, const nlohmann::json &schema);
+
+/// The features of src/runtime/CpuFeatures.h that `tm` enables: what the artifact's code may use.
+std::vector<std::string> requiredCpuFeatures(const llvm::TargetMachine &tm);
+
+/// Records in `schema` ("target"/"required_features") and in the module (for the runtime's
+/// load-time checks, docs/reliability.md) the CPU features the code needs and the schema's
+/// checksum. Call before internalizeForTarget, once `schema` is final.
+void sealArtifact(llvm::Module &mod, const llvm::TargetMachine &tm, nlohmann::json &schema);
 
 } // namespace leip::codegen

@@ -18,12 +18,12 @@
 namespace {
 
 const leip_tensor_desc *inputAt(const leip_model *model, int32_t index) {
-  if (!model || index < 0 || index >= model->desc->num_inputs) return nullptr;
+  if (model != &kModel || index < 0 || index >= model->desc->num_inputs) return nullptr;
   return &model->desc->inputs[index];
 }
 
 const leip_tensor_desc *outputAt(const leip_model *model, int32_t index) {
-  if (!model || index < 0 || index >= model->desc->num_outputs) return nullptr;
+  if (model != &kModel || index < 0 || index >= model->desc->num_outputs) return nullptr;
   return &model->desc->outputs[index];
 }
 
@@ -56,8 +56,10 @@ int32_t leip_runtime_abi_version(void) { return LEIP_RUNTIME_ABI_VERSION; }
 
 const leip_model *leip_model_get(void) { return &kModel; }
 
-int32_t leip_model_num_inputs(const leip_model *model) { return model ? model->desc->num_inputs : -1; }
-int32_t leip_model_num_outputs(const leip_model *model) { return model ? model->desc->num_outputs : -1; }
+// Every query checks that `model` is this library's (leip_model_get): a null pointer, or the
+// model of another artifact loaded in the same process, gets -1 / null / an error.
+int32_t leip_model_num_inputs(const leip_model *model) { return model == &kModel ? model->desc->num_inputs : -1; }
+int32_t leip_model_num_outputs(const leip_model *model) { return model == &kModel ? model->desc->num_outputs : -1; }
 
 const char *leip_model_input_name(const leip_model *model, int32_t index) {
   const leip_tensor_desc *t = inputAt(model, index);
@@ -104,7 +106,8 @@ leip_status leip_model_check_input(const leip_model *model, int32_t index, int32
                                    const int64_t *dims) {
   const leip_tensor_desc *t = inputAt(model, index);
   if (!t) {
-    snprintf(gLastError, sizeof gLastError, "input index %d out of range", (int)index);
+    if (model != &kModel) snprintf(gLastError, sizeof gLastError, "check_input: not this library's model");
+    else snprintf(gLastError, sizeof gLastError, "input index %d out of range", (int)index);
     return LEIP_ERROR_INVALID_ARGUMENT;
   }
   if (dtype != t->dtype) {

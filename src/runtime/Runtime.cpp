@@ -4,6 +4,7 @@
 // Compiled to bitcode without the C++ library (docs/codegen-design.md): no exceptions,
 // no new/delete, no static constructors, no thread-local storage (that would make the
 // artifact need ld-linux for __tls_get_addr); only libc calls declared below.
+#include "CpuFeatures.h"
 #include "ModelDesc.h"
 
 #include "leip/runtime.h"
@@ -45,6 +46,13 @@ int pthread_cond_wait(leip_pthread_cond *cond, leip_pthread_mutex *mutex);
 int pthread_cond_broadcast(leip_pthread_cond *cond);
 int clock_gettime(int clock, leip_timespec *time);
 int sched_yield(void);
+unsigned long getauxval(unsigned long type);
+
+// Defined by the compiler in the generated module (CompilerSupport.cpp, sealArtifact):
+// the CPU features the code was compiled for ("avx2,fma,..." of CpuFeatures.h) and the
+// sha256 of model_schema.json. Weak: null in artifacts built without them.
+__attribute__((weak)) extern const char leip_compiled_cpu_features[];
+__attribute__((weak)) extern const char leip_compiled_schema_sha256[];
 }
 
 namespace {
@@ -79,7 +87,13 @@ struct leip_model {
   const leip_model_desc *desc;
 };
 
+/// leip_context::magic of a live context: catches a pointer that is not one of this
+/// library's contexts (another artifact's, freed, garbage) before it is used.
+constexpr uint64_t kContextMagic = 0x6c6569702d637478ull; // "leip-ctx"
+
 struct leip_context {
+  uint64_t magic;
+  int32_t busy; // atomic: a run is in progress (one at a time per context)
   const leip_model *model;
   char *arena;
   void **io;
@@ -97,6 +111,10 @@ namespace {
 const leip_model kModel = {&leip_compiled_model};
 
 char gLastError[256];
+
+bool isContext(const leip_context *context) {
+  return context && context->magic == kContextMagic && context->model == &kModel;
+}
 
 } // namespace
 
@@ -353,9 +371,88 @@ void ensurePool(leip_context *context) {
   if (pool->size == 1) destroyPool(context);
 }
 
+bool sameName(const char *a, const char *aEnd, const char *b) {
+  for (; a < aEnd; ++a, ++b)
+    if (*a != *b) return false;
+  return *b == 0;
+}
+
+/// Whether this CPU (and OS) supports the feature named [name, end), or -1 for a name the
+/// runtime does not know.
+int hasCpuFeature(const char *name, const char *end) {
+#if defined(__x86_64__)
+  auto cpuid = [](uint32_t leaf, uint32_t subleaf, uint32_t r[4]) {
+    __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(subleaf));
+  };
+  for (const leip_cpu::X86Feature &f : leip_cpu::kX86Features) {
+    if (!sameName(name, end, f.name)) continue;
+    uint32_t r[4];
+    cpuid(f.leaf & 0x80000000u, 0, r); // the highest leaf of this range
+    if (r[0] < f.leaf) return 0;
+    cpuid(f.leaf, f.subleaf, r);
+    if (!((r[f.reg] >> f.bit) & 1)) return 0;
+    if (!f.xcr0) return 1;
+    cpuid(1, 0, r);
+    if (!((r[2] >> 27) & 1)) return 0; // no OSXSAVE: the OS saves no AVX state
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return (lo & f.xcr0) == f.xcr0;
+  }
+  return -1;
+#elif defined(__aarch64__)
+  for (const leip_cpu::Arm64Feature &f : leip_cpu::kArm64Features) {
+    if (!sameName(name, end, f.name)) continue;
+    const unsigned long caps = getauxval(f.hwcap == 1 ? 16 /* AT_HWCAP */ : 26 /* AT_HWCAP2 */);
+    return (caps >> f.bit) & 1;
+  }
+  return -1;
+#else
+  return -1;
+#endif
+}
+
+/// leip_context_run after the context is claimed: checks the buffers, then runs.
+leip_status runChecked(leip_context *context, const void *const *inputs, const int64_t *input_bytes,
+                       void *const *outputs, const int64_t *output_bytes);
+
 } // namespace
 
 extern "C" {
+
+// Exported functions keep the generic CPU the bitcode was built for (internalizeForTarget),
+// so this runs on any CPU of the architecture and can say what is missing.
+leip_status leip_model_check_cpu(const leip_model *model) {
+  if (model != &kModel) {
+    snprintf(gLastError, sizeof gLastError, "leip_model_check_cpu: not this library's model");
+    return LEIP_ERROR_INVALID_ARGUMENT;
+  }
+  const char *features = leip_compiled_cpu_features;
+  if (!features) return LEIP_OK;
+  char missing[160];
+  size_t used = 0;
+  missing[0] = 0;
+  for (const char *p = features; *p;) {
+    const char *end = p;
+    while (*end && *end != ',') ++end;
+    if (end > p && hasCpuFeature(p, end) != 1 && used + (size_t)(end - p) + 3 < sizeof missing) {
+      if (used) missing[used++] = ',';
+      for (const char *c = p; c < end; ++c) missing[used++] = *c;
+      missing[used] = 0;
+    }
+    p = *end ? end + 1 : end;
+  }
+  if (!used) return LEIP_OK;
+  snprintf(gLastError, sizeof gLastError,
+           "this CPU lacks %s, which the artifact was compiled for (compiled features: %s); recompile for this "
+           "machine (leip compile without --target, or --target with its -mcpu)",
+           missing, features);
+  return LEIP_ERROR_UNSUPPORTED_CPU;
+}
+
+const char *leip_model_schema_sha256(const leip_model *model) {
+  if (model != &kModel) return nullptr;
+  return leip_compiled_schema_sha256 ? leip_compiled_schema_sha256 : "";
+}
 
 leip_status leip_context_create(const leip_model *model, leip_context **context) {
   if (!model || !context) {
@@ -363,6 +460,12 @@ leip_status leip_context_create(const leip_model *model, leip_context **context)
     return LEIP_ERROR_INVALID_ARGUMENT;
   }
   *context = nullptr;
+  if (model != &kModel) {
+    snprintf(gLastError, sizeof gLastError, "leip_context_create: not this library's model (use leip_model_get)");
+    return LEIP_ERROR_INVALID_ARGUMENT;
+  }
+  // Before any code compiled for the artifact's CPU runs.
+  if (leip_status status = leip_model_check_cpu(model); status != LEIP_OK) return status;
   leip_context *ctx = static_cast<leip_context *>(calloc(1, sizeof(leip_context)));
   if (!ctx) {
     snprintf(gLastError, sizeof gLastError, "leip_context_create: out of memory");
@@ -384,12 +487,14 @@ leip_status leip_context_create(const leip_model *model, leip_context **context)
              (long long)desc->arena_bytes);
     return LEIP_ERROR_OUT_OF_MEMORY;
   }
+  ctx->magic = kContextMagic;
   *context = ctx;
   return LEIP_OK;
 }
 
 void leip_context_destroy(leip_context *context) {
-  if (!context) return;
+  if (!isContext(context)) return; // null, or not a live context: nothing safe to free
+  context->magic = 0; // a second destroy of the same pointer is then a no-op (while the memory is not reused)
   destroyPool(context);
   printProfile(context);
   free(context->nodeNanoseconds);
@@ -399,7 +504,11 @@ void leip_context_destroy(leip_context *context) {
 }
 
 leip_status leip_context_set_threads(leip_context *context, int32_t threads) {
-  if (!context) return LEIP_ERROR_INVALID_ARGUMENT;
+  if (!isContext(context)) return LEIP_ERROR_INVALID_ARGUMENT;
+  if (__atomic_load_n(&context->busy, __ATOMIC_ACQUIRE)) {
+    snprintf(context->error, sizeof context->error, "set_threads: the context is running on another thread");
+    return LEIP_ERROR_INVALID_ARGUMENT;
+  }
   if (threads < 1 || threads > LEIP_MAX_THREADS) {
     snprintf(context->error, sizeof context->error, "set_threads: thread count must be in [1, %d], got %d",
              LEIP_MAX_THREADS, (int)threads);
@@ -409,11 +518,37 @@ leip_status leip_context_set_threads(leip_context *context, int32_t threads) {
   return LEIP_OK;
 }
 
-int32_t leip_context_threads(const leip_context *context) { return context ? context->threads : -1; }
+int32_t leip_context_threads(const leip_context *context) { return isContext(context) ? context->threads : -1; }
 
 leip_status leip_context_run(leip_context *context, const void *const *inputs, const int64_t *input_bytes,
                              void *const *outputs, const int64_t *output_bytes) {
-  if (!context) return LEIP_ERROR_INVALID_ARGUMENT;
+  if (!isContext(context)) {
+    snprintf(gLastError, sizeof gLastError, "run: not a context of this library (null, destroyed or foreign)");
+    return LEIP_ERROR_INVALID_ARGUMENT;
+  }
+  int32_t idle = 0;
+  if (!__atomic_compare_exchange_n(&context->busy, &idle, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+    // Not context->error: the running call owns it.
+    snprintf(gLastError, sizeof gLastError, "run: the context is already running on another thread; give each "
+                                            "thread its own context");
+    return LEIP_ERROR_INVALID_ARGUMENT;
+  }
+  leip_status status = runChecked(context, inputs, input_bytes, outputs, output_bytes);
+  __atomic_store_n(&context->busy, 0, __ATOMIC_RELEASE);
+  return status;
+}
+
+} // extern "C"
+
+namespace {
+
+bool overlaps(const void *a, int64_t aBytes, const void *b, int64_t bBytes) {
+  const uintptr_t x = (uintptr_t)a, y = (uintptr_t)b;
+  return x < y + (uintptr_t)bBytes && y < x + (uintptr_t)aBytes;
+}
+
+leip_status runChecked(leip_context *context, const void *const *inputs, const int64_t *input_bytes,
+                       void *const *outputs, const int64_t *output_bytes) {
   const leip_model_desc *desc = context->model->desc;
   context->error[0] = 0;
   if ((desc->num_inputs && (!inputs || !input_bytes)) || (desc->num_outputs && (!outputs || !output_bytes))) {
@@ -446,18 +581,38 @@ leip_status leip_context_run(leip_context *context, const void *const *inputs, c
     }
     context->io[desc->num_inputs + i] = outputs[i];
   }
+  // An output that shares memory with an input or another output would be overwritten
+  // while the model still reads it: wrong results, not a crash, so say so instead.
+  for (int32_t i = 0; i < desc->num_outputs; ++i) {
+    const leip_tensor_desc &t = desc->outputs[i];
+    for (int32_t j = 0; j < desc->num_inputs + i; ++j) {
+      const bool input = j < desc->num_inputs;
+      const leip_tensor_desc &u = input ? desc->inputs[j] : desc->outputs[j - desc->num_inputs];
+      if (t.bytes > 0 && u.bytes > 0 && overlaps(outputs[i], t.bytes, context->io[j], u.bytes)) {
+        snprintf(context->error, sizeof context->error, "run: output '%s' overlaps %s '%s'; give it its own buffer",
+                 t.name, input ? "input" : "output", u.name);
+        return LEIP_ERROR_INVALID_ARGUMENT;
+      }
+    }
+  }
   // Nodes are in topological order; with a pool, each node's tasks are shared out.
   ensurePool(context);
   runNodes(context);
   return LEIP_OK;
 }
 
+} // namespace
+
+extern "C" {
+
 leip_status leip_context_run_device(leip_context *context, const void *const *inputs, void *const *outputs) {
-  if (!context) return LEIP_ERROR_INVALID_ARGUMENT;
+  if (!isContext(context)) return LEIP_ERROR_INVALID_ARGUMENT;
   snprintf(context->error, sizeof context->error, "this artifact runs on the CPU; use leip_context_run");
   return LEIP_ERROR_INVALID_ARGUMENT;
 }
 
-const char *leip_context_last_error(const leip_context *context) { return context ? context->error : gLastError; }
+const char *leip_context_last_error(const leip_context *context) {
+  return isContext(context) ? context->error : gLastError;
+}
 
 } // extern "C"

@@ -89,8 +89,18 @@ public:
     return planner_.peak();
   }
 
+  int64_t residualAddsFused() const {
+    return std::count_if(steps_.begin(), steps_.end(), [](const Step &step) { return step.residual != nullptr; });
+  }
+
 private:
-  void planSteps(const std::vector<ir::Node *> &order) { steps_ = codegen::planSteps(graph_, order); }
+  void planSteps(const std::vector<ir::Node *> &order) {
+    steps_ = codegen::planSteps(graph_, order);
+    // A residual Add read by the direct convolution's store costs one pass over tensors
+    // that are still in cache instead of a node that reads two from memory.
+    const int lanes = state_.vectorLanes;
+    fuseResidualAdds(graph_, steps_, [lanes](const ir::Node &node) { return directConvTakesResidual(node, lanes); });
+  }
 
   void planMemory() {
     const auto &ins = graph_.inputs();
@@ -191,7 +201,7 @@ private:
     auto *fnTy = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx_), {ptrTy_, ptrTy_, i64Ty_, i64Ty_}, false);
     auto *fn = llvm::Function::Create(fnTy, llvm::GlobalValue::InternalLinkage, "leip_node_" + std::to_string(index),
                                       mod_);
-    NodeLowering lowering(state_, fn, *step.node, step.absorbed, step.act);
+    NodeLowering lowering(state_, fn, *step.node, step.absorbed, step.act, step.residual);
     for (const ir::Value *v : step.node->inputs())
       if (v && !v->type().isStatic()) lowering.fail("dynamic shapes");
     for (const ir::Value *v : step.outputs())
@@ -391,7 +401,7 @@ CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &o
   const fs::path finalDir = fs::absolute(options.outputDir).lexically_normal();
   spdlog::debug("compiled {} nodes for {}, peak activations {} bytes", order.size(), options.target.describe(), peak);
   return {(finalDir / "modelLibrary.so").string(), (finalDir / "model_schema.json").string(), peak, quantization,
-          dataType};
+          dataType, builder.residualAddsFused()};
 }
 
 } // namespace leip::codegen

@@ -92,7 +92,8 @@ std::vector<Step> planSteps(const ir::Graph &graph, const std::vector<ir::Node *
   return steps;
 }
 
-void fuseResidualAdds(const ir::Graph &graph, std::vector<Step> &steps, const std::vector<std::string> &convOps) {
+void fuseResidualAdds(const ir::Graph &graph, std::vector<Step> &steps,
+                      const std::function<bool(const ir::Node &)> &takesResidual) {
   const auto &outs = graph.outputs();
   std::unordered_map<const ir::Value *, size_t> producer;
   std::unordered_map<const ir::Node *, size_t> stepOf;
@@ -104,8 +105,8 @@ void fuseResidualAdds(const ir::Graph &graph, std::vector<Step> &steps, const st
   std::vector<bool> removed(steps.size(), false);
   for (size_t i = 0; i < steps.size(); ++i) {
     Step &conv = steps[i];
-    if (std::find(convOps.begin(), convOps.end(), conv.node->opType()) == convOps.end() || conv.absorbed ||
-        conv.residual || conv.act.kind != ir::ActivationKind::None || conv.node->numOutputs() != 1)
+    if (!takesResidual(*conv.node) || conv.absorbed || conv.residual || conv.act.kind != ir::ActivationKind::None ||
+        conv.node->numOutputs() != 1)
       continue;
     const ir::Value *y = conv.node->output(0);
     if (y->users().size() != 1 || std::find(outs.begin(), outs.end(), y) != outs.end()) continue;

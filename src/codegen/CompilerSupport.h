@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -57,7 +58,7 @@ struct Step {
   const ir::Node *absorbed = nullptr;
   ir::FusedActivation act;
   /// A tensor added to the node's result before the activation: the other operand of an Add
-  /// folded into a convolution's epilogue (the cuda target's fuseResidualAdds), else null.
+  /// folded into a convolution's epilogue (fuseResidualAdds), else null.
   const ir::Value *residual = nullptr;
   const std::vector<ir::Value *> &outputs() const { return absorbed ? absorbed->outputs() : node->outputs(); }
 };
@@ -69,9 +70,10 @@ std::vector<Step> planSteps(const ir::Graph &graph, const std::vector<ir::Node *
 /// Folds `Add(conv(x), r)` (and the activation the Add absorbed) into the convolution's step
 /// as its residual, when the convolution has no activation of its own, r has the conv
 /// output's shape and is ready before the convolution runs: one kernel instead of two, and
-/// the convolution's output never goes to memory. `convOps` names the ops whose kernels
-/// take a residual.
-void fuseResidualAdds(const ir::Graph &graph, std::vector<Step> &steps, const std::vector<std::string> &convOps);
+/// the convolution's output never goes to memory. `takesResidual` says which convolutions'
+/// kernels accept a residual.
+void fuseResidualAdds(const ir::Graph &graph, std::vector<Step> &steps,
+                      const std::function<bool(const ir::Node &)> &takesResidual);
 
 /// For each step, the values whose last reader it is (inputs and dead outputs), so a memory
 /// plan can release their blocks after the step.

@@ -8,10 +8,10 @@
 namespace leip::codegen {
 
 NodeLowering::NodeLowering(ModuleState &state, llvm::Function *fn, const ir::Node &node, const ir::Node *absorbed,
-                           const ir::FusedActivation &activation)
+                           const ir::FusedActivation &activation, const ir::Value *residual)
     : state_(state), ctx_(fn->getContext()), b_(ctx_), ptrTy_(llvm::PointerType::get(ctx_, 0)),
       arena_(fn->getArg(0)), io_(fn->getArg(1)), begin_(fn->getArg(2)), end_(fn->getArg(3)), node_(node),
-      absorbed_(absorbed), activation_(activation) {
+      absorbed_(absorbed), activation_(activation), residual_(residual) {
   b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", fn));
 }
 

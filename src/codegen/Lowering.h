@@ -56,11 +56,14 @@ struct ModuleState {
 class NodeLowering {
 public:
   NodeLowering(ModuleState &state, llvm::Function *fn, const ir::Node &node, const ir::Node *absorbed,
-               const ir::FusedActivation &activation);
+               const ir::FusedActivation &activation, const ir::Value *residual = nullptr);
 
   const ir::Node &node() const { return node_; }
   /// The activation the kernel applies before storing (fused by the passes or absorbed).
   const ir::FusedActivation &activation() const { return activation_; }
+  /// The tensor added to the result before the activation (a residual Add folded into the
+  /// step by fuseResidualAdds), else null. Only rules that directConvTakesResidual accepts get one.
+  const ir::Value *residual() const { return residual_; }
   /// The outputs the function writes: the absorbed activation node's, when there is one.
   const std::vector<ir::Value *> &outputs() const { return absorbed_ ? absorbed_->outputs() : node_.outputs(); }
   llvm::IRBuilder<> &builder() { return b_; }
@@ -111,6 +114,7 @@ private:
   const ir::Node &node_;
   const ir::Node *absorbed_;
   ir::FusedActivation activation_;
+  const ir::Value *residual_;
   std::set<const ir::Value *> addressed_;
 };
 
@@ -148,6 +152,13 @@ int64_t laneTileRows(int lanes, int64_t count);
 /// before memory planning: convolutions lowered to the direct kernel read an input that a
 /// Pad node inserted here has zero-padded.
 void insertConvPadding(ir::Graph &graph, int vectorLanes);
+/// Whether the direct convolution kernel splits `conv`'s work across threads by output rows
+/// (false: by channel blocks, or `conv` does not run on that kernel). Its Pad node splits
+/// the same way, so each thread reads the rows it padded.
+bool directConvSplitsRows(const ir::Node &conv, int vectorLanes);
+/// Whether `conv` runs on the direct convolution kernel, which can add a residual tensor
+/// before its activation (fuseResidualAdds).
+bool directConvTakesResidual(const ir::Node &conv, int vectorLanes);
 
 /// Emits the kernel calls of one node; returns its task count (how many pieces the
 /// runtime's threads may split it into; the kernel computes tasks [begin, end)).

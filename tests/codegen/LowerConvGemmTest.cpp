@@ -109,6 +109,47 @@ TEST(CodegenConvGemm, DirectConvStem7x7Stride2) {
                            "direct_stem");
 }
 
+/// How many residual Adds the compiler folds into convolutions when it compiles `graph`
+/// for the host.
+int64_t residualAddsFused(const ir::Graph &graph, const std::string &name) {
+  codegen::CompileOptions options;
+  options.target = codegen::hostTarget();
+  options.sourcePath = name;
+  options.outputDir = (test::workRoot() / name).string();
+  const int64_t fused = codegen::compileGraph(graph, options).residualAddsFused;
+  fs::remove_all(options.outputDir);
+  return fused;
+}
+
+TEST(CodegenConvGemm, DirectConvFoldsTheResidualAdd) {
+  // A resnet block, x -> conv -> Relu -> conv -> Add(x) -> Relu, with x as either operand
+  // of the Add: the second convolution adds x to its rows and applies the Relu.
+  for (bool residualFirst : {false, true}) {
+    OneNodeModel m;
+    ir::Value *x = m.input("x", {1, 40, 9, 13});
+    ir::Value *h = m.node("Relu", {m.node("Conv", {x, m.weights({40, 40, 3, 3}), m.weights({40})},
+                                          {{"pads", Ints{1, 1, 1, 1}}})});
+    ir::Value *y = m.node("Conv", {h, m.weights({40, 40, 3, 3}), m.weights({40})}, {{"pads", Ints{1, 1, 1, 1}}});
+    ir::Value *sum = residualFirst ? m.node("Add", {x, y}) : m.node("Add", {y, x});
+    const std::string name = residualFirst ? "residual_first" : "residual_second";
+    expectMatchesInterpreter(m, m.node("Relu", {sum}), name);
+    EXPECT_EQ(residualAddsFused(m.graph, name), 1);
+  }
+}
+
+TEST(CodegenConvGemm, ResidualAddStaysANodeWhenTheConvOutputIsReadElsewhere) {
+  // One convolution's output has a second reader (a Relu), the other's Add broadcasts a
+  // [1, C, 1, 1] tensor: no Add can be folded.
+  OneNodeModel m;
+  ir::Value *x = m.input("x", {1, 24, 8, 8});
+  ir::Value *y = m.node("Conv", {x, m.weights({24, 24, 3, 3})}, {{"pads", Ints{1, 1, 1, 1}}});
+  ir::Value *z = m.node("Conv", {x, m.weights({24, 24, 3, 3})}, {{"pads", Ints{1, 1, 1, 1}}});
+  ir::Value *sum = m.node("Add", {m.node("Add", {y, x}), m.node("Relu", {y})});
+  ir::Value *broadcast = m.node("Add", {z, m.weights({1, 24, 1, 1})});
+  expectMatchesInterpreter(m, m.node("Add", {sum, broadcast}), "residual_unfused");
+  EXPECT_EQ(residualAddsFused(m.graph, "residual_unfused"), 0);
+}
+
 TEST(CodegenConvGemm, PointwiseConvWithWideAndNarrowReductions) {
   OneNodeModel wide; // 200 input channels: the direct kernel
   expectMatchesInterpreter(wide, wide.node("Conv", {wide.input("x", {1, 200, 9, 9}), wide.weights({50, 200, 1, 1})}),

@@ -93,7 +93,7 @@ void expectSameAsInterpreter(ir::Graph &graph, const std::vector<ir::Tensor> &in
 class CodegenMovementOnEveryDtype : public ::testing::TestWithParam<ir::DType> {};
 
 // Transpose, Slice (negative steps), Pad (axes input with a crop and periodic reflection;
-// edge), Tile (8 dims that do not merge), Concat (inner axis; outer axis, where long rows
+// edge; zeros around the planes of NCHW), Tile (8 dims that do not merge), Concat (inner axis; outer axis, where long rows
 // are cut in pieces), Split, Expand, DepthToSpace, Gather with run-time int32 indices.
 TEST_P(CodegenMovementOnEveryDtype, MatchesInterpreter) {
   ir::DType dtype = GetParam();
@@ -107,6 +107,7 @@ TEST_P(CodegenMovementOnEveryDtype, MatchesInterpreter) {
   g.graph.addOutput(g.one("Pad", {x, g.ints({5, -1, 4, 3}), nullptr, g.ints({1, -1})},
                           {{"mode", std::string("reflect")}})); // [2,12,4,7]
   g.graph.addOutput(g.one("Pad", {x, g.ints({0, 2, 0, 0, 0, 1, 3, 0})}, {{"mode", std::string("edge")}}));
+  g.graph.addOutput(g.one("Pad", {x, g.ints({0, 0, 2, 0, 0, 0, 1, 3})})); // zeros around planes: leip_k_pad_planes
   g.graph.addOutput(g.one("Tile", {x, g.ints({2, 3, 2, 3})}));
   g.graph.addOutput(g.one("Concat", {x, x}, {{"axis", int64_t{3}}}));
   g.graph.addOutput(g.one("Concat", {wide, wide}, {{"axis", int64_t{0}}}));

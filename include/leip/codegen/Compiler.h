@@ -35,6 +35,8 @@ struct CompileResult {
   /// "int8" when every quantized convolution runs on integers, "mixed" when some stay float,
   /// "float32" when none runs on integers.
   std::string dataType = "float32";
+  /// Float Adds folded into the convolution before them as its residual (fuseResidualAdds).
+  int64_t residualAddsFused = 0;
 };
 
 /// Throws BadInputError naming the first node whose op cannot be compiled yet (before any

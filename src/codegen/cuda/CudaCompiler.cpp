@@ -82,7 +82,7 @@ public:
 
   void build(const std::vector<ir::Node *> &order) {
     steps_ = planSteps(graph_, order);
-    fuseResidualAdds(graph_, steps_, {"Conv"});
+    fuseResidualAdds(graph_, steps_, [](const ir::Node &node) { return node.opType() == "Conv"; });
     planMemory();
     for (const Step &step : steps_) {
       cuda::GpuLowering lowering(state_, step);

@@ -258,10 +258,12 @@ constexpr int64_t kDirectAccFloats = 8192;
 /// weights (CC x R x S x 2L floats) stay in L1 while every position of its rows uses them,
 /// keeping partial sums in a stack buffer; then it applies the activation and writes the
 /// buffer out transposed (channels are lanes here but rows of y). Every output is bias +
-/// sum over q in (c, r, s) order whatever the task split.
+/// sum over q in (c, r, s) order whatever the task split. A `residual` (y's shape, or null)
+/// is added to the stored rows while they are still in L1, before the activation.
 template <int L, int MR>
 __attribute__((always_inline)) inline void directConv(const float *__restrict x, const float *__restrict wp,
-                                                      const float *__restrict bias, float *__restrict y, int64_t C,
+                                                      const float *__restrict bias, const float *__restrict residual,
+                                                      float *__restrict y, int64_t C,
                                                       int64_t Hp, int64_t Wp, int64_t K, int64_t R, int64_t S,
                                                       int64_t OH, int64_t OW, int64_t strideH, int64_t strideW,
                                                       int64_t dilH, int64_t dilW, int64_t RB, int64_t CC,
@@ -285,11 +287,20 @@ __attribute__((always_inline)) inline void directConv(const float *__restrict x,
         channelLaneRow<L, MR>(xn + c0 * plane + (oh0 + i) * strideH * Wp, wk + c0 * R * S * KB, bias + kb * KB,
                          acc + i * OW * KB, c0 == 0, imin(CC, C - c0), plane, Wp, R, S, dilH, dilW, strideW, OW);
     }
-    const int64_t positions = rows * OW;
-    activateFast(acc, positions * KB, activation, actAlpha, actBeta);
-    const int64_t kValid = imin(KB, K - kb * KB);
-    float *__restrict out = y + (n * K + kb * KB) * P + oh0 * OW;
+    const int64_t positions = rows * OW, kValid = imin(KB, K - kb * KB), outOffset = (n * K + kb * KB) * P + oh0 * OW;
+    float *__restrict out = y + outOffset;
+    if (!residual) {
+      activateFast(acc, positions * KB, activation, actAlpha, actBeta);
+      storeTransposed(acc, KB, out, P, positions, kValid);
+      continue;
+    }
     storeTransposed(acc, KB, out, P, positions, kValid);
+    for (int64_t k = 0; k < kValid; ++k) {
+      float *__restrict row = out + k * P;
+      const float *__restrict add = residual + outOffset + k * P;
+      for (int64_t j = 0; j < positions; ++j) row[j] += add[j];
+      activateFast(row, positions, activation, actAlpha, actBeta);
+    }
   }
 }
 
@@ -528,9 +539,11 @@ extern "C" void leip_k_conv2d_f32(const float *__restrict x, const float *__rest
 /// to a multiple of 2L. `lanes` (L: 16 for AVX-512, 8 for AVX2, 4 for NEON/SSE) and `rows`
 /// (MR, positions per micro-kernel) are compile-time constants chosen for the target's
 /// vector registers, so after inlining only one instantiation remains; `rowsPerTask` x OW x
-/// 2L floats must fit kDirectAccFloats.
+/// 2L floats must fit kDirectAccFloats. `residual` (null, or a tensor of y's shape) is
+/// added before the activation: a folded residual Add.
 extern "C" void leip_k_conv2d_direct_f32(const float *__restrict xp, const float *__restrict wp,
-                                         const float *__restrict bias, float *__restrict y, int64_t C, int64_t Hp,
+                                         const float *__restrict bias, const float *__restrict residual,
+                                         float *__restrict y, int64_t C, int64_t Hp,
                                          int64_t Wp, int64_t K, int64_t R, int64_t S, int64_t OH, int64_t OW,
                                          int64_t strideH, int64_t strideW, int64_t dilH, int64_t dilW, int64_t lanes,
                                          int64_t rows, int64_t rowsPerTask, int64_t channelChunk, int32_t rowsOuter,
@@ -538,8 +551,8 @@ extern "C" void leip_k_conv2d_direct_f32(const float *__restrict xp, const float
                                          float actAlpha, float actBeta, int64_t begin, int64_t end) {
 #define LEIP_DIRECT(l, mr)                                                                                             \
   if (lanes == l && rows == mr)                                                                                        \
-    return directConv<l, mr>(xp, wp, bias, y, C, Hp, Wp, K, R, S, OH, OW, strideH, strideW, dilH, dilW, rowsPerTask,   \
-                             channelChunk, rowsOuter != 0, activation, actAlpha, actBeta, begin, end);
+    return directConv<l, mr>(xp, wp, bias, residual, y, C, Hp, Wp, K, R, S, OH, OW, strideH, strideW, dilH, dilW,     \
+                             rowsPerTask, channelChunk, rowsOuter != 0, activation, actAlpha, actBeta, begin, end);
   LEIP_DIRECT(16, 14) LEIP_DIRECT(16, 12) LEIP_DIRECT(16, 8) LEIP_DIRECT(16, 7) LEIP_DIRECT(16, 4)
   LEIP_DIRECT(8, 6) LEIP_DIRECT(8, 4) LEIP_DIRECT(4, 12) LEIP_DIRECT(4, 6)
 #undef LEIP_DIRECT

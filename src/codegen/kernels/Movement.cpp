@@ -76,6 +76,30 @@ void padTables(const T *__restrict x, T *__restrict y, int64_t rank, const int64
   }
 }
 
+/// Constant padding of the last two axes of [N, C, H, W] into [N, C, Hp, Wp] (pads >= 0):
+/// one task per padded row of one channel. With `rowsOuter` tasks run (image, row,
+/// channel), so a thread's share of them is a band of rows of every channel, the band the
+/// direct convolution reading the result computes from when it splits its work by rows;
+/// else (image, channel, row), a band of channels.
+template <typename T>
+void padPlanes(const T *__restrict x, T *__restrict y, int64_t C, int64_t H, int64_t W, int64_t Hp, int64_t Wp,
+               int64_t padT, int64_t padL, int32_t rowsOuter, const T *fill, int64_t begin, int64_t end) {
+  const T value = fill ? *fill : T(0);
+  for (int64_t t = begin; t < end; ++t) {
+    const int64_t r = rowsOuter ? t / C % Hp : t % Hp, c = rowsOuter ? t % C : t / Hp % C, n = t / (C * Hp);
+    T *__restrict out = y + ((n * C + c) * Hp + r) * Wp;
+    const int64_t ih = r - padT;
+    if (ih < 0 || ih >= H) {
+      for (int64_t j = 0; j < Wp; ++j) out[j] = value;
+      continue;
+    }
+    const T *__restrict in = x + ((n * C + c) * H + ih) * W;
+    for (int64_t j = 0; j < padL; ++j) out[j] = value;
+    memcpy(out + padL, in, static_cast<size_t>(W) * sizeof(T));
+    for (int64_t j = padL + W; j < Wp; ++j) out[j] = value;
+  }
+}
+
 } // namespace
 
 #define LEIP_MOVEMENT_KERNELS(suffix, T)                                                                             \
@@ -86,6 +110,11 @@ void padTables(const T *__restrict x, T *__restrict y, int64_t rank, const int64
   extern "C" void leip_k_pad_##suffix(const T *x, T *y, int64_t rank, const int64_t *dims, const int64_t *tables,    \
                                       int64_t lo, int64_t hi, const T *fill, int64_t begin, int64_t end) {           \
     padTables(x, y, rank, dims, tables, lo, hi, fill, begin, end);                                                   \
+  }                                                                                                                  \
+  extern "C" void leip_k_pad_planes_##suffix(const T *x, T *y, int64_t C, int64_t H, int64_t W, int64_t Hp,          \
+                                             int64_t Wp, int64_t padT, int64_t padL, int32_t rowsOuter,              \
+                                             const T *fill, int64_t begin, int64_t end) {                            \
+    padPlanes(x, y, C, H, W, Hp, Wp, padT, padL, rowsOuter, fill, begin, end);                                       \
   }
 
 LEIP_MOVEMENT_KERNELS(b1, uint8_t)

@@ -837,7 +837,9 @@ __attribute__((always_inline)) inline void qconvDepthwiseLanes(const uint8_t *x,
   alignas(64) int32_t sums[kAccPositions * L]; // the general epilogue's input
   uint8_t *const base = buf + front * L;       // buffer position 0: column 0 of the task's first input row
   for (int64_t task = begin; task < end; ++task) {
-    const int64_t rb = task % rowBlocks, cb = task / rowBlocks % blocks, n = task / (rowBlocks * blocks);
+    // Rows outermost, as in the dense kernels: a thread's share of the tasks is a band of
+    // rows of every channel, the band the 1x1 layers around it write and read on that core.
+    const int64_t cb = task % blocks, rb = task / blocks % rowBlocks, n = task / (rowBlocks * blocks);
     const int64_t c0 = cb * L, valid = s.C - c0 < L ? s.C - c0 : L;
     const int64_t oh0 = rb * s.rowsPerTask;
     const int64_t rows = s.OH - oh0 < s.rowsPerTask ? s.OH - oh0 : s.rowsPerTask;

@@ -71,14 +71,12 @@ int64_t lowerDirectConv(NodeLowering &L, const ir::Value *x, const ir::Value *y,
   rowsPerTask = std::min(rowsPerTask, (ys[2] + fewestRowBlocks - 1) / fewestRowBlocks);
   // Channels per chunk: as many as keep the chunk's packed weights in half of L1.
   const int64_t channelChunk = std::clamp<int64_t>(kDirectChunkBytes / (ws[2] * ws[3] * KB * 4), 1, ws[1]);
-  std::vector<llvm::Value *> args{L.address(x), L.derivedConstant(packed), L.derivedConstant(bias), L.address(y)};
+  std::vector<llvm::Value *> args{L.address(x), L.derivedConstant(packed), L.derivedConstant(bias),
+                                  L.address(L.residual()), L.address(y)};
   for (int64_t v : {xs[1], xs[2], xs[3], K, ws[2], ws[3], ys[2], ys[3], strides[0], strides[1], dilations[0],
                     dilations[1], lanes, laneTileRows(L.vectorLanes(), ys[3]), rowsPerTask, channelChunk})
     args.push_back(L.i64(v));
-  // Split the threads by rows when the input outweighs the weights (early layers), by
-  // channel blocks otherwise (late layers, megabytes of weights).
-  const bool rowsOuter = x->type().numElements() > static_cast<int64_t>(packed.size());
-  args.push_back(L.i32(rowsOuter));
+  args.push_back(L.i32(directConvSplitsRows(node, L.vectorLanes())));
   L.pushActivation(args);
   L.callKernel("leip_k_conv2d_direct_f32", args);
   return ys[0] * blocks * ((ys[2] + rowsPerTask - 1) / rowsPerTask);
@@ -176,6 +174,19 @@ void insertConvPadding(ir::Graph &graph, int vectorLanes) {
         ir::TensorType{x->type().dtype, {xs[0], xs[1], xs[2] + pads[0] + pads[2], xs[3] + pads[1] + pads[3]}, {}});
     conv->setInput(0, pad->output(0));
   }
+}
+
+bool directConvSplitsRows(const ir::Node &conv, int vectorLanes) {
+  if (conv.opType() != "Conv" || !conv.domain().empty() || !usesDirectConv(conv, vectorLanes)) return false;
+  // By rows when the input outweighs the packed weights (early layers), by channel blocks
+  // otherwise (late layers, megabytes of weights).
+  const ir::Shape &ws = conv.input(1)->type().shape;
+  const int64_t KB = 2 * vectorLanes, packedWeights = (ws[0] + KB - 1) / KB * KB * ws[1] * ws[2] * ws[3];
+  return conv.input(0)->type().numElements() > packedWeights;
+}
+
+bool directConvTakesResidual(const ir::Node &conv, int vectorLanes) {
+  return conv.opType() == "Conv" && conv.domain().empty() && usesDirectConv(conv, vectorLanes);
 }
 
 void addConvLowerings(LoweringRules &rules) { rules["Conv"] = lowerConv; }

@@ -186,6 +186,19 @@ int64_t lowerPad(NodeLowering &L) {
   }
   if (y->type().numElements() == 0) return 0;
 
+  // Constant padding of the two spatial axes of an NCHW tensor (what insertConvPadding
+  // adds): whole rows, ordered as the convolution that reads them splits its work.
+  if (rank == 4 && mode == "constant" && begins[0] == 0 && ends[0] == 0 && begins[1] == 0 && ends[1] == 0 &&
+      std::all_of(begins.begin(), begins.end(), [](int64_t p) { return p >= 0; }) &&
+      std::all_of(ends.begin(), ends.end(), [](int64_t p) { return p >= 0; })) {
+    const std::vector<ir::Node *> &readers = y->users();
+    const bool rowsOuter = readers.size() == 1 && directConvSplitsRows(*readers[0], L.vectorLanes());
+    L.callKernel(sizedKernelName("leip_k_pad_planes", x->type().dtype),
+                 {L.address(x), L.address(y), L.i64(xs[1]), L.i64(xs[2]), L.i64(xs[3]), L.i64(ys[2]), L.i64(ys[3]),
+                  L.i64(begins[2]), L.i64(begins[3]), L.i32(rowsOuter), fill});
+    return ys[0] * ys[1] * ys[2];
+  }
+
   std::vector<int64_t> inStrides = ir::stridesOf(xs);
   std::vector<int64_t> dims;
   std::vector<std::vector<int64_t>> tables;

@@ -237,7 +237,14 @@ void internalizeForTarget(llvm::Module &mod, const std::string &cpu, const std::
     // The exported functions keep the bitcode's generic CPU, so that loading the artifact
     // on a CPU without the target's features reaches leip_model_check_cpu and its message
     // instead of an illegal instruction (the kernels and node functions get the features).
-    if (isAbi(fn.getName())) continue;
+    if (isAbi(fn.getName())) {
+      // ...but no outlined atomics (aarch64 clang's default: calls to libgcc's
+      // __aarch64_cas4_acq and friends, which artifacts do not link).
+      std::string own = fn.getFnAttribute("target-features").getValueAsString().str();
+      for (size_t at; (at = own.find("+outline-atomics")) != std::string::npos;) own[at] = '-';
+      if (!own.empty()) fn.addFnAttr("target-features", own);
+      continue;
+    }
     fn.addFnAttr("target-cpu", cpu);
     fn.addFnAttr("target-features", features);
   }

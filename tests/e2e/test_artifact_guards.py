@@ -7,7 +7,8 @@
 - an artifact compiled for CPU features this machine lacks (x86_64 -mcpu=sapphirerapids:
   avx512fp16) fails at load with exit code 2, naming the missing features (which the test
   derives from /proc/cpuinfo, not from leip), instead of dying of SIGILL; a haswell artifact
-  loads and runs here.
+  loads and runs here; an aarch64 +dotprod artifact fails under qemu's cortex-a53 naming
+  dotprod (needs the cross tools of tools/install-deps.sh, as e2e_aarch64_qemu).
 """
 
 import json
@@ -198,6 +199,30 @@ class CpuFeaturesTest(unittest.TestCase):
         got, ref = e2e.read_outputs(out), e2e.read_outputs(want)
         for name in ref:
             self.assertLessEqual(e2e.relative_error(got[name], ref[name]), 1e-4, name)
+
+
+class Aarch64CpuFeaturesTest(unittest.TestCase):
+    """The aarch64 check (getauxval HWCAP): a +dotprod artifact under qemu's cortex-a53 (no
+    dotprod) fails at load naming it; under qemu's default CPU (which has it) it runs."""
+
+    def test_dotprod_artifact_on_a_cpu_without_it(self):
+        import test_artifacts
+        test_artifacts.require_cross_tools()
+        work = e2e.work_dir("artifact_cpu_aarch64")
+        harness = test_artifacts.build_aarch64_harness(self, work)
+        artifact = compile_model(e2e.example_model("fmnist_cnn"), os.path.join(work, "cnn_dotprod"), "--target",
+                                 "aarch64 -mattr=+dotprod")
+        self.assertEqual(read_schema(artifact)["target"]["required_features"], ["neon", "dotprod"])
+        x = e2e.save_npy(os.path.join(work, "x.npy"), np.random.default_rng(2).random((1, 1, 28, 28), dtype=np.float32))
+        library = os.path.join(artifact, "modelLibrary.so")
+        os.makedirs(os.path.join(work, "out"))
+        result = e2e.run_command(["qemu-aarch64", "-cpu", "cortex-a53", "-L", "/usr/aarch64-linux-gnu", harness, library,
+                                  os.path.join(work, "out"), x], timeout=300)
+        self.assertNotEqual(result.rc, 0, result.describe())
+        self.assertIn("this CPU lacks dotprod, which the artifact was compiled for", result.stderr, result.describe())
+        self.assertEqual(os.listdir(os.path.join(work, "out")), [])
+        got = test_artifacts.run_under_qemu(self, harness, artifact, os.path.join(work, "out-max"), x, 1)
+        self.assertEqual(sorted(got), ["logits"])
 
 
 if __name__ == "__main__":

@@ -376,6 +376,10 @@ CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &o
   ModuleBuilder builder(*mod, graph, lanes, int8Dot(*tm, lanes));
   int64_t peak = builder.build(order);
 
+  // The runtime checks the CPU features and the schema's checksum recorded here at load.
+  nlohmann::json schema = schemaJson(graph, options, dataType, quantization, peak);
+  sealArtifact(*mod, *tm, schema);
+
   mod->setTargetTriple(options.target.triple);
   mod->setDataLayout(tm->createDataLayout());
   internalizeForTarget(*mod, target.cpu, target.features);
@@ -386,10 +390,6 @@ CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &o
   // end, so a failed compile never leaves a partial artifact.
   StagedDirectory staged(options.outputDir);
   const fs::path &tempDir = staged.path();
-  // The runtime checks the CPU features and the schema's checksum recorded here at load.
-  nlohmann::json schema = schemaJson(graph, options, dataType, quantization, peak);
-  sealArtifact(*mod, *tm, schema);
-
   fs::path object = tempDir / "model.o";
   emitModule(*mod, *tm, object, /*assembly=*/false);
   linkSharedLibrary(options.target, object.string(), (tempDir / "modelLibrary.so").string());

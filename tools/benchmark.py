@@ -156,8 +156,69 @@ def prepare_int8(args, name, path, input_args, row):
     return engines
 
 
+# --realtime: a pause loop that holds a core at the benchmark's SCHED_FIFO priority, so that
+# a 1-thread run's neighbour core runs nothing else (other jobs' memory traffic and a shared
+# physical core slow the measured one by up to 20 % on the shared 2-core VM).
+IDLE_LOOP_C = r'''
+#include <stdlib.h>
+#include <time.h>
+int main(int argc, char **argv) {
+  double limit = atof(argv[1]);
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (;;) {
+    for (int i = 0; i < 10000; ++i) {
+#if defined(__x86_64__)
+      __builtin_ia32_pause();
+#else
+      __asm__ volatile("yield");
+#endif
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    if ((t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) * 1e-9 > limit) return 0;
+  }
+}
+'''
+REALTIME_PRIORITY = "10"
+
+
+def build_idle_loop(work):
+    """The idle loop's binary (built once with cc); None where it cannot be built."""
+    binary = os.path.join(work, "idle_loop")
+    if os.access(binary, os.X_OK):
+        return binary
+    source = binary + ".c"
+    with open(source, "w") as f:
+        f.write(IDLE_LOOP_C)
+    rc, _, err = run(["cc", "-O2", "-o", binary, source], timeout=120)
+    return binary if rc == 0 else None
+
+
 def measure(args, engine, target, threads, pin, input_args):
     """One run of `engine` (leip benchmark or ort_benchmark.js) on `target`: (result, error)."""
+    if args.realtime:
+        return measure_realtime(args, engine, target, threads, pin, input_args)
+    return measure_once(args, engine, target, threads, pin, input_args)
+
+
+def measure_realtime(args, engine, target, threads, pin, input_args):
+    """measure() under SCHED_FIFO; with one thread pinned to a core, the other cores hold idle loops."""
+    idlers = []
+    try:
+        if pin and args.idle_loop:
+            core = int(pin[-1])
+            for other in sorted(os.sched_getaffinity(0)):
+                if other != core:
+                    idlers.append(subprocess.Popen(["chrt", "-f", REALTIME_PRIORITY, "taskset", "-c", str(other),
+                                                    args.idle_loop, str(args.timeout)]))
+        return measure_once(args, engine, target, threads, ["chrt", "-f", REALTIME_PRIORITY] + pin, input_args)
+    finally:
+        for p in idlers:
+            p.kill()
+            p.wait()
+
+
+def measure_once(args, engine, target, threads, pin, input_args):
     if engine.startswith("leip"):
         cmd = pin + [args.leip, "benchmark", "--input_path", target, "--threads", threads, "--iterations",
                      args.iterations, "--warmup", args.warmup, "--json"]
@@ -383,7 +444,10 @@ def write_doc(path, args, rows, cpu, meta):
         "threads; `tools/ort_benchmark.js`), same random input, same warm-up and iteration counts, in the "
         "same run. **ratio < 1 means leip is faster.** Each engine's best median over "
         f"{args.rounds} alternating round(s) is shown, because the machine is shared; 1-thread rounds pin all "
-        "engines to the same core, a different core each round (the cores of this shared machine differ).",
+        "engines to the same core, a different core each round (the cores of this shared machine differ)."
+        + (" Every engine ran under SCHED_FIFO (`--realtime`): other jobs on the machine could not preempt it, "
+           "and during 1-thread runs the other cores ran an idle loop at the same priority."
+           if getattr(args, "realtime", False) else ""),
         "",
         f"- CPU: {cpu['model']}, {cpu['cpus']} logical CPUs; {flags}",
         f"- leip target: {meta.get('target', 'n/a')}",
@@ -472,6 +536,9 @@ def main():
                         help="measure nothing: rewrite --output from the --results JSON of an earlier run (and the "
                         "newest docs/data/gpu-check-*.json)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per command")
+    parser.add_argument("--realtime", action="store_true",
+                        help="run the engines under SCHED_FIFO (root and chrt needed) so that other processes on a "
+                        "shared machine cannot preempt them; 1-thread runs keep the other cores in an idle loop")
     args = parser.parse_args()
     if args.render_only:
         with open(args.results or os.path.join(args.build_dir, "benchmark", "results.json")) as f:
@@ -494,6 +561,10 @@ def main():
     ensure_torchvision(args, [n for n, _ in models])
     work = args.work = os.path.join(args.build_dir, "benchmark")
     os.makedirs(work, exist_ok=True)
+    if args.realtime:
+        if os.geteuid() != 0 or shutil.which("chrt") is None:
+            sys.exit("benchmark: --realtime needs root and chrt (util-linux) for SCHED_FIFO")
+        args.idle_loop = build_idle_loop(work)
     results_path = args.results or os.path.join(work, "results.json")
     cpu = cpu_info()
     rc, out, _ = run([args.leip, "--version"], timeout=60)

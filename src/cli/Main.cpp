@@ -4,6 +4,7 @@
 #include "leip/support/Error.h"
 #include "leip/support/Interrupt.h"
 #include "leip/support/Logging.h"
+#include "leip/support/MemoryLimit.h"
 
 #include <iostream>
 
@@ -13,11 +14,24 @@ int main(int argc, char **argv) {
   app.name("leip");
   app.set_version_flag("--version", std::string("leip ") + LEIP_VERSION);
   leip::initLogging(false);
-  // Option callbacks run before the subcommand's callback, so -v takes effect in time.
   // SIGINT/SIGTERM exit with 130/143 after removing any staged output (docs/reliability.md).
   leip::installInterruptHandlers();
+  // Option callbacks run before the subcommand's callback, so -v takes effect in time.
   app.add_flag_callback("-v,--verbose", [] { spdlog::set_level(spdlog::level::debug); },
                         "Print debug logs to stderr");
+  // Hostile models (docs/reliability.md): a model whose tensors need more is refused (exit 2)
+  // naming the tensor, before anything is allocated.
+  app.add_option_function<std::string>(
+      "--max_memory",
+      [](const std::string &text) {
+        try {
+          leip::setMaxMemory(leip::parseByteSize(text));
+        } catch (const leip::UsageError &e) {
+          throw CLI::ValidationError(e.what());
+        }
+      },
+      "Most memory the tensors of a model may take, in bytes with an optional K, M, G or T suffix "
+      "(default: 75% of physical memory, " + leip::formatBytes(leip::defaultMaxMemory()) + " here)");
   app.fallthrough(); // accept -v after the subcommand too: `leip run ... -v`
   app.require_subcommand(1);
   leip::cli::addInspectCommand(app);

@@ -435,12 +435,22 @@ fs::path resolveRecipe(const std::string &nameOrPath) {
 Recipe parseRecipe(const std::string &text, const std::string &name, const std::string &origin,
                    const fs::path &baseDir) {
   Json json;
+  // Recipes nest three levels; a bound keeps the recursive parts of nlohmann::json (dump()
+  // in messages, destruction) far from the stack's end on hostile text.
+  constexpr int kMaxDepth = 32;
   try {
-    json = Json::parse(text);
-  } catch (const Json::parse_error &e) {
+    json = Json::parse(text, [&](int depth, Json::parse_event_t, Json &) {
+      if (depth > kMaxDepth)
+        throw BadInputError(origin + ": not a recipe: JSON nested more than " + std::to_string(kMaxDepth) +
+                            " levels deep");
+      return true;
+    });
+  } catch (const Json::exception &e) {
+    // Parse errors and numbers too large for any type (out_of_range 406):
     // "[json.exception.parse_error.101] parse error at line 3, column 5: ..." without the tag.
     std::string what = e.what();
-    throw BadInputError(origin + ": not valid JSON: " + what.substr(what.find("] ") + 2));
+    size_t tag = what.find("] ");
+    throw BadInputError(origin + ": not valid JSON: " + (tag == std::string::npos ? what : what.substr(tag + 2)));
   }
   if (!json.is_object())
     throw BadInputError(origin + ": expected a JSON object with keys " + keysUnder("") + ", got " + quoted(json));

@@ -1,6 +1,7 @@
 #include "leip/data/Image.h"
 
 #include "leip/support/Error.h"
+#include "leip/support/MemoryLimit.h"
 
 #include <stb/stb_image.h>
 #include <stb/stb_image_resize.h>
@@ -9,9 +10,56 @@
 #include <cctype>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
+#include <optional>
 
 namespace leip::data {
+
+namespace {
+
+/// stb_image 2.27 (Debian's libstb) writes past a Huffman table's size array when a JPEG
+/// DHT segment declares more than 256 codes (found by fuzzing: tests/fuzz/regressions/image;
+/// newer stb checks it). Such a file is corrupt; this walks the JPEG's markers as stb does
+/// and names the bad table before stb sees it. Not a JPEG: nullopt.
+std::optional<std::string> badJpegHuffmanTable(const std::string &b) {
+  const size_t n = b.size();
+  // stb reads zeros past the end of the file, and so does this.
+  auto byte = [&](size_t i) { return i < n ? static_cast<unsigned char>(b[i]) : static_cast<unsigned char>(0); };
+  if (n < 4 || byte(0) != 0xFF || byte(1) != 0xD8) return std::nullopt;
+  size_t i = 2;
+  while (i + 4 <= n) {
+    // Outside segments (entropy-coded data, or junk stb rejects anyway) only markers matter:
+    // 0xFF followed by a byte that is not a stuffed zero, a fill byte or a restart marker.
+    const unsigned char marker = byte(i + 1);
+    if (byte(i) != 0xFF || marker == 0xFF) {
+      ++i;
+      continue;
+    }
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {
+      i += 2;
+      continue;
+    }
+    if (marker == 0xD9) break; // end of image
+    const size_t length = static_cast<size_t>(byte(i + 2)) << 8 | byte(i + 3);
+    if (marker == 0xC4) { // DHT: tables of (class/id, 16 code counts, the symbols)
+      const size_t end = i + 2 + length;
+      for (size_t j = i + 4; j < end;) {
+        size_t codes = 0;
+        for (size_t k = 1; k <= 16; ++k) codes += byte(j + k);
+        if (codes > 256)
+          return "JPEG Huffman table at byte " + std::to_string(j) + " declares " + std::to_string(codes) +
+                 " codes (at most 256)";
+        j += 17 + codes;
+      }
+    }
+    i += 2 + length;
+  }
+  return std::nullopt;
+}
+
+} // namespace
 
 bool isImageFile(const std::string &path) {
   std::string ext = std::filesystem::path(path).extension().string();
@@ -24,9 +72,25 @@ Image readImage(const std::string &path, int channels) {
     throw InternalError("readImage: channels must be 1 or 3, not " + std::to_string(channels));
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) throw BadInputError(path + ": no such image file");
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof()) throw BadInputError(path + ": cannot read the image file");
+  if (bytes.size() > static_cast<size_t>(INT32_MAX)) throw BadInputError(path + ": image files must be under 2 GB");
+  if (auto bad = badJpegHuffmanTable(bytes))
+    throw BadInputError(path + ": cannot read image (corrupt JPEG: " + *bad + ")");
+  const auto *data = reinterpret_cast<const stbi_uc *>(bytes.data());
+  const int size = static_cast<int>(bytes.size());
   int width = 0, height = 0, stored = 0;
+  // The header says how much decoding will take: stb's buffers (about three times the stored
+  // pixels, twice that for 16-bit PNGs) and the float pixels here, all within --max_memory.
+  if (stbi_info_from_memory(data, size, &width, &height, &stored) && width > 0 && height > 0 && stored > 0) {
+    const uint64_t pixelsCount = static_cast<uint64_t>(width) * static_cast<uint64_t>(height);
+    const uint64_t stbBytes = pixelsCount * static_cast<uint64_t>(stored) * (stbi_is_16_bit_from_memory(data, size) ? 6 : 3);
+    checkMemory(stbBytes + pixelsCount * static_cast<uint64_t>(channels) * sizeof(float),
+                path + ": decoding a " + std::to_string(width) + "x" + std::to_string(height) + " image");
+  }
   // Decode the stored channels and convert here: stb's own RGB-to-gray conversion truncates.
-  std::unique_ptr<stbi_uc, void (*)(void *)> pixels(stbi_load(path.c_str(), &width, &height, &stored, 0),
+  std::unique_ptr<stbi_uc, void (*)(void *)> pixels(stbi_load_from_memory(data, size, &width, &height, &stored, 0),
                                                     stbi_image_free);
   if (!pixels) {
     const char *reason = stbi_failure_reason();
@@ -61,6 +125,8 @@ Image resizeBilinear(const Image &image, int64_t height, int64_t width) {
   out.height = height;
   out.width = width;
   out.channels = image.channels;
+  std::optional<uint64_t> bytes = checkedBytes(height * width, static_cast<uint64_t>(image.channels) * sizeof(float));
+  checkMemory(bytes.value_or(UINT64_MAX), "resizing an image to " + std::to_string(height) + "x" + std::to_string(width));
   out.pixels.resize(static_cast<size_t>(height * width * image.channels));
   // The triangle filter is bilinear interpolation when enlarging (stb_image_resize's docs).
   if (!stbir_resize_float_generic(image.pixels.data(), static_cast<int>(image.width), static_cast<int>(image.height),

@@ -3,6 +3,7 @@
 #include "leip/interp/Kernels.h"
 #include "leip/ir/OpRegistry.h"
 #include "leip/support/Error.h"
+#include "leip/support/MemoryLimit.h"
 
 #include <spdlog/spdlog.h>
 
@@ -31,13 +32,63 @@ std::optional<ir::Tensor> foldFromShape(const ir::Node &node, const ir::TensorTy
   return ir::Tensor::fromVector<int64_t>(ir::DType::I64, {static_cast<int64_t>(dims.size())}, dims);
 }
 
+/// Keeps the model's declared tensors within --max_memory (support/MemoryLimit.h): each
+/// one, and all of them together (what the interpreter holds at most), checked before
+/// constant folding or the interpreter allocates anything.
+class MemoryBudget {
+public:
+  void add(const ir::TensorType &type, const std::string &what) {
+    std::optional<uint64_t> bytes;
+    if (type.isStatic()) {
+      int64_t count = 1;
+      bool overflow = false;
+      for (int64_t dim : type.shape) {
+        if (dim != 0 && count > INT64_MAX / dim) overflow = true;
+        if (!overflow) count *= dim;
+      }
+      if (!overflow) bytes = checkedBytes(count, ir::dtypeSize(type.dtype));
+    }
+    if (type.isStatic() && !bytes)
+      throw BadInputError(what + " has shape " + ir::shapeToString(type.shape) +
+                          ", whose size in bytes does not fit in 64 bits");
+    if (!bytes) return;
+    checkMemory(*bytes, what + " " + type.toString());
+    // An empty tensor may still have one enormous axis, and kernels keep per-axis tables
+    // (the fuzzer's f32[0,3.4e17] Expand asked for 2.7 EB of offsets).
+    for (int64_t dim : type.shape)
+      if (checkedBytes(dim, ir::dtypeSize(type.dtype)).value_or(UINT64_MAX) > maxMemory())
+        throw BadInputError(what + " " + type.toString() + " has an axis of " + std::to_string(dim) +
+                            ", more than --max_memory allows (" + formatBytes(maxMemory()) + ")");
+    total_ += *bytes; // each term is at most the limit (< 2^63): no overflow
+    if (*bytes > largestBytes_) {
+      largestBytes_ = *bytes;
+      largest_ = what;
+    }
+    if (total_ > maxMemory())
+      checkMemory(total_, "the sum of the model's tensors (the largest: " + largest_ + ")");
+  }
+
+private:
+  uint64_t total_ = 0, largestBytes_ = 0;
+  std::string largest_;
+};
+
+std::string outputWhat(const ir::Node &node, const ir::Value &out) {
+  return "tensor '" + out.name() + "' (output of " + node.describe() + ")";
+}
+
 } // namespace
 
 void inferShapes(ir::Graph &graph) {
-  for (ir::Value *input : graph.inputs())
+  MemoryBudget budget;
+  for (ir::Value *input : graph.inputs()) {
     if (!input->type().isStatic())
       throw BadInputError("input '" + input->name() + "' has dynamic shape " + input->type().toString() +
                           "; give it with --input_shapes");
+    budget.add(input->type(), "input '" + input->name() + "'");
+  }
+  for (ir::Value *value : graph.values())
+    if (value->isConstant()) budget.add(value->type(), "tensor '" + value->name() + "'");
 
   size_t folded = 0;
   for (ir::Node *node : graph.topologicalOrder()) {
@@ -59,12 +110,16 @@ void inferShapes(ir::Graph &graph) {
         continue;
       }
     }
+    // Types first, also for nodes about to be folded: a ConstantOfShape or Expand must not
+    // allocate terabytes because a constant said so.
+    std::vector<ir::TensorType> outTypes = ir::inferNodeTypes(*node, types, values);
+    for (size_t i = 0; i < outTypes.size() && i < node->numOutputs(); ++i)
+      budget.add(outTypes[i], outputWhat(*node, *node->output(i)));
     if (allConstant && !keepUnfolded(*node) && interp::findKernel(node->domain(), node->opType())) {
       graph.replaceNodeWithConstants(node, interp::evaluateNode(*node, values));
       ++folded;
       continue;
     }
-    std::vector<ir::TensorType> outTypes = ir::inferNodeTypes(*node, types, values);
     for (size_t i = 0; i < outTypes.size(); ++i) node->output(i)->setType(std::move(outTypes[i]));
   }
   size_t removed = graph.removeDeadCode();

@@ -12,6 +12,7 @@
 #include "leip/ir/Verifier.h"
 #include "leip/passes/ShapeInference.h"
 #include "leip/support/Error.h"
+#include "leip/support/MemoryLimit.h"
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
@@ -40,6 +41,7 @@ constexpr int64_t kMinOpset = 7;
 constexpr int64_t kMaxOpset = 17;
 /// Protobuf cannot parse messages of 2 GB or more.
 constexpr size_t kMaxProtoBytes = static_cast<size_t>(INT_MAX);
+constexpr int kMaxProtoNesting = 100;
 
 [[noreturn]] void fail(const std::string &message) { throw BadInputError(message); }
 
@@ -70,6 +72,10 @@ bool parseProto(google::protobuf::MessageLite &message, const std::string &bytes
   google::protobuf::io::ArrayInputStream array(bytes.data(), static_cast<int>(bytes.size()));
   google::protobuf::io::CodedInputStream coded(&array);
   coded.SetTotalBytesLimit(INT_MAX);
+  // Protobuf's parser recurses once per nested message; its limit (the default, stated here
+  // because hostile models rely on it) keeps subgraphs nested thousands deep from
+  // overflowing the stack. Real models nest a few levels per subgraph.
+  coded.SetRecursionLimit(kMaxProtoNesting);
   return message.ParseFromCodedStream(&coded) && coded.ConsumedEntireMessage();
 }
 
@@ -143,7 +149,8 @@ ir::Tensor convertTensor(const onnx::TensorProto &proto, const std::string &what
   int64_t count = 0;
   ir::Shape shape = tensorShape(proto, what, count);
   const size_t elemSize = ir::dtypeSize(dtype);
-  if (count > INT64_MAX / static_cast<int64_t>(elemSize))
+  std::optional<uint64_t> bytes = checkedBytes(count, elemSize);
+  if (!bytes)
     fail(what + " is too large");
 
   auto sizeError = [&](int64_t given, const char *unit) {
@@ -152,10 +159,14 @@ ir::Tensor convertTensor(const onnx::TensorProto &proto, const std::string &what
          std::to_string(std::strcmp(unit, "bytes") == 0 ? count * static_cast<int64_t>(elemSize) : count));
   };
 
+  // Only after the data was found to be all there: the file is under 2 GB, so this bites
+  // with a small --max_memory.
+  auto checkBudget = [&] { checkMemory(*bytes, what + " " + std::string(ir::dtypeName(dtype)) + ir::shapeToString(shape)); };
   if (proto.has_raw_data()) {
     const std::string &raw = proto.raw_data();
     if (raw.size() != static_cast<size_t>(count) * elemSize)
       sizeError(static_cast<int64_t>(raw.size()), "bytes");
+    checkBudget();
     ir::Tensor tensor(dtype, shape);
     if (!raw.empty())
       std::memcpy(tensor.rawData(), raw.data(), raw.size());
@@ -174,6 +185,7 @@ ir::Tensor convertTensor(const onnx::TensorProto &proto, const std::string &what
   }
   if (given != count)
     sizeError(given, "values");
+  checkBudget();
   ir::Tensor tensor(dtype, shape);
   if (count == 0)
     return tensor;
@@ -648,6 +660,15 @@ private:
       if (tensorType.has_shape()) {
         for (const auto &dim : tensorType.shape().dim())
           type.shape.push_back(dim.has_dim_value() && dim.dim_value() >= 0 ? dim.dim_value() : ir::kDynamicDim);
+        // Static dims whose product overflows: refused here, before anything multiplies them.
+        int64_t count = 1;
+        for (int64_t dim : type.shape)
+          if (dim > 0) {
+            if (count > INT64_MAX / dim)
+              fail(what + " declares shape " + ir::shapeToString(type.shape) +
+                   ", which has more elements than fit in 64 bits");
+            count *= dim;
+          }
       } else {
         // Unknown rank: only a user-given shape can say what it is.
         const auto &byName = options_.inputShapes.byName;
@@ -781,7 +802,8 @@ std::unique_ptr<ir::Graph> importOnnxFromBytes(const std::string &bytes, const s
       fail("the model is larger than protobuf's 2 GB limit");
     onnx::ModelProto model;
     if (!parseProto(model, bytes))
-      fail("not a valid ONNX model (protobuf parsing failed: the file is truncated or corrupt)");
+      fail("not a valid ONNX model (protobuf parsing failed: the file is truncated or corrupt, or nests messages "
+           "more than " + std::to_string(kMaxProtoNesting) + " levels deep)");
     return Importer(model, options).run();
   });
 }

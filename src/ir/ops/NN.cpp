@@ -390,9 +390,11 @@ ResizeGeometry resizeGeometry(const Node &node, const Shape &x, const Tensor *ro
       double extent = static_cast<double>(x[i]) * s * (crop ? g.roiEnd[i] - g.roiStart[i] : 1.0);
       if (!(extent >= 1) || extent > 1e15)
         failNode(node, "axis " + std::to_string(i) + " of the output would have size " +
-                           std::to_string(static_cast<int64_t>(std::floor(std::max(extent, 0.0)))) +
+                           // Converting a size above 2^63 to int64_t is undefined (found by fuzzing).
+                           (extent > 1e15 ? std::string("over 10^15")
+                                          : std::to_string(static_cast<int64_t>(std::floor(std::max(extent, 0.0))))) +
                            " (input " + std::to_string(x[i]) + ", scale " + std::to_string(s) +
-                           "): expected at least 1");
+                           "): expected 1 to 10^15");
       g.scales[i] = s;
       g.output[i] = static_cast<int64_t>(std::floor(extent));
     }

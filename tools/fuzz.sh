@@ -52,8 +52,10 @@ run_one() {
   local t=$1
   local corpus="$build/fuzz-corpus/$t" artifacts="$build/fuzz-artifacts/$t/"
   mkdir -p "$corpus" "$artifacts"
-  # -rss_limit_mb: the targets cap leip at 512 MiB (FuzzSupport.h), so more is a bug (OOM).
-  nice -n 19 "$build/tests/fuzz/leip_fuzz_$t" -max_total_time="$seconds" -rss_limit_mb=2560 -timeout=10 \
+  # -rss_limit_mb: the targets cap leip at 64 MiB (FuzzSupport.h), so more is a bug (OOM).
+  # -timeout: inputs take well under 3 s under ASan; 30 s leaves room for a loaded machine
+  # (at load 28, nice 19 starved a 230 ms input past 10 s).
+  nice -n 19 "$build/tests/fuzz/leip_fuzz_$t" -max_total_time="$seconds" -rss_limit_mb=2560 -timeout=30 \
     -print_final_stats=1 -artifact_prefix="$artifacts" "$corpus" "tests/fuzz/corpus/$t" "tests/fuzz/regressions/$t" \
     >"$build/fuzz-logs/$t.log" 2>&1
 }

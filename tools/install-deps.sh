@@ -8,6 +8,8 @@ APT_PACKAGES=(
   # build
   cmake g++ make ninja-build pkg-config
   llvm-16-dev clang-16 lld-16 liblld-16-dev
+  # libFuzzer and the sanitizer runtimes for clang-16 (tools/fuzz.sh, build-fuzz)
+  libclang-rt-16-dev
   libonnx-dev libprotobuf-dev protobuf-compiler
   libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libstb-dev libzstd-dev zlib1g-dev

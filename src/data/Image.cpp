@@ -27,8 +27,11 @@ std::optional<std::string> badJpegHuffmanTable(const std::string &b) {
   const size_t n = b.size();
   // stb reads zeros past the end of the file, and so does this.
   auto byte = [&](size_t i) { return i < n ? static_cast<unsigned char>(b[i]) : static_cast<unsigned char>(0); };
-  if (n < 4 || byte(0) != 0xFF || byte(1) != 0xD8) return std::nullopt;
-  size_t i = 2;
+  // A JPEG starts with the SOI marker; stb, like the standard, skips 0xFF fill bytes before it.
+  size_t i = 0;
+  while (i < n && byte(i) == 0xFF) ++i;
+  if (i == 0 || i >= n || byte(i) != 0xD8) return std::nullopt;
+  ++i;
   while (i + 4 <= n) {
     // Outside segments (entropy-coded data, or junk stb rejects anyway) only markers matter:
     // 0xFF followed by a byte that is not a stuffed zero, a fill byte or a restart marker.

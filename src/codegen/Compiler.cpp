@@ -362,7 +362,7 @@ CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &o
   const passes::QdqLoweringStats &quantization = prepared.quantization;
   const std::string &dataType = prepared.dataType;
   checkCompilable(*optimized, optimized->topologicalOrder());
-  insertConvPadding(*optimized, lanes);
+  const int64_t paddedOutputs = insertConvPadding(*optimized, lanes);
   const ir::Graph &graph = *optimized;
   std::vector<ir::Node *> order = graph.topologicalOrder();
 
@@ -401,7 +401,7 @@ CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &o
   const fs::path finalDir = fs::absolute(options.outputDir).lexically_normal();
   spdlog::debug("compiled {} nodes for {}, peak activations {} bytes", order.size(), options.target.describe(), peak);
   return {(finalDir / "modelLibrary.so").string(), (finalDir / "model_schema.json").string(), peak, quantization,
-          dataType, builder.residualAddsFused()};
+          dataType, builder.residualAddsFused(), paddedOutputs};
 }
 
 } // namespace leip::codegen

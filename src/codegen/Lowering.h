@@ -149,9 +149,11 @@ bool collapseDims(std::vector<int64_t> &dims, std::vector<std::vector<int64_t>> 
 int64_t laneTileRows(int lanes, int64_t count);
 
 /// Graph rewrites the convolution kernels rely on, run on the compiler's copy of the graph
-/// before memory planning: convolutions lowered to the direct kernel read an input that a
-/// Pad node inserted here has zero-padded.
-void insertConvPadding(ir::Graph &graph, int vectorLanes);
+/// before memory planning: convolutions lowered to the direct kernel read a zero-padded
+/// input, written by a Pad node inserted here or, when the input is a direct convolution's
+/// output read by nothing else, by that convolution itself (its output value takes the
+/// padded shape). Returns how many convolutions write padded outputs.
+int64_t insertConvPadding(ir::Graph &graph, int vectorLanes);
 /// Whether the direct convolution kernel splits `conv`'s work across threads by output rows
 /// (false: by channel blocks, or `conv` does not run on that kernel). Its Pad node splits
 /// the same way, so each thread reads the rows it padded.

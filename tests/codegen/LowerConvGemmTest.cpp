@@ -109,16 +109,46 @@ TEST(CodegenConvGemm, DirectConvStem7x7Stride2) {
                            "direct_stem");
 }
 
-/// How many residual Adds the compiler folds into convolutions when it compiles `graph`
-/// for the host.
-int64_t residualAddsFused(const ir::Graph &graph, const std::string &name) {
+/// What the compiler reports when it compiles `graph` for the host.
+codegen::CompileResult compileForHost(const ir::Graph &graph, const std::string &name) {
   codegen::CompileOptions options;
   options.target = codegen::hostTarget();
   options.sourcePath = name;
   options.outputDir = (test::workRoot() / name).string();
-  const int64_t fused = codegen::compileGraph(graph, options).residualAddsFused;
+  codegen::CompileResult result = codegen::compileGraph(graph, options);
   fs::remove_all(options.outputDir);
-  return fused;
+  return result;
+}
+
+int64_t residualAddsFused(const ir::Graph &graph, const std::string &name) {
+  return compileForHost(graph, name).residualAddsFused;
+}
+
+TEST(CodegenConvGemm, DirectConvWritesTheNextConvolutionsPaddedInput) {
+  // conv -> Relu -> conv: the first convolution stores its rows inside the zero border the
+  // second reads (no Pad node), for a stride-1 and a stride-2 second layer (whose trimmed
+  // bottom/right padding makes the border asymmetric), with rows that leave remainder
+  // tiles and a partial channel block; every task zeroes its part of the border.
+  for (int64_t stride : {1, 2}) {
+    OneNodeModel m;
+    ir::Value *h = m.node("Relu", {m.node("Conv", {m.input("x", {2, 24, 11, 13}), m.weights({40, 24, 3, 3}),
+                                                   m.weights({40})},
+                                          {{"pads", Ints{1, 1, 1, 1}}})});
+    ir::Value *y = m.node("Conv", {h, m.weights({20, 40, 3, 3}), m.weights({20})},
+                          {{"pads", Ints{1, 2, 1, 1}}, {"strides", Ints{stride, stride}}});
+    const std::string name = "padded_output_stride" + std::to_string(stride);
+    expectMatchesInterpreter(m, y, name);
+    EXPECT_EQ(compileForHost(m.graph, name).paddedOutputs, 1);
+  }
+}
+
+TEST(CodegenConvGemm, ConvOutputReadTwiceKeepsItsPadNodes) {
+  OneNodeModel m;
+  ir::Value *h = m.node("Conv", {m.input("x", {1, 16, 9, 9}), m.weights({32, 16, 3, 3})}, {{"pads", Ints{1, 1, 1, 1}}});
+  ir::Value *a = m.node("Conv", {h, m.weights({16, 32, 3, 3})}, {{"pads", Ints{1, 1, 1, 1}}});
+  ir::Value *b = m.node("Conv", {h, m.weights({16, 32, 3, 3})}, {{"pads", Ints{1, 1, 1, 1}}});
+  expectMatchesInterpreter(m, m.node("Add", {a, b}), "padded_output_two_readers");
+  EXPECT_EQ(compileForHost(m.graph, "padded_output_two_readers").paddedOutputs, 0);
 }
 
 TEST(CodegenConvGemm, DirectConvFoldsTheResidualAdd) {

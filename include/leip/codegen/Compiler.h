@@ -37,6 +37,8 @@ struct CompileResult {
   std::string dataType = "float32";
   /// Float Adds folded into the convolution before them as its residual (fuseResidualAdds).
   int64_t residualAddsFused = 0;
+  /// Convolutions that write the next convolution's zero-padded input (no Pad node).
+  int64_t paddedOutputs = 0;
 };
 
 /// Throws BadInputError naming the first node whose op cannot be compiled yet (before any

@@ -248,6 +248,25 @@ __attribute__((always_inline)) inline void convGemm(const float *__restrict x, c
   }
 }
 
+/// The zero border of `channels` padded planes [yH, yW] (interior OH x OW at (padT, padL))
+/// around output rows [oh0, oh0 + rows): their left and right cells, and the rows above
+/// the first and below the last output row when the task has them.
+__attribute__((always_inline)) inline void zeroBorder(float *__restrict planes, int64_t channels, int64_t yPlane,
+                                                      int64_t yH, int64_t yW, int64_t padT, int64_t padL, int64_t OH,
+                                                      int64_t OW, int64_t oh0, int64_t rows) {
+  const int64_t first = oh0 == 0 ? 0 : padT + oh0, last = oh0 + rows == OH ? yH : padT + oh0 + rows;
+  for (int64_t k = 0; k < channels; ++k) {
+    float *__restrict plane = planes + k * yPlane;
+    for (int64_t r = first; r < last; ++r) {
+      float *__restrict row = plane + r * yW;
+      const bool inside = r >= padT && r < padT + OH;
+      for (int64_t j = 0; j < (inside ? padL : yW); ++j) row[j] = 0.0f;
+      if (inside)
+        for (int64_t j = padL + OW; j < yW; ++j) row[j] = 0.0f;
+    }
+  }
+}
+
 /// Floats of the direct convolution's accumulator buffer (32 KiB of stack): a task's
 /// output rows x positions x 2L channels. The compiler only picks the direct kernel when one
 /// row fits.
@@ -259,7 +278,10 @@ constexpr int64_t kDirectAccFloats = 8192;
 /// keeping partial sums in a stack buffer; then it applies the activation and writes the
 /// buffer out transposed (channels are lanes here but rows of y). Every output is bias +
 /// sum over q in (c, r, s) order whatever the task split. A `residual` (y's shape, or null)
-/// is added to the stored rows while they are still in L1, before the activation.
+/// is added to the stored rows while they are still in L1, before the activation. y may be
+/// the interior of a zero-padded tensor [N, K, yH, yW] (the input of the next direct
+/// convolution, whose Pad node the compiler removed): rows are then stored one by one at
+/// (padT + oh, padL) and each task zeroes the border cells of its rows and channels.
 template <int L, int MR>
 __attribute__((always_inline)) inline void directConv(const float *__restrict x, const float *__restrict wp,
                                                       const float *__restrict bias, const float *__restrict residual,
@@ -267,9 +289,11 @@ __attribute__((always_inline)) inline void directConv(const float *__restrict x,
                                                       int64_t Hp, int64_t Wp, int64_t K, int64_t R, int64_t S,
                                                       int64_t OH, int64_t OW, int64_t strideH, int64_t strideW,
                                                       int64_t dilH, int64_t dilW, int64_t RB, int64_t CC,
-                                                      bool rowsOuter, int32_t activation, float actAlpha, float actBeta,
+                                                      bool rowsOuter, int64_t yH, int64_t yW, int64_t padT,
+                                                      int64_t padL, int32_t activation, float actAlpha, float actBeta,
                                                       int64_t begin, int64_t end) {
   constexpr int64_t KB = 2 * L;
+  const int64_t yPlane = yH * yW;
   const int64_t blocks = (K + KB - 1) / KB, rowBlocks = (OH + RB - 1) / RB, Q = C * R * S, P = OH * OW;
   const int64_t plane = Hp * Wp;
   alignas(64) float acc[kDirectAccFloats];
@@ -288,6 +312,14 @@ __attribute__((always_inline)) inline void directConv(const float *__restrict x,
                          acc + i * OW * KB, c0 == 0, imin(CC, C - c0), plane, Wp, R, S, dilH, dilW, strideW, OW);
     }
     const int64_t positions = rows * OW, kValid = imin(KB, K - kb * KB), outOffset = (n * K + kb * KB) * P + oh0 * OW;
+    if (yW != OW || yH != OH) { // a padded output (never with a residual)
+      activateFast(acc, positions * KB, activation, actAlpha, actBeta);
+      float *__restrict planes = y + (n * K + kb * KB) * yPlane;
+      for (int64_t i = 0; i < rows; ++i)
+        storeTransposed(acc + i * OW * KB, KB, planes + (padT + oh0 + i) * yW + padL, yPlane, OW, kValid);
+      zeroBorder(planes, kValid, yPlane, yH, yW, padT, padL, OH, OW, oh0, rows);
+      continue;
+    }
     float *__restrict out = y + outOffset;
     if (!residual) {
       activateFast(acc, positions * KB, activation, actAlpha, actBeta);
@@ -540,19 +572,22 @@ extern "C" void leip_k_conv2d_f32(const float *__restrict x, const float *__rest
 /// (MR, positions per micro-kernel) are compile-time constants chosen for the target's
 /// vector registers, so after inlining only one instantiation remains; `rowsPerTask` x OW x
 /// 2L floats must fit kDirectAccFloats. `residual` (null, or a tensor of y's shape) is
-/// added before the activation: a folded residual Add.
+/// added before the activation: a folded residual Add. y is [N, K, yH, yW] with the OH x OW
+/// output at (padT, padL) and zeros around it (yH = OH, yW = OW and no padding but for a
+/// convolution that writes the next one's padded input).
 extern "C" void leip_k_conv2d_direct_f32(const float *__restrict xp, const float *__restrict wp,
                                          const float *__restrict bias, const float *__restrict residual,
                                          float *__restrict y, int64_t C, int64_t Hp,
                                          int64_t Wp, int64_t K, int64_t R, int64_t S, int64_t OH, int64_t OW,
                                          int64_t strideH, int64_t strideW, int64_t dilH, int64_t dilW, int64_t lanes,
                                          int64_t rows, int64_t rowsPerTask, int64_t channelChunk, int32_t rowsOuter,
-                                         int32_t activation,
+                                         int64_t yH, int64_t yW, int64_t padT, int64_t padL, int32_t activation,
                                          float actAlpha, float actBeta, int64_t begin, int64_t end) {
 #define LEIP_DIRECT(l, mr)                                                                                             \
   if (lanes == l && rows == mr)                                                                                        \
     return directConv<l, mr>(xp, wp, bias, residual, y, C, Hp, Wp, K, R, S, OH, OW, strideH, strideW, dilH, dilW,     \
-                             rowsPerTask, channelChunk, rowsOuter != 0, activation, actAlpha, actBeta, begin, end);
+                             rowsPerTask, channelChunk, rowsOuter != 0, yH, yW, padT, padL, activation, actAlpha,   \
+                             actBeta, begin, end);
   LEIP_DIRECT(16, 14) LEIP_DIRECT(16, 12) LEIP_DIRECT(16, 8) LEIP_DIRECT(16, 7) LEIP_DIRECT(16, 4)
   LEIP_DIRECT(8, 6) LEIP_DIRECT(8, 4) LEIP_DIRECT(4, 12) LEIP_DIRECT(4, 6)
 #undef LEIP_DIRECT

@@ -41,8 +41,32 @@ constexpr int64_t kDirectAccFloats = 8192;
 /// 64 KiB: no better). 1x1 layers keep 16 KiB: mobilenet_v2 was 4 % slower with 32.
 constexpr int64_t kDirectSpatialChunkBytes = 32768, kDirectPointwiseChunkBytes = 16384;
 
+/// Attribute of a Conv in the compiler's copy of the graph: its output is written inside a
+/// zero border, as the padded input of the next convolution (insertConvPadding).
+constexpr const char *kOutputPadsAttr = "leip_output_pads";
+
+/// The zero padding (top, left, bottom, right) around a convolution's output that
+/// insertConvPadding gave it in place of a Pad node before the next convolution; zeros when
+/// the output is not padded.
+std::array<int64_t, 4> outputPads(const ir::Node &conv) {
+  if (!conv.attrs().has(kOutputPadsAttr)) return {0, 0, 0, 0};
+  const std::vector<int64_t> pads = conv.attrs().getInts(kOutputPadsAttr);
+  return {pads[0], pads[1], pads[2], pads[3]};
+}
+
+/// The convolution's own output shape (without the padding of outputPads).
+ir::Shape unpaddedOutputShape(const ir::Node &conv) {
+  ir::Shape ys = conv.output(0)->type().shape;
+  const std::array<int64_t, 4> pads = outputPads(conv);
+  if (ys.size() == 4) {
+    ys[2] -= pads[0] + pads[2];
+    ys[3] -= pads[1] + pads[3];
+  }
+  return ys;
+}
+
 bool usesDirectConv(const ir::Node &conv, int lanes) {
-  const ir::Shape &ws = conv.input(1)->type().shape, &ys = conv.output(0)->type().shape;
+  const ir::Shape &ws = conv.input(1)->type().shape, ys = unpaddedOutputShape(conv);
   return conv.input(0)->type().shape.size() == 4 && ws.size() == 4 && ys.size() == 4 && conv.input(1)->isConstant() &&
          (conv.numInputs() < 3 || !conv.input(2) || conv.input(2)->isConstant()) &&
          conv.attrs().getInt("group", 1) == 1 &&
@@ -55,7 +79,11 @@ bool usesDirectConv(const ir::Node &conv, int lanes) {
 int64_t lowerDirectConv(NodeLowering &L, const ir::Value *x, const ir::Value *y, const std::vector<int64_t> &strides,
                         const std::vector<int64_t> &dilations) {
   const ir::Node &node = L.node();
-  const ir::Shape &xs = x->type().shape, &ys = y->type().shape, &ws = node.input(1)->type().shape;
+  const ir::Shape &xs = x->type().shape, ys = unpaddedOutputShape(node), &ws = node.input(1)->type().shape;
+  const ir::Shape &paddedYs = y->type().shape;
+  const std::array<int64_t, 4> outPads = outputPads(node);
+  if (L.residual() && outPads != std::array<int64_t, 4>{0, 0, 0, 0})
+    throw InternalError("codegen: " + node.describe() + " has both a residual and a padded output");
   const int64_t lanes = L.vectorLanes(), KB = 2 * lanes, K = ws[0], Q = ws[1] * ws[2] * ws[3];
   const int64_t blocks = (K + KB - 1) / KB;
   const float *w = node.input(1)->constant()->data<float>();
@@ -82,6 +110,7 @@ int64_t lowerDirectConv(NodeLowering &L, const ir::Value *x, const ir::Value *y,
                     dilations[1], lanes, laneTileRows(L.vectorLanes(), ys[3]), rowsPerTask, channelChunk})
     args.push_back(L.i64(v));
   args.push_back(L.i32(directConvSplitsRows(node, L.vectorLanes())));
+  for (int64_t v : {paddedYs[2], paddedYs[3], outPads[0], outPads[1]}) args.push_back(L.i64(v));
   L.pushActivation(args);
   L.callKernel("leip_k_conv2d_direct_f32", args);
   return ys[0] * blocks * ((ys[2] + rowsPerTask - 1) / rowsPerTask);
@@ -97,7 +126,7 @@ struct Conv2dView {
 };
 
 std::optional<Conv2dView> conv2dView(const ir::Node &node) {
-  Conv2dView v{node.input(0)->type().shape, node.output(0)->type().shape, node.input(1)->type().shape, {}, {}, {}, 1};
+  Conv2dView v{node.input(0)->type().shape, unpaddedOutputShape(node), node.input(1)->type().shape, {}, {}, {}, 1};
   // The same resolution of pads, auto_pad, strides and dilations as the shape rule and the
   // interpreter.
   const ir::WindowGeometry geometry = ir::convGeometry(node, v.xs, v.ws);
@@ -153,11 +182,12 @@ int64_t lowerConv(NodeLowering &L) {
 
 } // namespace
 
-void insertConvPadding(ir::Graph &graph, int vectorLanes) {
+int64_t insertConvPadding(ir::Graph &graph, int vectorLanes) {
+  int64_t paddedOutputs = 0;
   for (ir::Node *conv : graph.topologicalOrder()) {
     if (conv->opType() != "Conv" || !conv->domain().empty() || !usesDirectConv(*conv, vectorLanes)) continue;
     ir::Value *x = conv->input(0);
-    const ir::Shape &xs = x->type().shape, &ys = conv->output(0)->type().shape, &ws = conv->input(1)->type().shape;
+    const ir::Shape xs = x->type().shape, ys = unpaddedOutputShape(*conv), &ws = conv->input(1)->type().shape;
     std::optional<Conv2dView> view = conv2dView(*conv);
     if (!view) continue; // lowerConv reports it
     const std::vector<int64_t> &strides = view->strides, &dilations = view->dilations;
@@ -170,15 +200,29 @@ void insertConvPadding(ir::Graph &graph, int vectorLanes) {
     conv->attrs().set("auto_pad", ir::Attribute(std::string("NOTSET")));
     conv->attrs().set("pads", ir::Attribute(std::vector<int64_t>{0, 0, 0, 0}));
     if (pads == std::array<int64_t, 4>{0, 0, 0, 0}) continue;
+    const ir::TensorType padded{x->type().dtype, {xs[0], xs[1], xs[2] + pads[0] + pads[2], xs[3] + pads[1] + pads[3]}, {}};
+    // A direct convolution whose output only this one reads writes it straight into the
+    // padded layout: no Pad node, no second pass over the tensor.
+    ir::Node *producer = x->producer();
+    const auto &graphOutputs = graph.outputs();
+    if (producer && producer->opType() == "Conv" && producer->domain().empty() && producer->numOutputs() == 1 &&
+        !producer->attrs().has(kOutputPadsAttr) && x->users().size() == 1 &&
+        std::find(graphOutputs.begin(), graphOutputs.end(), x) == graphOutputs.end() &&
+        usesDirectConv(*producer, vectorLanes) && conv2dView(*producer)) {
+      producer->attrs().set(kOutputPadsAttr, ir::Attribute(std::vector<int64_t>{pads[0], pads[1], pads[2], pads[3]}));
+      x->setType(padded);
+      ++paddedOutputs;
+      continue;
+    }
     ir::Value *padsValue = graph.addConstant(
         graph.uniqueName(conv->name() + "_pads"),
         ir::Tensor::fromVector(ir::DType::I64, {8}, std::vector<int64_t>{0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3]}));
     ir::Node *pad = graph.addNode("Pad", graph.uniqueName(conv->name() + "_pad"), {x, padsValue},
                                   {graph.uniqueName(x->name() + "_padded")});
-    pad->output(0)->setType(
-        ir::TensorType{x->type().dtype, {xs[0], xs[1], xs[2] + pads[0] + pads[2], xs[3] + pads[1] + pads[3]}, {}});
+    pad->output(0)->setType(padded);
     conv->setInput(0, pad->output(0));
   }
+  return paddedOutputs;
 }
 
 bool directConvSplitsRows(const ir::Node &conv, int vectorLanes) {

@@ -1,7 +1,7 @@
 #include "Artifact.h"
 
+#include "leip/codegen/SchemaChecksum.h"
 #include "leip/support/Error.h"
-#include "leip/support/Sha256.h"
 
 #include <nlohmann/json.hpp>
 
@@ -76,7 +76,7 @@ std::unique_ptr<runtime::Model> loadArtifact(const std::string &dir) {
     throw BadInputError(schemaPath + ": unreadable (" + std::string(e.what()) + ")");
   }
   // The schema's own checksum: a hand edit (or a damaged copy) changes its content.
-  const std::string actual = schemaChecksum(schema);
+  const std::string actual = codegen::schemaChecksum(schema);
   const std::string recorded = schema.contains("checksum") && schema["checksum"].is_string()
                                    ? schema["checksum"].get<std::string>()
                                    : "";

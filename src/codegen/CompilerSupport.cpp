@@ -3,10 +3,10 @@
 
 #include "Lowering.h"
 
+#include "leip/codegen/SchemaChecksum.h"
 #include "leip/passes/FuseActivations.h"
 #include "leip/passes/Pipeline.h"
 #include "leip/support/Error.h"
-#include "leip/support/Sha256.h"
 
 #include "../runtime/CpuFeatures.h"
 
@@ -17,7 +17,6 @@
 #include <llvm/MC/MCSubtargetInfo.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
-#include <llvm/Support/SHA256.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetOptions.h>
@@ -273,16 +272,7 @@ std::string sha256OfFile(const std::string &path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return "";
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  llvm::SHA256 hasher;
-  hasher.update(llvm::StringRef(bytes));
-  std::string hex;
-  static const char digits[] = "0123456789abcdef";
-  for (auto byte : hasher.final()) {
-    auto v = static_cast<uint8_t>(byte);
-    hex += digits[v >> 4];
-    hex += digits[v & 15];
-  }
-  return hex;
+  return sha256Hex(bytes);
 }
 
 nlohmann::json tensorsJson(const std::vector<ir::Value *> &values) {

@@ -106,7 +106,7 @@ void emitModule(llvm::Module &mod, llvm::TargetMachine &tm, const std::filesyste
 nlohmann::json schemaJson(const ir::Graph &graph, const CompileOptions &options, const std::string &dataType,
                           const passes::QdqLoweringStats &quantization, int64_t peakActivationBytes);
 
-/// Writes `schema` to `path` (2-space indent) with its "checksum" (leip/support/Sha256.h); throws
+/// Writes `schema` to `path` (2-space indent) with its "checksum" (leip/codegen/SchemaChecksum.h); throws
 /// BadInputError when it cannot.
 void writeSchema(const std::filesystem::path &path, const nlohmann::json &schema);
 

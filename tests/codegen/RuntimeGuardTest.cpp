@@ -8,7 +8,7 @@
 #include "leip/codegen/Compiler.h"
 #include "leip/frontend/OnnxImporter.h"
 #include "leip/runtime.hpp"
-#include "leip/support/Sha256.h"
+#include "leip/codegen/SchemaChecksum.h"
 
 #include "TestWorkDir.h"
 
@@ -333,7 +333,7 @@ TEST(RuntimeGuard, SchemaChecksumIsRecordedInTheLibrary) {
   const fs::path dir = compiled("");
   const nlohmann::json schema = readSchema(dir);
   ASSERT_TRUE(schema.contains("checksum"));
-  EXPECT_EQ(schema["checksum"].get<std::string>(), schemaChecksum(schema));
+  EXPECT_EQ(schema["checksum"].get<std::string>(), codegen::schemaChecksum(schema));
   EXPECT_EQ(schema["checksum"].get<std::string>().size(), 64u);
   runtime::Model model(dir.string());
   EXPECT_EQ(model.schemaSha256(), schema["checksum"].get<std::string>());

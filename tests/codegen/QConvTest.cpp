@@ -548,7 +548,7 @@ TEST_P(QConvCodegen, DepthwisePlaneKernel) {
   expectBitwiseAcrossThreads(m, "depthwise_planes");
 }
 
-// leip_k_qconv_depthwise_lanes (channels in the vector lanes) at the shapes of mobilenet_v2
+// qconvDepthwiseLanes (channels in the vector lanes) at the shapes of mobilenet_v2
 // and around them: channel counts that leave a partial block of 16, 8 or 4 lanes, planes
 // with fewer than 16 positions (no transposed blocks) and with 16, 32, 64 or more, strides
 // 1 and 2, asymmetric pads, dilation, kernels wider than 4 taps, rows entirely in the

@@ -3,10 +3,10 @@
 // summed in int32, then v = fma(float(acc), scale[k], bias[k]) (+ residual), the fused
 // activation, and either the float result or saturate(rint(v * yInverseScale) + yZeroPoint);
 // or, in the direct form, min(max(rint(fma(float(acc), requantScale[k], requantOffset[k])),
-// yMin), yMax). Four kernels: dense/grouped (leip_k_qconv2d), depthwise with channels in
-// the vector lanes (leip_k_qconv_depthwise_lanes, see qconvDepthwiseLanes), depthwise one
-// channel plane per task (leip_k_qconv_depthwise, for rows too wide for the other one) and
-// fully connected (leip_k_qgemm).
+// yMin), yMax). Three entry points: dense/grouped (leip_k_qconv2d), depthwise
+// (leip_k_qconv_depthwise: with channels in the vector lanes, qconvDepthwiseLanes, or one
+// channel plane per task, qconvDepthwise, for rows too wide for the other) and fully
+// connected (leip_k_qgemm).
 //
 // Dense: output positions are the vector lanes and the weights are broadcast: a task packs the
 // input rows its output rows need into "channel quads" (4 consecutive input channels of a
@@ -1058,8 +1058,10 @@ extern "C" void leip_k_qconv2d(const void *x, int32_t xSigned, int32_t xZeroPoin
 #undef LEIP_QCONV
 }
 
-/// Depthwise convolutions (group = C = K). Tasks: (image, channel, block of rowsPerTask
-/// output rows). w: tap-group words packed by lower/QConv.cpp.
+/// Depthwise convolutions (group = C = K), w packed by lower/QConv.cpp: with
+/// `channelsInLanes`, qconvDepthwiseLanes (tasks: image, block of rowsPerTask output rows,
+/// block of `lanes` channels); else qconvDepthwise, one channel plane at a time (tasks:
+/// image, channel, block of rowsPerTask output rows).
 extern "C" void leip_k_qconv_depthwise(const void *x, int32_t xSigned, int32_t xZeroPoint, const int32_t *w,
                                        const int32_t *corr, const float *scales, const float *biases,
                                        const float *residual, void *y, int32_t yType, float yInverseScale,
@@ -1067,8 +1069,8 @@ extern "C" void leip_k_qconv_depthwise(const void *x, int32_t xSigned, int32_t x
                                        int32_t yMin, int32_t yMax, int64_t N, int64_t C, int64_t H, int64_t W, int64_t R,
                                        int64_t S, int64_t OH, int64_t OW, int64_t strideH, int64_t strideW,
                                        int64_t dilH, int64_t dilW, int64_t padT, int64_t padL, int64_t rowsPerTask,
-                                       int32_t dotKind, int64_t lanes, int32_t activation, float alpha, float beta,
-                                       int64_t begin, int64_t end) {
+                                       int32_t dotKind, int64_t lanes, int32_t channelsInLanes, int32_t activation,
+                                       float alpha, float beta, int64_t begin, int64_t end) {
   const QConvShape s{N, C, H, W, C, C, R, S, OH, OW, strideH, strideW, dilH, dilW, padT, padL, rowsPerTask,
                      1, 1, 1, 1, 0, 0, 0};
   const QConvOutput o{corr,       scales, biases, residual,       y,           yType,       yInverseScale,
@@ -1077,38 +1079,10 @@ extern "C" void leip_k_qconv_depthwise(const void *x, int32_t xSigned, int32_t x
   const PackedInput in = packedInput(xSigned, xZeroPoint, dotKind);
   const uint8_t *xb = (const uint8_t *)x;
 #define LEIP_DEPTHWISE(dot, l)                                                                                         \
-  if (dotKind == dot && lanes == l) return qconvDepthwise<l, 4, dot>(xb, in.flip, in.zero, w, s, o, begin, end);
-  LEIP_DEPTHWISE(kDotVnni, 16)
-  LEIP_DEPTHWISE(kDotVnni, 8)
-  LEIP_DEPTHWISE(kDotAvx2, 8)
-  LEIP_DEPTHWISE(kDotSdot, 4)
-  LEIP_DEPTHWISE(kDotGeneric, 16)
-  LEIP_DEPTHWISE(kDotGeneric, 8)
-  LEIP_DEPTHWISE(kDotGeneric, 4)
-#undef LEIP_DEPTHWISE
-}
-
-/// Depthwise convolutions with channels in the lanes (qconvDepthwiseLanes). Tasks: (image,
-/// block of `lanes` channels, block of rowsPerTask output rows). w packed by lower/QConv.cpp.
-extern "C" void leip_k_qconv_depthwise_lanes(const void *x, int32_t xSigned, int32_t xZeroPoint, const int32_t *w,
-                                             const int32_t *corr, const float *scales, const float *biases,
-                                             const float *residual, void *y, int32_t yType, float yInverseScale,
-                                             int32_t yZeroPoint, const float *requantScales,
-                                             const float *requantOffsets, int32_t yMin, int32_t yMax, int64_t N,
-                                             int64_t C, int64_t H, int64_t W, int64_t R, int64_t S, int64_t OH,
-                                             int64_t OW, int64_t strideH, int64_t strideW, int64_t dilH, int64_t dilW,
-                                             int64_t padT, int64_t padL, int64_t rowsPerTask, int32_t dotKind,
-                                             int64_t lanes, int32_t activation, float alpha, float beta,
-                                             int64_t begin, int64_t end) {
-  const QConvShape s{N, C, H, W, C, C, R, S, OH, OW, strideH, strideW, dilH, dilW, padT, padL, rowsPerTask,
-                     1, 1, 1, 1, 0, 0, 0};
-  const QConvOutput o{corr,       scales, biases, residual,       y,           yType,       yInverseScale,
-                      (float)yZeroPoint, activation, alpha,  beta, requantScales, requantOffsets, (float)yMin,
-                      (float)yMax};
-  const PackedInput in = packedInput(xSigned, xZeroPoint, dotKind);
-  const uint8_t *xb = (const uint8_t *)x;
-#define LEIP_DEPTHWISE(dot, l)                                                                                         \
-  if (dotKind == dot && lanes == l) return qconvDepthwiseLanes<l, dot>(xb, in.flip, in.zero, w, s, o, begin, end);
+  if (dotKind == dot && lanes == l) {                                                                                  \
+    if (channelsInLanes) return qconvDepthwiseLanes<l, dot>(xb, in.flip, in.zero, w, s, o, begin, end);               \
+    return qconvDepthwise<l, 4, dot>(xb, in.flip, in.zero, w, s, o, begin, end);                                       \
+  }
   LEIP_DEPTHWISE(kDotVnni, 16)
   LEIP_DEPTHWISE(kDotVnni, 8)
   LEIP_DEPTHWISE(kDotAvx2, 8)

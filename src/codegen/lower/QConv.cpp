@@ -1,7 +1,7 @@
 // Lowering of leip.QConv, the integer convolution that passes::lowerQdqToInteger makes of
-// QDQ patterns, to kernels/QConv.cpp: leip_k_qconv_depthwise_lanes (group = C = K; or
-// leip_k_qconv_depthwise where its buffers cannot hold a row), leip_k_qgemm (1x1 on 1x1
-// images: fully connected layers) or leip_k_qconv2d (the rest).
+// QDQ patterns, to kernels/QConv.cpp: leip_k_qconv_depthwise (group = C = K; channels in
+// the vector lanes, or one plane at a time where those buffers cannot hold a row),
+// leip_k_qgemm (1x1 on 1x1 images: fully connected layers) or leip_k_qconv2d (the rest).
 // The weights are packed here, at compile time, into the kernel's layout for the target's
 // dot product; the input zero point is folded into a per-channel int32 correction, so the
 // kernels multiply raw bytes; and the dense kernel's register tile and task split are
@@ -121,7 +121,7 @@ void pushActivation(NodeLowering &L, std::vector<llvm::Value *> &args, const ir:
   args.push_back(L.f32(act.beta));
 }
 
-/// group = C = K with channels in the lanes: leip_k_qconv_depthwise_lanes, tasks (image,
+/// group = C = K with channels in the lanes (leip_k_qconv_depthwise, qconvDepthwiseLanes), tasks (image,
 /// block of `lanes` channels, block of output rows); weights [C / lanes][R][S / 4][words]
 /// [lanes] (zeros past C and S). `fits(rows, bytes)`: a task's buffers fit, its transposed
 /// input in `bytes`.
@@ -159,8 +159,9 @@ int64_t lowerDepthwiseLanes(NodeLowering &L, const std::vector<int32_t> &corr, c
     args.push_back(L.i64(v));
   args.push_back(L.i32(static_cast<int32_t>(dot)));
   args.push_back(L.i64(lanes));
+  args.push_back(L.i32(1)); // channels in the lanes
   pushActivation(L, args, act);
-  L.callKernel("leip_k_qconv_depthwise_lanes", args);
+  L.callKernel("leip_k_qconv_depthwise", args);
   return N * blocks * ceilDiv(OH, rows);
 }
 
@@ -182,7 +183,7 @@ int64_t lowerDepthwise(NodeLowering &L, const std::vector<int32_t> &corr, const 
     return sh * sw * planeBytes <= kPackBytes && sh * groups * wordPlane * 4 <= kPackBytes &&
            ceilDiv(rows * Wph, tileWidth) * tileWidth <= kAccPositions;
   };
-  // Channels in the lanes (leip_k_qconv_depthwise_lanes) where the transposed rows fit.
+  // Channels in the lanes (qconvDepthwiseLanes) where the transposed rows fit.
   // Its buffer: the input rows a task reads (flat, W bytes per channel each), the columns
   // read left of the first one and right of the last one.
   const int64_t padL = g.padBegin[1], W = xs[3];
@@ -218,6 +219,7 @@ int64_t lowerDepthwise(NodeLowering &L, const std::vector<int32_t> &corr, const 
     args.push_back(L.i64(v));
   args.push_back(L.i32(static_cast<int32_t>(dot)));
   args.push_back(L.i64(lanes));
+  args.push_back(L.i32(0)); // one channel plane at a time
   pushActivation(L, args, act);
   L.callKernel("leip_k_qconv_depthwise", args);
   return xs[0] * xs[1] * ceilDiv(OH, rows);

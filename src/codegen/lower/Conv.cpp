@@ -200,7 +200,8 @@ int64_t insertConvPadding(ir::Graph &graph, int vectorLanes) {
     conv->attrs().set("auto_pad", ir::Attribute(std::string("NOTSET")));
     conv->attrs().set("pads", ir::Attribute(std::vector<int64_t>{0, 0, 0, 0}));
     if (pads == std::array<int64_t, 4>{0, 0, 0, 0}) continue;
-    const ir::TensorType padded{x->type().dtype, {xs[0], xs[1], xs[2] + pads[0] + pads[2], xs[3] + pads[1] + pads[3]}, {}};
+    const ir::TensorType padded{
+        x->type().dtype, {xs[0], xs[1], xs[2] + pads[0] + pads[2], xs[3] + pads[1] + pads[3]}, {}};
     // A direct convolution whose output only this one reads writes it straight into the
     // padded layout: no Pad node, no second pass over the tensor.
     ir::Node *producer = x->producer();

@@ -2,6 +2,7 @@
 
 #include "leip/codegen/SchemaChecksum.h"
 #include "leip/support/Error.h"
+#include "leip/support/MemoryLimit.h"
 
 #include <nlohmann/json.hpp>
 
@@ -61,6 +62,7 @@ std::unique_ptr<runtime::Model> loadArtifact(const std::string &dir) {
   // A library for another architecture would fail in dlopen with a vague message.
   const std::string schemaPath = (fs::path(dir) / "model_schema.json").string();
   std::string arch;
+  bool cuda = false;
   nlohmann::json schema;
   try {
     std::ifstream schemaFile(schemaPath);
@@ -69,6 +71,7 @@ std::unique_ptr<runtime::Model> loadArtifact(const std::string &dir) {
     arch = target.at("arch").get<std::string>();
     // A cuda artifact's host code is for the CPU its triple names.
     if (arch == "cuda") {
+      cuda = true;
       const std::string triple = target.at("triple").get<std::string>();
       arch = triple.substr(0, triple.find('-'));
     }
@@ -94,6 +97,9 @@ std::unique_ptr<runtime::Model> loadArtifact(const std::string &dir) {
   if (arch != host)
     throw BadInputError(dir + ": compiled for " + arch + ", this machine is " + host +
                         " (run it on an " + arch + " machine, or compile with --target " + host + ")");
+  // The CUDA driver reserves address space for unified addressing, tens of GiB beyond what
+  // the process uses: under main()'s cap (--max_memory plus headroom) cuInit would fail.
+  if (cuda) liftAddressSpaceCap();
   std::unique_ptr<runtime::Model> model;
   try {
     model = std::make_unique<runtime::Model>(library.string());

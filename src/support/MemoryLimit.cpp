@@ -2,6 +2,7 @@
 
 #include "leip/support/Error.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -85,6 +86,13 @@ void checkMemory(uint64_t bytes, const std::string &what) {
   if (bytes <= limit) return;
   throw BadInputError(what + " needs " + std::to_string(bytes) + " bytes (" + formatBytes(bytes) +
                       "), more than --max_memory allows (" + formatBytes(limit) + ")");
+}
+
+void liftAddressSpaceCap() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_AS, &limit) != 0 || limit.rlim_cur == limit.rlim_max) return;
+  limit.rlim_cur = limit.rlim_max;
+  ::setrlimit(RLIMIT_AS, &limit);
 }
 
 } // namespace leip

@@ -25,6 +25,11 @@ std::string formatBytes(uint64_t bytes);
 /// count * elementSize, or nullopt when it does not fit in 63 bits.
 std::optional<uint64_t> checkedBytes(int64_t count, uint64_t elementSize);
 
+/// Raises the soft address-space limit (which `leip` lowers to --max_memory plus headroom
+/// against hostile models) back to the hard limit: for a CUDA artifact, whose driver reserves
+/// address space for unified addressing far beyond the memory it uses.
+void liftAddressSpaceCap();
+
 /// Throws BadInputError "WHAT needs N bytes (X GiB), more than --max_memory allows (Y GiB)"
 /// when `bytes` > maxMemory().
 void checkMemory(uint64_t bytes, const std::string &what);

@@ -36,6 +36,14 @@ TORCHVISION_MODELS = ("resnet18", "mobilenet_v2")
 
 # Generous per-command limit: the interpreter runs resnet18 in a few seconds.
 COMMAND_TIMEOUT_S = 180
+# Sanitized builds (tools/test-sanitized.sh) run several times slower: every time limit and
+# time bound in these tests is multiplied by LEIP_TEST_TIMEOUT_SCALE, which ctest passes in.
+TIMEOUT_SCALE = float(os.environ.get("LEIP_TEST_TIMEOUT_SCALE", "1"))
+
+
+def scaled(seconds):
+    """A time limit or bound of SECONDS on an unsanitized build, for this build."""
+    return seconds * TIMEOUT_SCALE
 
 
 class SetupError(AssertionError):
@@ -101,7 +109,7 @@ class Result:
 
 def run_command(args, timeout=COMMAND_TIMEOUT_S):
     args = [str(a) for a in args]
-    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
+    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=scaled(timeout),
                           stdin=subprocess.DEVNULL)
     return Result(args, proc)
 

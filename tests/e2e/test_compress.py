@@ -545,7 +545,7 @@ class CompressTest(unittest.TestCase):
         args = [e2e.leip_bin(), "compress", "--input_path", self.cnn, "--output_path", out, "--rep_dataset",
                 getattr(self, f"calibration{samples}"), "--calibration", calibration]
         probe = subprocess.run([sys.executable, "-c", RSS_PROBE, out + ".log", *args], stdout=subprocess.PIPE,
-                               stdin=subprocess.DEVNULL, timeout=e2e.COMMAND_TIMEOUT_S, check=True)
+                               stdin=subprocess.DEVNULL, timeout=e2e.scaled(e2e.COMMAND_TIMEOUT_S), check=True)
         code, rss = (int(v) for v in probe.stdout.split())
         with open(out + ".log") as log_file:
             self.assertEqual(code, e2e.EXIT_OK, log_file.read())

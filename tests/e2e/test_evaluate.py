@@ -143,7 +143,7 @@ class EvaluateTest(unittest.TestCase):
         os.makedirs(cwd, exist_ok=True)
         proc = subprocess.run([e2e.leip_bin(), "evaluate", "--input_path", self.cnn, "--test_path", self.images,
                                "--labels", self.labels, "--max_samples", "100"], cwd=cwd, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, timeout=e2e.COMMAND_TIMEOUT_S, stdin=subprocess.DEVNULL)
+                              stderr=subprocess.PIPE, timeout=e2e.scaled(e2e.COMMAND_TIMEOUT_S), stdin=subprocess.DEVNULL)
         self.assertEqual(proc.returncode, e2e.EXIT_OK, proc.stderr.decode())
         text = proc.stdout.decode()
         with open(os.path.join(cwd, "results.json")) as f:

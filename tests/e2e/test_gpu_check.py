@@ -279,7 +279,7 @@ class GpuCheckScriptTest(unittest.TestCase):
         env = dict(os.environ, PYTHON=sys.executable)
         prepare = subprocess.run(["bash", script, "prepare", out, "--leip_target", "x86_64", "--leip", e2e.leip_bin(),
                                   "--models", "fmnist_cnn", "--batches", "1,2"], stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, env=env, timeout=120)
+                                 stderr=subprocess.PIPE, env=env, timeout=e2e.scaled(120))
         text = prepare.stdout.decode() + prepare.stderr.decode()
         self.assertEqual(prepare.returncode, 0, text)
         self.assertIn("fmnist_cnn_b2", text)
@@ -293,7 +293,7 @@ class GpuCheckScriptTest(unittest.TestCase):
 
         results = os.path.join(work, "results.json")
         run = subprocess.run(["bash", script, "run", out, "--json", results, "--iterations", "3"], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, env=env, timeout=120)
+                             stderr=subprocess.PIPE, env=env, timeout=e2e.scaled(120))
         text = run.stdout.decode() + run.stderr.decode()
         self.assertEqual(run.returncode, 0, text)
         self.assertIn("2/2 case(s) passed", text)
@@ -303,7 +303,7 @@ class GpuCheckScriptTest(unittest.TestCase):
         # A second prepare reuses both cases.
         again = subprocess.run(["bash", script, "prepare", out, "--leip_target", "x86_64", "--leip", e2e.leip_bin(),
                                 "--models", "fmnist_cnn", "--batches", "1,2"], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, env=env, timeout=120)
+                               stderr=subprocess.STDOUT, env=env, timeout=e2e.scaled(120))
         self.assertEqual(again.returncode, 0, again.stdout.decode())
         self.assertEqual(again.stdout.decode().count("up to date, reused"), 2, again.stdout.decode())
 

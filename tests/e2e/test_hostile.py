@@ -23,7 +23,7 @@ import e2e_common as e2e
 
 CRASH_CODES = (134, 139)  # SIGABRT / SIGSEGV as reported by a shell
 # Every refusal happens while loading; a few seconds at most even on a loaded 2-core machine.
-MAX_SECONDS = 10
+MAX_SECONDS = e2e.scaled(10)
 
 
 def _model(nodes, inputs, outputs, initializers=(), opset=17, value_info=()):

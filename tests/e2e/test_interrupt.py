@@ -62,7 +62,7 @@ class InterruptTest(unittest.TestCase):
 
     def wait_for(self, proc, predicate, what):
         """Polls until predicate() or the process ends; True when predicate() came first."""
-        deadline = time.monotonic() + e2e.COMMAND_TIMEOUT_S
+        deadline = time.monotonic() + e2e.scaled(e2e.COMMAND_TIMEOUT_S)
         while time.monotonic() < deadline:
             if predicate():
                 return True
@@ -109,7 +109,7 @@ class InterruptTest(unittest.TestCase):
                     reached = reach(proc)
                     if reached:
                         proc.send_signal(sig)
-                    _, stderr = proc.communicate(timeout=e2e.COMMAND_TIMEOUT_S)
+                    _, stderr = proc.communicate(timeout=e2e.scaled(e2e.COMMAND_TIMEOUT_S))
                     outcome = self.assert_old_or_new(old, proc.returncode, stderr.decode("utf-8", "replace"),
                                                      sig, point)
                     outcomes.append((sig.name, point, outcome))

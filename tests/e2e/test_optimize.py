@@ -259,7 +259,7 @@ class OptimizeTest(unittest.TestCase):
                        f"--user-data-dir={profile}", f"--screenshot={png}", "--window-size=1200,900",
                        "file://" + os.path.join(out, "report.html").replace("%", "%25").replace("#", "%23")
                        .replace("?", "%3F")]
-            done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+            done = subprocess.run(command, capture_output=True, text=True, timeout=e2e.scaled(120))
         self.assertEqual(done.returncode, 0, done.stderr[-2000:])
         self.assertTrue(os.path.isfile(png), done.stderr[-2000:])
         # Not blank: the page's colours are there (PIL comes with python3-torchvision): the

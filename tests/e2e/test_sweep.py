@@ -129,13 +129,13 @@ class SweepTest(unittest.TestCase):
         # One configuration alone, as a CI matrix job would run it.
         target = "runs/float32/results.json"
         done = subprocess.run(["make", "-C", out, f"LEIP={e2e.leip_bin()}", target], capture_output=True, text=True,
-                              timeout=300)
+                              timeout=e2e.scaled(300))
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
         self.assertTrue(os.path.isfile(os.path.join(out, target)))
         self.assertFalse(os.path.exists(os.path.join(out, "runs", "symmetricpc-minmax-none-int8")))
         # Then everything: the other configuration and the table.
         done = subprocess.run(["make", "-C", out, "-j2", f"LEIP={e2e.leip_bin()}"], capture_output=True, text=True,
-                              timeout=300)
+                              timeout=e2e.scaled(300))
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
         self.assertIn("recipes sweep --collect .", done.stdout)
         self.assertNotIn("optimize --recipe recipes/float32.json", done.stdout, "make reran a finished target")

@@ -95,10 +95,6 @@ public:
 private:
   void planSteps(const std::vector<ir::Node *> &order) {
     steps_ = codegen::planSteps(graph_, order);
-    // A residual Add read by the direct convolution's store costs one pass over tensors
-    // that are still in cache instead of a node that reads two from memory.
-    const int lanes = state_.vectorLanes;
-    fuseResidualAdds(graph_, steps_, [lanes](const ir::Node &node) { return directConvTakesResidual(node, lanes); });
   }
 
   void planMemory() {
@@ -361,6 +357,9 @@ CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &o
   const passes::QdqLoweringStats &quantization = prepared.quantization;
   const std::string &dataType = prepared.dataType;
   checkCompilable(*optimized, optimized->topologicalOrder());
+  // A residual Add read by the direct convolution's store costs one pass over tensors that
+  // are still in cache instead of a node that reads two from memory.
+  passes::fuseResidualAdds(*optimized, [lanes](const ir::Node &node) { return directConvTakesResidual(node, lanes); });
   const int64_t paddedOutputs = insertConvPadding(*optimized, lanes);
   const ir::Graph &graph = *optimized;
   std::vector<ir::Node *> order = graph.topologicalOrder();

@@ -74,7 +74,7 @@ std::vector<Step> planSteps(const ir::Graph &graph, const std::vector<ir::Node *
   const auto &outs = graph.outputs();
   for (const ir::Node *node : order) {
     if (absorbed.count(node)) continue;
-    Step step{node, nullptr, ir::fusedActivation(*node)};
+    Step step{node, nullptr, ir::fusedActivation(*node), passes::convResidual(*node)};
     const ir::Value *y = node->numOutputs() == 1 ? node->output(0) : nullptr;
     if (isBinaryElementwise(node->opType()) && y && y->users().size() == 1 &&
         std::find(outs.begin(), outs.end(), y) == outs.end()) {
@@ -89,46 +89,6 @@ std::vector<Step> planSteps(const ir::Graph &graph, const std::vector<ir::Node *
     steps.push_back(step);
   }
   return steps;
-}
-
-void fuseResidualAdds(const ir::Graph &graph, std::vector<Step> &steps,
-                      const std::function<bool(const ir::Node &)> &takesResidual) {
-  const auto &outs = graph.outputs();
-  std::unordered_map<const ir::Value *, size_t> producer;
-  std::unordered_map<const ir::Node *, size_t> stepOf;
-  for (size_t i = 0; i < steps.size(); ++i) {
-    stepOf[steps[i].node] = i;
-    for (const ir::Value *out : steps[i].outputs())
-      if (out) producer[out] = i;
-  }
-  std::vector<bool> removed(steps.size(), false);
-  for (size_t i = 0; i < steps.size(); ++i) {
-    Step &conv = steps[i];
-    if (!takesResidual(*conv.node) || conv.absorbed || conv.residual || conv.act.kind != ir::ActivationKind::None ||
-        conv.node->numOutputs() != 1)
-      continue;
-    const ir::Value *y = conv.node->output(0);
-    if (y->users().size() != 1 || std::find(outs.begin(), outs.end(), y) != outs.end()) continue;
-    const ir::Node *add = y->users()[0];
-    auto at = stepOf.find(add);
-    if (add->opType() != "Add" || !add->domain().empty() || add->numInputs() != 2 || at == stepOf.end()) continue;
-    const ir::Value *other = add->input(0) == y ? add->input(1) : add->input(0);
-    if (other == y || other->type() != y->type()) continue;
-    // The convolution runs at step i: r must exist by then.
-    auto made = producer.find(other);
-    if (!other->isConstant() && made != producer.end() && made->second >= i) continue;
-    const Step &sum = steps[at->second];
-    conv.residual = other;
-    conv.absorbed = sum.absorbed ? sum.absorbed : sum.node;
-    conv.act = sum.act;
-    for (const ir::Value *out : conv.outputs())
-      if (out) producer[out] = i;
-    removed[at->second] = true;
-  }
-  std::vector<Step> kept;
-  for (size_t i = 0; i < steps.size(); ++i)
-    if (!removed[i]) kept.push_back(steps[i]);
-  steps = std::move(kept);
 }
 
 std::vector<std::vector<const ir::Value *>> lastUses(const std::vector<Step> &steps) {

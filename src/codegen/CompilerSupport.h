@@ -57,8 +57,8 @@ struct Step {
   /// The last node folded into this step, whose outputs the step writes.
   const ir::Node *absorbed = nullptr;
   ir::FusedActivation act;
-  /// A tensor added to the node's result before the activation: the other operand of an Add
-  /// folded into a convolution's epilogue (fuseResidualAdds), else null.
+  /// A tensor added to the node's result before the activation: the residual input of a Conv
+  /// (passes::fuseResidualAdds), else null.
   const ir::Value *residual = nullptr;
   const std::vector<ir::Value *> &outputs() const { return absorbed ? absorbed->outputs() : node->outputs(); }
 };
@@ -66,14 +66,6 @@ struct Step {
 /// The steps of `order`, each binary elementwise node absorbing the activation node that is
 /// its output's only reader (when that output is not a graph output).
 std::vector<Step> planSteps(const ir::Graph &graph, const std::vector<ir::Node *> &order);
-
-/// Folds `Add(conv(x), r)` (and the activation the Add absorbed) into the convolution's step
-/// as its residual, when the convolution has no activation of its own, r has the conv
-/// output's shape and is ready before the convolution runs: one kernel instead of two, and
-/// the convolution's output never goes to memory. `takesResidual` says which convolutions'
-/// kernels accept a residual.
-void fuseResidualAdds(const ir::Graph &graph, std::vector<Step> &steps,
-                      const std::function<bool(const ir::Node &)> &takesResidual);
 
 /// For each step, the values whose last reader it is (inputs and dead outputs), so a memory
 /// plan can release their blocks after the step.

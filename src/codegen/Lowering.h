@@ -62,7 +62,7 @@ public:
   /// The activation the kernel applies before storing (fused by the passes or absorbed).
   const ir::FusedActivation &activation() const { return activation_; }
   /// The tensor added to the result before the activation (a residual Add folded into the
-  /// step by fuseResidualAdds), else null. Only rules that directConvTakesResidual accepts get one.
+  /// Conv by passes::fuseResidualAdds), else null. Only rules that directConvTakesResidual accepts get one.
   const ir::Value *residual() const { return residual_; }
   /// The outputs the function writes: the absorbed activation node's, when there is one.
   const std::vector<ir::Value *> &outputs() const { return absorbed_ ? absorbed_->outputs() : node_.outputs(); }
@@ -159,7 +159,7 @@ int64_t insertConvPadding(ir::Graph &graph, int vectorLanes);
 /// the same way, so each thread reads the rows it padded.
 bool directConvSplitsRows(const ir::Node &conv, int vectorLanes);
 /// Whether `conv` runs on the direct convolution kernel, which can add a residual tensor
-/// before its activation (fuseResidualAdds).
+/// before its activation (passes::fuseResidualAdds).
 bool directConvTakesResidual(const ir::Node &conv, int vectorLanes);
 
 /// Emits the kernel calls of one node; returns its task count (how many pieces the

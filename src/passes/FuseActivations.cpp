@@ -208,4 +208,37 @@ size_t fuseActivations(ir::Graph &graph) {
   return fused;
 }
 
+size_t fuseResidualAdds(ir::Graph &graph, const std::function<bool(const ir::Node &)> &takesResidual) {
+  size_t fused = 0;
+  std::unordered_set<const ir::Node *> erased;
+  for (ir::Node *conv : graph.topologicalOrder()) {
+    if (erased.count(conv) || conv->opType() != "Conv" || !conv->domain().empty() || conv->numOutputs() != 1 ||
+        conv->numInputs() > 3 || ir::fusedActivation(*conv).kind != ActivationKind::None || !takesResidual(*conv))
+      continue;
+    ir::Value *y = conv->output(0);
+    ir::Node *add = detail::soleUser(graph, y);
+    if (!add || add->opType() != "Add" || !add->domain().empty() || add->numInputs() != 2) continue;
+    ir::Value *residual = add->input(0) == y ? add->input(1) : add->input(0);
+    // r cannot depend on y (the Add is y's only reader), so the Conv may wait for it.
+    if (!residual || residual == y || residual->type() != y->type() ||
+        add->output(0)->type() != y->type())
+      continue;
+    std::vector<ir::Node *> chain{conv, add};
+    FusedActivation act;
+    if (ir::Node *user = detail::soleUser(graph, add->output(0)))
+      if (std::optional<FusedActivation> a = activationOf(*user); a && user->input(0) == add->output(0)) {
+        chain.push_back(user);
+        act = *a;
+      }
+    std::vector<ir::Value *> inputs{conv->input(0), conv->input(1), conv->input(2), residual};
+    ir::AttributeMap attrs = conv->attrs();
+    for (ir::Node *node : chain) erased.insert(node);
+    ir::Node *fusedNode = detail::replaceChain(graph, chain, *conv, inputs, attrs);
+    ir::setFusedActivation(*fusedNode, act);
+    ++fused;
+  }
+  spdlog::debug("fuse residual adds: {}", fused);
+  return fused;
+}
+
 } // namespace leip::passes

@@ -142,13 +142,45 @@ TEST(CodegenConvGemm, DirectConvWritesTheNextConvolutionsPaddedInput) {
   }
 }
 
-TEST(CodegenConvGemm, ConvOutputReadTwiceKeepsItsPadNodes) {
+TEST(CodegenConvGemm, ConvOutputReadByTwoConvsIsPaddedOnce) {
+  // Two readers needing borders of 1 and 2: the output is stored inside the wider one and
+  // the first reader starts one cell in. A third reader that is not a direct convolution
+  // (a Relu) keeps the Pad nodes.
+  for (bool reluReader : {false, true}) {
+    OneNodeModel m;
+    ir::Value *h = m.node("Conv", {m.input("x", {1, 16, 9, 11}), m.weights({16, 16, 3, 3})}, {{"pads", Ints{1, 1, 1, 1}}});
+    ir::Value *a = m.node("Conv", {h, m.weights({16, 16, 3, 3})}, {{"pads", Ints{1, 1, 1, 1}}});
+    ir::Value *b = m.node("Conv", {h, m.weights({16, 16, 3, 3})}, {{"pads", Ints{2, 2, 2, 2}}, {"dilations", Ints{2, 2}}});
+    ir::Value *sum = m.node("Add", {a, b});
+    if (reluReader) sum = m.node("Add", {sum, m.node("Relu", {h})});
+    const std::string name = reluReader ? "padded_output_relu_reader" : "padded_output_two_readers";
+    expectMatchesInterpreter(m, sum, name);
+    EXPECT_EQ(compileForHost(m.graph, name).paddedOutputs, reluReader ? 0 : 1);
+  }
+}
+
+TEST(CodegenConvGemm, ResnetBlockInputsArePaddedOnce) {
+  // Three resnet blocks: x -> [conv, conv + x] -> h1 -> [conv, conv + h1] -> h2 ->
+  // [conv stride 2, conv + 1x1 stride-2 downsample(h2)]. Each block input is written once
+  // inside the border its 3x3 reader needs; the residual reads (h1) and the downsample (h2)
+  // read its interior. 40 channels leave a partial channel block.
   OneNodeModel m;
-  ir::Value *h = m.node("Conv", {m.input("x", {1, 16, 9, 9}), m.weights({32, 16, 3, 3})}, {{"pads", Ints{1, 1, 1, 1}}});
-  ir::Value *a = m.node("Conv", {h, m.weights({16, 32, 3, 3})}, {{"pads", Ints{1, 1, 1, 1}}});
-  ir::Value *b = m.node("Conv", {h, m.weights({16, 32, 3, 3})}, {{"pads", Ints{1, 1, 1, 1}}});
-  expectMatchesInterpreter(m, m.node("Add", {a, b}), "padded_output_two_readers");
-  EXPECT_EQ(compileForHost(m.graph, "padded_output_two_readers").paddedOutputs, 0);
+  auto conv = [&](ir::Value *in, int64_t k, int64_t size, int64_t stride) {
+    const int64_t pad = size / 2;
+    return m.node("Conv", {in, m.weights({k, 40, size, size}), m.weights({k})},
+                  {{"pads", Ints{pad, pad, pad, pad}}, {"strides", Ints{stride, stride}}});
+  };
+  auto block = [&](ir::Value *in, int64_t stride) {
+    ir::Value *h = m.node("Relu", {conv(in, 40, 3, stride)});
+    ir::Value *shortcut = stride == 1 ? in : conv(in, 40, 1, stride);
+    return m.node("Relu", {m.node("Add", {conv(h, 40, 3, 1), shortcut})});
+  };
+  ir::Value *out = block(block(block(m.input("x", {1, 40, 13, 11}), 1), 1), 2);
+  expectMatchesInterpreter(m, out, "padded_block_inputs");
+  const codegen::CompileResult result = compileForHost(m.graph, "padded_block_inputs");
+  EXPECT_EQ(result.residualAddsFused, 3);
+  // Inside each block the first conv's output; h1; h2.
+  EXPECT_EQ(result.paddedOutputs, 5);
 }
 
 TEST(CodegenConvGemm, DirectConvFoldsTheResidualAdd) {
@@ -169,13 +201,13 @@ TEST(CodegenConvGemm, DirectConvFoldsTheResidualAdd) {
 
 TEST(CodegenConvGemm, ResidualAddStaysANodeWhenTheConvOutputIsReadElsewhere) {
   // One convolution's output has a second reader (a Relu), the other's Add broadcasts a
-  // [1, C, 1, 1] tensor: no Add can be folded.
+  // [1, C, 1, 1] tensor computed at run time: no Add can be folded.
   OneNodeModel m;
   ir::Value *x = m.input("x", {1, 24, 8, 8});
   ir::Value *y = m.node("Conv", {x, m.weights({24, 24, 3, 3})}, {{"pads", Ints{1, 1, 1, 1}}});
   ir::Value *z = m.node("Conv", {x, m.weights({24, 24, 3, 3})}, {{"pads", Ints{1, 1, 1, 1}}});
   ir::Value *sum = m.node("Add", {m.node("Add", {y, x}), m.node("Relu", {y})});
-  ir::Value *broadcast = m.node("Add", {z, m.weights({1, 24, 1, 1})});
+  ir::Value *broadcast = m.node("Add", {z, m.node("GlobalAveragePool", {x})});
   expectMatchesInterpreter(m, m.node("Add", {sum, broadcast}), "residual_unfused");
   EXPECT_EQ(residualAddsFused(m.graph, "residual_unfused"), 0);
 }

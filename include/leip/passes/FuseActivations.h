@@ -5,6 +5,7 @@
 #include "leip/ir/Graph.h"
 
 #include <cstddef>
+#include <functional>
 #include <optional>
 
 namespace leip::passes {
@@ -22,6 +23,19 @@ size_t fuseBiasAdds(ir::Graph &graph);
 /// (SiLU) and x * HardSigmoid(x) with alpha 1/6, beta 1/2 (HardSwish). The fused node
 /// takes over the activation's output name. Returns the number of activations fused.
 size_t fuseActivations(ir::Graph &graph);
+
+/// Compiler-internal form, for the compiler's own copy of a graph: folds `Add(conv(x), r)`
+/// (and an activation after the Add, as fuseActivations would) into the Conv as a fourth
+/// input `r` (the residual, added before the activation), when `takesResidual(conv)`, the
+/// Conv has no activation and no other reader, and r has its output's type. The Conv takes
+/// over the output of the Add (or of its activation); its bias slot stays null when it had
+/// no bias. The interpreter does not run this form. Returns the number of Adds folded.
+size_t fuseResidualAdds(ir::Graph &graph, const std::function<bool(const ir::Node &)> &takesResidual);
+
+/// The residual a Conv reads after fuseResidualAdds (its fourth input), else null.
+inline const ir::Value *convResidual(const ir::Node &node) {
+  return node.opType() == "Conv" && node.domain().empty() ? node.input(3) : nullptr;
+}
 
 /// The activation a node computes when it is one of the fusable ones above (Clip only with
 /// constant or absent bounds); nullopt otherwise. The compiler also uses it to fuse an

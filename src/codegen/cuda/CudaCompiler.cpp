@@ -13,6 +13,7 @@
 #include "../Linker.h"
 #include "../Lowering.h"
 
+#include "leip/passes/FuseActivations.h"
 #include "leip/support/Error.h"
 #include "leip/support/StagedDirectory.h"
 
@@ -82,7 +83,6 @@ public:
 
   void build(const std::vector<ir::Node *> &order) {
     steps_ = planSteps(graph_, order);
-    fuseResidualAdds(graph_, steps_, [](const ir::Node &node) { return node.opType() == "Conv"; });
     planMemory();
     for (const Step &step : steps_) {
       cuda::GpuLowering lowering(state_, step);
@@ -268,8 +268,10 @@ CompileResult compileGraphForCuda(const ir::Graph &sourceGraph, const CompileOpt
   PreparedGraph prepared = prepareGraph(sourceGraph, options, options.integerKernels);
   const ir::Graph &graph = *prepared.graph;
   checkStaticOutputs(graph);
+  checkCompilableForCuda(graph.topologicalOrder());
+  // Every convolution kernel adds a residual in its epilogue.
+  passes::fuseResidualAdds(*prepared.graph, [](const ir::Node &node) { return node.opType() == "Conv"; });
   std::vector<ir::Node *> order = graph.topologicalOrder();
-  checkCompilableForCuda(order);
 
   // 1. Device module -> PTX.
   llvm::LLVMContext context;

@@ -277,11 +277,12 @@ constexpr int64_t kDirectAccFloats = 8192;
 /// weights (CC x R x S x 2L floats) stay in L1 while every position of its rows uses them,
 /// keeping partial sums in a stack buffer; then it applies the activation and writes the
 /// buffer out transposed (channels are lanes here but rows of y). Every output is bias +
-/// sum over q in (c, r, s) order whatever the task split. A `residual` (y's shape, or null)
-/// is added to the stored rows while they are still in L1, before the activation. y may be
-/// the interior of a zero-padded tensor [N, K, yH, yW] (the input of the next direct
-/// convolution, whose Pad node the compiler removed): rows are then stored one by one at
-/// (padT + oh, padL) and each task zeroes the border cells of its rows and channels.
+/// sum over q in (c, r, s) order whatever the task split. A `residual` (OH x OW planes, or
+/// null) is added to the stored rows while they are still in L1, before the activation. y
+/// may be the interior of a zero-padded tensor [N, K, yH, yW] (the input of the next direct
+/// convolutions, whose Pad nodes the compiler removed): rows are then stored one by one at
+/// (padT + oh, padL) and each task zeroes the border cells of its rows and channels. The
+/// residual may be stored that way too ([N, K, resH, resW] at (resPadT, resPadL)).
 template <int L, int MR>
 __attribute__((always_inline)) inline void directConv(const float *__restrict x, const float *__restrict wp,
                                                       const float *__restrict bias, const float *__restrict residual,
@@ -290,8 +291,9 @@ __attribute__((always_inline)) inline void directConv(const float *__restrict x,
                                                       int64_t OH, int64_t OW, int64_t strideH, int64_t strideW,
                                                       int64_t dilH, int64_t dilW, int64_t RB, int64_t CC,
                                                       bool rowsOuter, int64_t yH, int64_t yW, int64_t padT,
-                                                      int64_t padL, int32_t activation, float actAlpha, float actBeta,
-                                                      int64_t begin, int64_t end) {
+                                                      int64_t padL, int64_t resH, int64_t resW, int64_t resPadT,
+                                                      int64_t resPadL, int32_t activation, float actAlpha,
+                                                      float actBeta, int64_t begin, int64_t end) {
   constexpr int64_t KB = 2 * L;
   const int64_t yPlane = yH * yW;
   const int64_t blocks = (K + KB - 1) / KB, rowBlocks = (OH + RB - 1) / RB, Q = C * R * S, P = OH * OW;
@@ -311,28 +313,29 @@ __attribute__((always_inline)) inline void directConv(const float *__restrict x,
         channelLaneRow<L, MR>(xn + c0 * plane + (oh0 + i) * strideH * Wp, wk + c0 * R * S * KB, bias + kb * KB,
                          acc + i * OW * KB, c0 == 0, imin(CC, C - c0), plane, Wp, R, S, dilH, dilW, strideW, OW);
     }
-    const int64_t positions = rows * OW, kValid = imin(KB, K - kb * KB), outOffset = (n * K + kb * KB) * P + oh0 * OW;
-    if (yW != OW || yH != OH) { // a padded output (never with a residual)
-      activateFast(acc, positions * KB, activation, actAlpha, actBeta);
-      float *__restrict planes = y + (n * K + kb * KB) * yPlane;
+    const int64_t positions = rows * OW, kValid = imin(KB, K - kb * KB);
+    float *__restrict planes = y + (n * K + kb * KB) * yPlane;
+    if (!residual) activateFast(acc, positions * KB, activation, actAlpha, actBeta);
+    if (yW == OW) { // the block's rows are one run of positions
+      storeTransposed(acc, KB, planes + (padT + oh0) * yW, yPlane, positions, kValid);
+    } else {
       for (int64_t i = 0; i < rows; ++i)
         storeTransposed(acc + i * OW * KB, KB, planes + (padT + oh0 + i) * yW + padL, yPlane, OW, kValid);
-      zeroBorder(planes, kValid, yPlane, yH, yW, padT, padL, OH, OW, oh0, rows);
-      continue;
     }
-    float *__restrict out = y + outOffset;
-    if (!residual) {
-      activateFast(acc, positions * KB, activation, actAlpha, actBeta);
-      storeTransposed(acc, KB, out, P, positions, kValid);
-      continue;
+    if (residual) {
+      const int64_t resPlane = resH * resW;
+      const float *__restrict resPlanes = residual + (n * K + kb * KB) * resPlane;
+      const bool oneRun = yW == OW && resW == OW;
+      const int64_t runs = oneRun ? 1 : rows, run = oneRun ? positions : OW;
+      for (int64_t k = 0; k < kValid; ++k)
+        for (int64_t i = 0; i < runs; ++i) {
+          float *__restrict row = planes + k * yPlane + (padT + oh0 + i) * yW + padL;
+          const float *__restrict add = resPlanes + k * resPlane + (resPadT + oh0 + i) * resW + resPadL;
+          for (int64_t j = 0; j < run; ++j) row[j] += add[j];
+          activateFast(row, run, activation, actAlpha, actBeta);
+        }
     }
-    storeTransposed(acc, KB, out, P, positions, kValid);
-    for (int64_t k = 0; k < kValid; ++k) {
-      float *__restrict row = out + k * P;
-      const float *__restrict add = residual + outOffset + k * P;
-      for (int64_t j = 0; j < positions; ++j) row[j] += add[j];
-      activateFast(row, positions, activation, actAlpha, actBeta);
-    }
+    if (yW != OW || yH != OH) zeroBorder(planes, kValid, yPlane, yH, yW, padT, padL, OH, OW, oh0, rows);
   }
 }
 
@@ -571,23 +574,25 @@ extern "C" void leip_k_conv2d_f32(const float *__restrict x, const float *__rest
 /// to a multiple of 2L. `lanes` (L: 16 for AVX-512, 8 for AVX2, 4 for NEON/SSE) and `rows`
 /// (MR, positions per micro-kernel) are compile-time constants chosen for the target's
 /// vector registers, so after inlining only one instantiation remains; `rowsPerTask` x OW x
-/// 2L floats must fit kDirectAccFloats. `residual` (null, or a tensor of y's shape) is
-/// added before the activation: a folded residual Add. y is [N, K, yH, yW] with the OH x OW
-/// output at (padT, padL) and zeros around it (yH = OH, yW = OW and no padding but for a
-/// convolution that writes the next one's padded input).
+/// 2L floats must fit kDirectAccFloats. `residual` (null, or OH x OW planes stored as
+/// [N, K, resH, resW] at (resPadT, resPadL)) is added before the activation: a folded
+/// residual Add. y is [N, K, yH, yW] with the OH x OW output at (padT, padL) and zeros
+/// around it (yH = OH, yW = OW and no padding but for a convolution that writes the next
+/// one's padded input); a residual may be stored the same way.
 extern "C" void leip_k_conv2d_direct_f32(const float *__restrict xp, const float *__restrict wp,
                                          const float *__restrict bias, const float *__restrict residual,
                                          float *__restrict y, int64_t C, int64_t Hp,
                                          int64_t Wp, int64_t K, int64_t R, int64_t S, int64_t OH, int64_t OW,
                                          int64_t strideH, int64_t strideW, int64_t dilH, int64_t dilW, int64_t lanes,
                                          int64_t rows, int64_t rowsPerTask, int64_t channelChunk, int32_t rowsOuter,
-                                         int64_t yH, int64_t yW, int64_t padT, int64_t padL, int32_t activation,
+                                         int64_t yH, int64_t yW, int64_t padT, int64_t padL, int64_t resH,
+                                         int64_t resW, int64_t resPadT, int64_t resPadL, int32_t activation,
                                          float actAlpha, float actBeta, int64_t begin, int64_t end) {
 #define LEIP_DIRECT(l, mr)                                                                                             \
   if (lanes == l && rows == mr)                                                                                        \
     return directConv<l, mr>(xp, wp, bias, residual, y, C, Hp, Wp, K, R, S, OH, OW, strideH, strideW, dilH, dilW,     \
-                             rowsPerTask, channelChunk, rowsOuter != 0, yH, yW, padT, padL, activation, actAlpha,   \
-                             actBeta, begin, end);
+                             rowsPerTask, channelChunk, rowsOuter != 0, yH, yW, padT, padL, resH, resW, resPadT,      \
+                             resPadL, activation, actAlpha, actBeta, begin, end);
   LEIP_DIRECT(16, 14) LEIP_DIRECT(16, 12) LEIP_DIRECT(16, 8) LEIP_DIRECT(16, 7) LEIP_DIRECT(16, 4)
   LEIP_DIRECT(8, 6) LEIP_DIRECT(8, 4) LEIP_DIRECT(4, 12) LEIP_DIRECT(4, 6)
 #undef LEIP_DIRECT

@@ -5,7 +5,9 @@
 #include "leip/support/Error.h"
 
 #include <algorithm>
+#include <map>
 #include <optional>
+#include <set>
 
 namespace leip::codegen {
 
@@ -45,6 +47,10 @@ constexpr int64_t kDirectSpatialChunkBytes = 32768, kDirectPointwiseChunkBytes =
 /// zero border, as the padded input of the next convolution (insertConvPadding).
 constexpr const char *kOutputPadsAttr = "leip_output_pads";
 
+/// Attribute of a direct Conv reading a padded tensor (kOutputPadsAttr) with a wider border
+/// than it needs: [top, left], where its own padded input starts inside that tensor.
+constexpr const char *kInputOffsetAttr = "leip_input_offset";
+
 /// The zero padding (top, left, bottom, right) around a convolution's output that
 /// insertConvPadding gave it in place of a Pad node before the next convolution; zeros when
 /// the output is not padded.
@@ -52,6 +58,19 @@ std::array<int64_t, 4> outputPads(const ir::Node &conv) {
   if (!conv.attrs().has(kOutputPadsAttr)) return {0, 0, 0, 0};
   const std::vector<int64_t> pads = conv.attrs().getInts(kOutputPadsAttr);
   return {pads[0], pads[1], pads[2], pads[3]};
+}
+
+/// Where a direct convolution's residual lies in its buffer: the stored height and width,
+/// and the offset (top, left) of the tensor inside the zero border its producer may have
+/// written (insertConvPadding).
+struct StoredWindow {
+  int64_t height, width, top, left;
+};
+
+StoredWindow residualWindow(const ir::Value &r) {
+  const ir::Shape &rs = r.type().shape;
+  const std::array<int64_t, 4> pads = r.producer() ? outputPads(*r.producer()) : std::array<int64_t, 4>{0, 0, 0, 0};
+  return {rs[2], rs[3], pads[0], pads[1]};
 }
 
 /// The convolution's own output shape (without the padding of outputPads).
@@ -67,10 +86,13 @@ ir::Shape unpaddedOutputShape(const ir::Node &conv) {
 
 bool usesDirectConv(const ir::Node &conv, int lanes) {
   const ir::Shape &ws = conv.input(1)->type().shape, ys = unpaddedOutputShape(conv);
+  const std::vector<int64_t> strides = conv.attrs().getInts("strides");
+  const bool unitStride = std::all_of(strides.begin(), strides.end(), [](int64_t s) { return s == 1; });
   return conv.input(0)->type().shape.size() == 4 && ws.size() == 4 && ys.size() == 4 && conv.input(1)->isConstant() &&
          (conv.numInputs() < 3 || !conv.input(2) || conv.input(2)->isConstant()) &&
          conv.attrs().getInt("group", 1) == 1 &&
-         ws[1] * ws[2] * ws[3] >= (ws[2] * ws[3] == 1 ? kDirectMinPointwiseReduction : kDirectMinReduction) &&
+         ws[1] * ws[2] * ws[3] >=
+             (ws[2] * ws[3] == 1 && unitStride ? kDirectMinPointwiseReduction : kDirectMinReduction) &&
          ys[3] * 2 * lanes <= kDirectAccFloats;
 }
 
@@ -82,8 +104,6 @@ int64_t lowerDirectConv(NodeLowering &L, const ir::Value *x, const ir::Value *y,
   const ir::Shape &xs = x->type().shape, ys = unpaddedOutputShape(node), &ws = node.input(1)->type().shape;
   const ir::Shape &paddedYs = y->type().shape;
   const std::array<int64_t, 4> outPads = outputPads(node);
-  if (L.residual() && outPads != std::array<int64_t, 4>{0, 0, 0, 0})
-    throw InternalError("codegen: " + node.describe() + " has both a residual and a padded output");
   const int64_t lanes = L.vectorLanes(), KB = 2 * lanes, K = ws[0], Q = ws[1] * ws[2] * ws[3];
   const int64_t blocks = (K + KB - 1) / KB;
   const float *w = node.input(1)->constant()->data<float>();
@@ -104,13 +124,22 @@ int64_t lowerDirectConv(NodeLowering &L, const ir::Value *x, const ir::Value *y,
   rowsPerTask = std::min(rowsPerTask, (ys[2] + fewestRowBlocks - 1) / fewestRowBlocks);
   const int64_t chunkBytes = ws[2] * ws[3] > 1 ? kDirectSpatialChunkBytes : kDirectPointwiseChunkBytes;
   const int64_t channelChunk = std::clamp<int64_t>(chunkBytes / (ws[2] * ws[3] * KB * 4), 1, ws[1]);
-  std::vector<llvm::Value *> args{L.address(x), L.derivedConstant(packed), L.derivedConstant(bias),
-                                  L.address(L.residual()), L.address(y)};
+  // A reader of a tensor stored with a wider border than it needs starts inside it.
+  llvm::Value *input = L.address(x);
+  if (node.attrs().has(kInputOffsetAttr)) {
+    const std::vector<int64_t> offset = node.attrs().getInts(kInputOffsetAttr);
+    input = L.builder().CreateConstInBoundsGEP1_64(L.builder().getFloatTy(), input, offset[0] * xs[3] + offset[1]);
+  }
+  const StoredWindow residual = L.residual() ? residualWindow(*L.residual()) : StoredWindow{ys[2], ys[3], 0, 0};
+  std::vector<llvm::Value *> args{input, L.derivedConstant(packed), L.derivedConstant(bias), L.address(L.residual()),
+                                  L.address(y)};
   for (int64_t v : {xs[1], xs[2], xs[3], K, ws[2], ws[3], ys[2], ys[3], strides[0], strides[1], dilations[0],
                     dilations[1], lanes, laneTileRows(L.vectorLanes(), ys[3]), rowsPerTask, channelChunk})
     args.push_back(L.i64(v));
   args.push_back(L.i32(directConvSplitsRows(node, L.vectorLanes())));
-  for (int64_t v : {paddedYs[2], paddedYs[3], outPads[0], outPads[1]}) args.push_back(L.i64(v));
+  for (int64_t v : {paddedYs[2], paddedYs[3], outPads[0], outPads[1], residual.height, residual.width, residual.top,
+                    residual.left})
+    args.push_back(L.i64(v));
   L.pushActivation(args);
   L.callKernel("leip_k_conv2d_direct_f32", args);
   return ys[0] * blocks * ((ys[2] + rowsPerTask - 1) / rowsPerTask);
@@ -183,13 +212,15 @@ int64_t lowerConv(NodeLowering &L) {
 } // namespace
 
 int64_t insertConvPadding(ir::Graph &graph, int vectorLanes) {
-  int64_t paddedOutputs = 0;
-  for (ir::Node *conv : graph.topologicalOrder()) {
+  // 1. The zero padding (top, left, bottom, right) each direct convolution reads around its
+  //    input; the convolutions themselves then compute without padding.
+  std::vector<ir::Node *> order = graph.topologicalOrder();
+  std::map<const ir::Node *, std::array<int64_t, 4>> needs;
+  for (ir::Node *conv : order) {
     if (conv->opType() != "Conv" || !conv->domain().empty() || !usesDirectConv(*conv, vectorLanes)) continue;
-    ir::Value *x = conv->input(0);
-    const ir::Shape xs = x->type().shape, ys = unpaddedOutputShape(*conv), &ws = conv->input(1)->type().shape;
     std::optional<Conv2dView> view = conv2dView(*conv);
     if (!view) continue; // lowerConv reports it
+    const ir::Shape &xs = view->xs, &ys = view->ys, &ws = view->ws;
     const std::vector<int64_t> &strides = view->strides, &dilations = view->dilations;
     std::array<int64_t, 4> pads = view->pads;
     // Bottom/right padding beyond what the last output reads is never touched: trim it.
@@ -199,28 +230,52 @@ int64_t insertConvPadding(ir::Graph &graph, int vectorLanes) {
     pads[3] = std::max<int64_t>(0, needW - xs[3] - pads[1]);
     conv->attrs().set("auto_pad", ir::Attribute(std::string("NOTSET")));
     conv->attrs().set("pads", ir::Attribute(std::vector<int64_t>{0, 0, 0, 0}));
-    if (pads == std::array<int64_t, 4>{0, 0, 0, 0}) continue;
-    const ir::TensorType padded{
-        x->type().dtype, {xs[0], xs[1], xs[2] + pads[0] + pads[2], xs[3] + pads[1] + pads[3]}, {}};
-    // A direct convolution whose output only this one reads writes it straight into the
-    // padded layout: no Pad node, no second pass over the tensor.
+    needs[conv] = pads;
+  }
+  // 2. A direct convolution whose output only direct convolutions read (as their input or
+  //    their residual) writes it once inside the widest border they need: no Pad node, no
+  //    second pass over the tensor. Readers that need less read an interior window.
+  int64_t paddedOutputs = 0;
+  const auto &graphOutputs = graph.outputs();
+  std::set<const ir::Value *> stored;
+  for (ir::Node *conv : order) {
+    auto need = needs.find(conv);
+    if (need == needs.end() || need->second == std::array<int64_t, 4>{0, 0, 0, 0}) continue;
+    ir::Value *x = conv->input(0);
+    if (stored.count(x)) continue;
     ir::Node *producer = x->producer();
-    const auto &graphOutputs = graph.outputs();
-    if (producer && producer->opType() == "Conv" && producer->domain().empty() && producer->numOutputs() == 1 &&
-        !producer->attrs().has(kOutputPadsAttr) && x->users().size() == 1 &&
-        std::find(graphOutputs.begin(), graphOutputs.end(), x) == graphOutputs.end() &&
-        usesDirectConv(*producer, vectorLanes) && conv2dView(*producer)) {
-      producer->attrs().set(kOutputPadsAttr, ir::Attribute(std::vector<int64_t>{pads[0], pads[1], pads[2], pads[3]}));
-      x->setType(padded);
+    std::array<int64_t, 4> widest{0, 0, 0, 0};
+    bool onlyDirectReaders = producer && needs.count(producer) && producer->numOutputs() == 1 &&
+                             !producer->attrs().has(kOutputPadsAttr) &&
+                             std::find(graphOutputs.begin(), graphOutputs.end(), x) == graphOutputs.end();
+    for (const ir::Node *user : x->users()) {
+      auto userNeed = needs.find(user);
+      onlyDirectReaders = onlyDirectReaders && userNeed != needs.end() && user->input(1) != x && user->input(2) != x;
+      if (onlyDirectReaders && user->input(0) == x)
+        for (size_t i = 0; i < 4; ++i) widest[i] = std::max(widest[i], userNeed->second[i]);
+    }
+    if (onlyDirectReaders) {
+      const ir::Shape &xs = x->type().shape;
+      producer->attrs().set(kOutputPadsAttr, ir::Attribute(std::vector<int64_t>(widest.begin(), widest.end())));
+      x->setType({x->type().dtype, {xs[0], xs[1], xs[2] + widest[0] + widest[2], xs[3] + widest[1] + widest[3]}, {}});
+      for (ir::Node *user : x->users()) {
+        const std::array<int64_t, 4> &userNeed = needs[user];
+        if (user->input(0) == x && (userNeed[0] != widest[0] || userNeed[1] != widest[1]))
+          user->attrs().set(kInputOffsetAttr,
+                            ir::Attribute(std::vector<int64_t>{widest[0] - userNeed[0], widest[1] - userNeed[1]}));
+      }
+      stored.insert(x);
       ++paddedOutputs;
       continue;
     }
+    const std::array<int64_t, 4> &pads = need->second;
+    const ir::Shape xs = x->type().shape;
     ir::Value *padsValue = graph.addConstant(
         graph.uniqueName(conv->name() + "_pads"),
         ir::Tensor::fromVector(ir::DType::I64, {8}, std::vector<int64_t>{0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3]}));
     ir::Node *pad = graph.addNode("Pad", graph.uniqueName(conv->name() + "_pad"), {x, padsValue},
                                   {graph.uniqueName(x->name() + "_padded")});
-    pad->output(0)->setType(padded);
+    pad->output(0)->setType({x->type().dtype, {xs[0], xs[1], xs[2] + pads[0] + pads[2], xs[3] + pads[1] + pads[3]}, {}});
     conv->setInput(0, pad->output(0));
   }
   return paddedOutputs;

@@ -154,6 +154,14 @@ int64_t laneTileRows(int lanes, int64_t count);
 /// output read by nothing else, by that convolution itself (its output value takes the
 /// padded shape). Returns how many convolutions write padded outputs.
 int64_t insertConvPadding(ir::Graph &graph, int vectorLanes);
+/// The zero border (top, left, bottom, right) insertConvPadding gave a node's output in
+/// place of a Pad node before the convolutions that read it; zeros when it has none.
+std::array<int64_t, 4> outputPads(const ir::Node &node);
+/// The node's own output 0 shape, without the border of outputPads.
+ir::Shape unpaddedOutputShape(const ir::Node &node);
+/// Whether a MaxPool's kernel can write its output inside a zero border (a float 2-D pool
+/// without Indices that fits the row-at-a-time kernel).
+bool maxPoolWritesPaddedOutputs(const ir::Node &pool);
 /// Whether the direct convolution kernel splits `conv`'s work across threads by output rows
 /// (false: by channel blocks, or `conv` does not run on that kernel). Its Pad node splits
 /// the same way, so each thread reads the rows it padded.

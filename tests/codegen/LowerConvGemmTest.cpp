@@ -160,10 +160,11 @@ TEST(CodegenConvGemm, ConvOutputReadByTwoConvsIsPaddedOnce) {
 }
 
 TEST(CodegenConvGemm, ResnetBlockInputsArePaddedOnce) {
-  // Three resnet blocks: x -> [conv, conv + x] -> h1 -> [conv, conv + h1] -> h2 ->
-  // [conv stride 2, conv + 1x1 stride-2 downsample(h2)]. Each block input is written once
-  // inside the border its 3x3 reader needs; the residual reads (h1) and the downsample (h2)
-  // read its interior. 40 channels leave a partial channel block.
+  // A MaxPool, then three resnet blocks: p -> [conv, conv + p] -> h1 -> [conv, conv + h1] ->
+  // h2 -> [conv stride 2, conv + 1x1 stride-2 downsample(h2)]. Each block input (the
+  // MaxPool's output included) is written once inside the border its 3x3 reader needs; the
+  // residual reads (p, h1) and the downsample (h2) read its interior. 40 channels leave a
+  // partial channel block.
   OneNodeModel m;
   auto conv = [&](ir::Value *in, int64_t k, int64_t size, int64_t stride) {
     const int64_t pad = size / 2;
@@ -175,12 +176,14 @@ TEST(CodegenConvGemm, ResnetBlockInputsArePaddedOnce) {
     ir::Value *shortcut = stride == 1 ? in : conv(in, 40, 1, stride);
     return m.node("Relu", {m.node("Add", {conv(h, 40, 3, 1), shortcut})});
   };
-  ir::Value *out = block(block(block(m.input("x", {1, 40, 13, 11}), 1), 1), 2);
+  ir::Value *pooled = m.node("MaxPool", {m.input("x", {1, 40, 26, 21})},
+                             {{"kernel_shape", Ints{3, 3}}, {"strides", Ints{2, 2}}, {"pads", Ints{1, 1, 1, 1}}});
+  ir::Value *out = block(block(block(pooled, 1), 1), 2);
   expectMatchesInterpreter(m, out, "padded_block_inputs");
   const codegen::CompileResult result = compileForHost(m.graph, "padded_block_inputs");
   EXPECT_EQ(result.residualAddsFused, 3);
-  // Inside each block the first conv's output; h1; h2.
-  EXPECT_EQ(result.paddedOutputs, 5);
+  // p; inside each block the first conv's output; h1; h2.
+  EXPECT_EQ(result.paddedOutputs, 6);
 }
 
 TEST(CodegenConvGemm, DirectConvFoldsTheResidualAdd) {

@@ -35,9 +35,11 @@ struct CompileResult {
   /// "int8" when every quantized convolution runs on integers, "mixed" when some stay float,
   /// "float32" when none runs on integers.
   std::string dataType = "float32";
-  /// Float Adds folded into the convolution before them as its residual (fuseResidualAdds).
+  /// Float Adds folded into the convolution before them as its residual
+  /// (passes::fuseResidualAdds).
   int64_t residualAddsFused = 0;
-  /// Convolutions that write the next convolution's zero-padded input (no Pad node).
+  /// Convolutions and MaxPools that write the zero-padded input of the convolutions after
+  /// them (no Pad node).
   int64_t paddedOutputs = 0;
 };
 

@@ -80,26 +80,19 @@ void pool(const T *__restrict x, T *__restrict y, int64_t *__restrict indices, c
   }
 }
 
-/// Elements of a padded input row of maxPoolRows (with room for the stride-2 halves).
-constexpr int64_t kPoolRow = 2048;
-
-/// Whether maxPoolRows handles the geometry: a 2-D window (depth 1), no dilation, column
-/// stride 1 or 2, rows that fit its buffer.
-bool rowsKernelFits(const WindowGeometry &g) {
-  return g.in(0) == 1 && g.kernel(0) == 1 && g.dilation(1) == 1 && g.dilation(2) == 1 &&
-         (g.stride(2) == 1 || g.stride(2) == 2) && g.out(2) * g.stride(2) + g.kernel(2) + 4 <= kPoolRow &&
-         g.pad(2) + g.in(2) + 4 <= kPoolRow;
-}
-
 /// 2-D max pooling, one output row per task, in contiguous vector loops: first the max of
 /// the input rows the window covers, column by column, into a buffer padded with the type's
 /// lowest value (so padding never wins, as in the generic kernel; integers: padding may tie
 /// but never exceeds, and a window always covers an input); for stride 2 that row is split into its
-/// even and odd columns; then each tap kw is a unit-stride max into the output row.
+/// even and odd columns; then each tap kw is a unit-stride max into the output row. The
+/// output may be the interior of zero-padded planes (storedHeight x storedWidth at
+/// (storedTop, storedLeft)): each task then zeroes its row's border cells, and the first and
+/// last row's tasks the rows above and below.
 template <typename T, int STRIDE>
 void maxPoolRows(const T *__restrict x, T *__restrict y, const WindowGeometry &g, int64_t begin,
                  int64_t end) {
   const int64_t H = g.in(1), W = g.in(2), OH = g.out(1), OW = g.out(2), KW = g.kernel(2), padL = g.pad(2);
+  const int64_t yH = g.storedHeight(), yW = g.storedWidth(), yTop = g.storedTop(), yLeft = g.storedLeft();
   alignas(64) T row[kPoolRow];
   alignas(64) T halves[2][kPoolRow / 2];
   const int64_t span = (OW - 1) * STRIDE + KW; // padded columns the window reads
@@ -123,7 +116,16 @@ void maxPoolRows(const T *__restrict x, T *__restrict y, const WindowGeometry &g
     }
     if (!any)
       for (int64_t c = 0; c < W; ++c) mid[c] = lowestOf<T>();
-    T *__restrict out = y + task * OW;
+    T *__restrict planeOut = y + plane * yH * yW;
+    T *__restrict out = planeOut + (yTop + oh) * yW + yLeft;
+    if (yW != OW || yH != OH) { // the zero border of a padded output
+      for (int64_t j = -yLeft; j < 0; ++j) out[j] = T(0);
+      for (int64_t j = OW; j < yW - yLeft; ++j) out[j] = T(0);
+      if (oh == 0)
+        for (int64_t j = 0; j < yTop * yW; ++j) planeOut[j] = T(0);
+      if (oh == OH - 1)
+        for (int64_t j = (yTop + OH) * yW; j < yH * yW; ++j) planeOut[j] = T(0);
+    }
     const T *__restrict taps[2] = {row, row};
     if (STRIDE == 2) {
       for (int64_t c = 0; c < (right + 2) / 2; ++c) {
@@ -144,7 +146,7 @@ void maxPoolRows(const T *__restrict x, T *__restrict y, const WindowGeometry &g
 template <typename T>
 void maxPool(const T *x, T *y, int64_t *indices, const int64_t *geom, int64_t begin, int64_t end) {
   const WindowGeometry g{geom};
-  if (!indices && rowsKernelFits(g)) {
+  if (!indices && maxPoolRowsFit(g)) {
     if (g.stride(2) == 1)
       maxPoolRows<T, 1>(x, y, g, begin, end);
     else

@@ -11,6 +11,27 @@
 
 namespace leip::codegen {
 
+/// Attribute of a Conv or MaxPool in the compiler's copy of the graph: its output is written
+/// inside a zero border, as the padded input of the direct convolutions after it
+/// (insertConvPadding).
+constexpr const char *kOutputPadsAttr = "leip_output_pads";
+
+std::array<int64_t, 4> outputPads(const ir::Node &node) {
+  if (!node.attrs().has(kOutputPadsAttr)) return {0, 0, 0, 0};
+  const std::vector<int64_t> pads = node.attrs().getInts(kOutputPadsAttr);
+  return {pads[0], pads[1], pads[2], pads[3]};
+}
+
+ir::Shape unpaddedOutputShape(const ir::Node &node) {
+  ir::Shape ys = node.output(0)->type().shape;
+  const std::array<int64_t, 4> pads = outputPads(node);
+  if (ys.size() == 4) {
+    ys[2] -= pads[0] + pads[2];
+    ys[3] -= pads[1] + pads[3];
+  }
+  return ys;
+}
+
 namespace {
 
 /// Task count of the implicit-GEMM convolution kernel (kernels/Conv.cpp), whose tasks are
@@ -43,22 +64,10 @@ constexpr int64_t kDirectAccFloats = 8192;
 /// 64 KiB: no better). 1x1 layers keep 16 KiB: mobilenet_v2 was 4 % slower with 32.
 constexpr int64_t kDirectSpatialChunkBytes = 32768, kDirectPointwiseChunkBytes = 16384;
 
-/// Attribute of a Conv in the compiler's copy of the graph: its output is written inside a
-/// zero border, as the padded input of the next convolution (insertConvPadding).
-constexpr const char *kOutputPadsAttr = "leip_output_pads";
 
 /// Attribute of a direct Conv reading a padded tensor (kOutputPadsAttr) with a wider border
 /// than it needs: [top, left], where its own padded input starts inside that tensor.
 constexpr const char *kInputOffsetAttr = "leip_input_offset";
-
-/// The zero padding (top, left, bottom, right) around a convolution's output that
-/// insertConvPadding gave it in place of a Pad node before the next convolution; zeros when
-/// the output is not padded.
-std::array<int64_t, 4> outputPads(const ir::Node &conv) {
-  if (!conv.attrs().has(kOutputPadsAttr)) return {0, 0, 0, 0};
-  const std::vector<int64_t> pads = conv.attrs().getInts(kOutputPadsAttr);
-  return {pads[0], pads[1], pads[2], pads[3]};
-}
 
 /// Where a direct convolution's residual lies in its buffer: the stored height and width,
 /// and the offset (top, left) of the tensor inside the zero border its producer may have
@@ -71,17 +80,6 @@ StoredWindow residualWindow(const ir::Value &r) {
   const ir::Shape &rs = r.type().shape;
   const std::array<int64_t, 4> pads = r.producer() ? outputPads(*r.producer()) : std::array<int64_t, 4>{0, 0, 0, 0};
   return {rs[2], rs[3], pads[0], pads[1]};
-}
-
-/// The convolution's own output shape (without the padding of outputPads).
-ir::Shape unpaddedOutputShape(const ir::Node &conv) {
-  ir::Shape ys = conv.output(0)->type().shape;
-  const std::array<int64_t, 4> pads = outputPads(conv);
-  if (ys.size() == 4) {
-    ys[2] -= pads[0] + pads[2];
-    ys[3] -= pads[1] + pads[3];
-  }
-  return ys;
 }
 
 bool usesDirectConv(const ir::Node &conv, int lanes) {
@@ -232,9 +230,10 @@ int64_t insertConvPadding(ir::Graph &graph, int vectorLanes) {
     conv->attrs().set("pads", ir::Attribute(std::vector<int64_t>{0, 0, 0, 0}));
     needs[conv] = pads;
   }
-  // 2. A direct convolution whose output only direct convolutions read (as their input or
-  //    their residual) writes it once inside the widest border they need: no Pad node, no
-  //    second pass over the tensor. Readers that need less read an interior window.
+  // 2. A direct convolution (or a MaxPool) whose output only direct convolutions read (as
+  //    their input or their residual) writes it once inside the widest border they need: no
+  //    Pad node, no second pass over the tensor. Readers that need less read an interior
+  //    window.
   int64_t paddedOutputs = 0;
   const auto &graphOutputs = graph.outputs();
   std::set<const ir::Value *> stored;
@@ -245,8 +244,8 @@ int64_t insertConvPadding(ir::Graph &graph, int vectorLanes) {
     if (stored.count(x)) continue;
     ir::Node *producer = x->producer();
     std::array<int64_t, 4> widest{0, 0, 0, 0};
-    bool onlyDirectReaders = producer && needs.count(producer) && producer->numOutputs() == 1 &&
-                             !producer->attrs().has(kOutputPadsAttr) &&
+    bool onlyDirectReaders = producer && (needs.count(producer) || maxPoolWritesPaddedOutputs(*producer)) &&
+                             producer->numOutputs() == 1 && !producer->attrs().has(kOutputPadsAttr) &&
                              std::find(graphOutputs.begin(), graphOutputs.end(), x) == graphOutputs.end();
     for (const ir::Node *user : x->users()) {
       auto userNeed = needs.find(user);

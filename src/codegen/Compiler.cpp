@@ -360,6 +360,7 @@ CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &o
   // A residual Add read by the direct convolution's store costs one pass over tensors that
   // are still in cache instead of a node that reads two from memory.
   passes::fuseResidualAdds(*optimized, [lanes](const ir::Node &node) { return directConvTakesResidual(node, lanes); });
+  const int64_t residualDequantizesFolded = foldResidualDequantizes(*optimized);
   const int64_t paddedOutputs = insertConvPadding(*optimized, lanes);
   const ir::Graph &graph = *optimized;
   std::vector<ir::Node *> order = graph.topologicalOrder();
@@ -399,7 +400,7 @@ CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &o
   const fs::path finalDir = fs::absolute(options.outputDir).lexically_normal();
   spdlog::debug("compiled {} nodes for {}, peak activations {} bytes", order.size(), options.target.describe(), peak);
   return {(finalDir / "modelLibrary.so").string(), (finalDir / "model_schema.json").string(), peak, quantization,
-          dataType, builder.residualAddsFused(), paddedOutputs};
+          dataType, builder.residualAddsFused(), paddedOutputs, residualDequantizesFolded};
 }
 
 } // namespace leip::codegen

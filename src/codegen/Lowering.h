@@ -166,6 +166,12 @@ bool maxPoolWritesPaddedOutputs(const ir::Node &pool);
 /// (false: by channel blocks, or `conv` does not run on that kernel). Its Pad node splits
 /// the same way, so each thread reads the rows it padded.
 bool directConvSplitsRows(const ir::Node &conv, int vectorLanes);
+/// A leip.QConv whose residual is a per-tensor DequantizeLinear's output reads the 8-bit
+/// tensor instead, dequantizing each element in its epilogue with the same formula; the
+/// DequantizeLinear goes when nothing else reads it (mobilenet_v2 int8: 10 nodes, whose
+/// float outputs were read back from memory, half of them from the other core at 2
+/// threads). Returns the number of residuals folded.
+int64_t foldResidualDequantizes(ir::Graph &graph);
 /// Whether `conv` runs on the direct convolution kernel, which can add a residual tensor
 /// before its activation (passes::fuseResidualAdds).
 bool directConvTakesResidual(const ir::Node &conv, int vectorLanes);

@@ -28,6 +28,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <random>
 #include <set>
 #include <sstream>
@@ -118,6 +119,9 @@ struct QConvSpec {
   std::string outputType = "float32";
   int64_t yZero = 0;
   bool residual = false;
+  /// With `residual`: F32, a float graph input; U8 or I8, an 8-bit input read through a
+  /// per-tensor DequantizeLinear (which the compiler folds into the QConv's epilogue).
+  DType residualType = DType::F32;
   std::string activation;     // "" for none
   std::vector<float> actParams;
   float vStd = 1.0f;  // rough standard deviation of fmaf(acc, scale, bias)
@@ -133,6 +137,8 @@ struct QConvModel {
   std::vector<ir::Tensor> inputs;
   std::vector<ir::Value *> outputs;
   std::vector<std::string> names;
+  /// The float values of the DequantizeLinear outputs, for the formula.
+  std::map<const ir::Value *, ir::Tensor> dequantized;
   std::mt19937 rng;
 
   explicit QConvModel(unsigned seed) : rng(seed) {}
@@ -159,12 +165,31 @@ struct QConvModel {
       biases[k] = s.vStd * centred(rng);
     }
     std::vector<ir::Value *> in{x, w};
-    if (s.residual) {
+    if (s.residual && s.residualType == DType::F32) {
       ir::Shape out = outputShape(s);
       std::uniform_real_distribution<float> r(-s.vStd, s.vStd);
       ir::Tensor t(DType::F32, out);
       for (float &v : t.values<float>()) v = r(rng);
       in.push_back(input(s.name + "_residual", std::move(t)));
+    } else if (s.residual) {
+      ir::Tensor q = randomBytes(s.residualType, outputShape(s), rng);
+      const float scale = s.vStd / 50.0f;
+      const int64_t zero = s.residualType == DType::U8 ? 131 : -7;
+      ir::Tensor zeroTensor(s.residualType, {});
+      if (s.residualType == DType::U8) zeroTensor.values<uint8_t>()[0] = static_cast<uint8_t>(zero);
+      else zeroTensor.values<int8_t>()[0] = static_cast<int8_t>(zero);
+      ir::Tensor values(DType::F32, q.shape());
+      for (int64_t i = 0; i < q.numElements(); ++i) {
+        const int64_t v = s.residualType == DType::U8 ? int64_t{q.data<uint8_t>()[i]} : int64_t{q.data<int8_t>()[i]};
+        values.values<float>()[i] = static_cast<float>(v - zero) * scale;
+      }
+      ir::Value *rq = input(s.name + "_residual_q", std::move(q));
+      ir::Node *dq = graph.addNode("DequantizeLinear", s.name + "_residual_dq",
+                                   {rq, graph.addConstant(s.name + "_residual_scale", ir::Tensor::scalar(scale)),
+                                    graph.addConstant(s.name + "_residual_zero", std::move(zeroTensor))},
+                                   {s.name + "_residual"});
+      dequantized.emplace(dq->output(0), std::move(values));
+      in.push_back(dq->output(0));
     }
     ir::Node *n = graph.addNode("QConv", s.name, in, {s.name + "_y"}, ir::kLeipDomain);
     ir::AttributeMap &a = n->attrs();
@@ -365,7 +390,8 @@ protected:
         if (v->isConstant()) return v->constant();
         for (size_t i = 0; i < m.graph.inputs().size(); ++i)
           if (m.graph.inputs()[i] == v) return &m.inputs[i];
-        return nullptr;
+        auto made = m.dequantized.find(v);
+        return made == m.dequantized.end() ? nullptr : &made->second;
       };
       const ir::Tensor ref = referenceQConv(node, *tensorOf(node.input(0)), *tensorOf(node.input(1)),
                                             tensorOf(node.input(2)), m.outputs[o]->type());
@@ -656,6 +682,30 @@ TEST_P(QConvCodegen, FullyConnectedWithResidual) {
   s.residual = true, s.outputType = "uint8", s.yZero = 128;
   m.add(s);
   expectBitwiseAcrossThreads(m, "fc_residual");
+}
+
+// A residual that arrives as 8 bits through a per-tensor DequantizeLinear (the blocks of an
+// int8 mobilenet_v2): the compiler reads the bytes and dequantizes them in the epilogue, with
+// the interpreter's bits, in the convolution and the fully connected kernels.
+TEST_P(QConvCodegen, ResidualThroughDequantizeLinear) {
+  QConvModel m(607);
+  QConvSpec s = conv("project_u8_residual", {1, 96, 14, 13}, {32, 96, 1, 1});
+  s.residual = true, s.residualType = DType::U8;
+  m.add(s);
+  s = conv("conv3x3_i8_residual_i8_out", {2, 24, 9, 11}, {20, 24, 3, 3});
+  s.pads = kPad1, s.residual = true, s.residualType = DType::I8, s.outputType = "int8", s.yZero = -3;
+  s.activation = "Relu";
+  m.add(s);
+  s = fullyConnected("fc_i8_residual", 3, 64, 40);
+  s.residual = true, s.residualType = DType::I8;
+  m.add(s);
+  expectBitwiseAcrossThreads(m, "residual_dequantize");
+  // That compile read every residual's bytes: no DequantizeLinear was left to run.
+  const Target &target = GetParam();
+  codegen::CompileOptions options;
+  options.target = target.triple[0] ? codegen::parseTarget(target.triple) : codegen::hostTarget();
+  options.outputDir = (test::workRoot() / ("qconv_residual_dq_count_" + std::string(target.tag))).string();
+  EXPECT_EQ(codegen::compileGraph(m.graph, options).residualDequantizesFolded, 3);
 }
 
 // ---- epilogues: output types, activations, zero points, saturation ------------------------------

@@ -41,6 +41,9 @@ struct CompileResult {
   /// Convolutions and MaxPools that write the zero-padded input of the convolutions after
   /// them (no Pad node).
   int64_t paddedOutputs = 0;
+  /// Integer convolutions that read an 8-bit residual in place of its DequantizeLinear's
+  /// float output.
+  int64_t residualDequantizesFolded = 0;
 };
 
 /// Throws BadInputError naming the first node whose op cannot be compiled yet (before any

@@ -187,7 +187,13 @@ struct QConvShape {
 struct QConvOutput {
   const int32_t *corr; // per channel: -zeroPoint * sum of its weights (the zero point in the packed domain)
   const float *scales, *biases;
-  const float *residual; // null when absent
+  // Added before the activation (null when absent): float, or 8-bit values read as
+  // (float)(r - residualZeroPoint) * residualScale, DequantizeLinear's formula, when the
+  // compiler folded the residual's DequantizeLinear in (residualType 1 u8, 2 i8; 0 f32).
+  const void *residual;
+  int32_t residualType;
+  float residualScale;
+  int32_t residualZeroPoint;
   void *y;
   int32_t yType; // 0 f32, 1 u8, 2 i8
   float yInverseScale, yZeroPoint;
@@ -197,6 +203,17 @@ struct QConvOutput {
   const float *requantScales, *requantOffsets;
   float yMin, yMax;
 };
+
+/// Element i of the epilogue's residual as a float. The product is its own statement, so it
+/// is rounded before the caller's addition (never contracted into an FMA), as the separate
+/// DequantizeLinear rounded it.
+inline float residualAt(const QConvOutput &o, int64_t i) {
+  if (o.residualType == 0) return ((const float *)o.residual)[i];
+  const int32_t r = o.residualType == 1 ? (int32_t)((const uint8_t *)o.residual)[i]
+                                        : (int32_t)((const int8_t *)o.residual)[i];
+  const float value = (float)(r - o.residualZeroPoint) * o.residualScale;
+  return value;
+}
 
 /// The phase columns [lo, hi) whose input columns j * strideW + pw - padL lie inside
 /// [0, W) for every phase pw (the rest touch the padding).
@@ -401,9 +418,8 @@ __attribute__((always_inline)) inline void epilogue(const int32_t *__restrict ac
   for (int64_t q = 0; q < flat; ++q) v[q] = __builtin_fmaf((float)(acc[q] + corr), scale, bias);
   if (o.residual)
     for (int64_t i = 0; i < rows; ++i) {
-      const float *__restrict res = o.residual + plane + i * s.OW;
       float *__restrict vi = v + i * s.Wph;
-      for (int64_t j = 0; j < s.OW; ++j) vi[j] += res[j];
+      for (int64_t j = 0; j < s.OW; ++j) vi[j] += residualAt(o, plane + i * s.OW + j);
     }
   activateFast(v, flat, o.activation, o.alpha, o.beta);
   if (o.yType == 0) {
@@ -1003,7 +1019,7 @@ __attribute__((always_inline)) inline void qgemm(const uint8_t *x, uint32_t flip
     for (int64_t j = 0; j < NV * L; ++j) {
       const int64_t c = j0 + j < M ? j0 + j : M - 1; // lanes past M compute a copy of the last channel
       out[j] = __builtin_fmaf((float)(sums[j] + o.corr[c]), o.scales[c], o.biases[c]);
-      if (o.residual) out[j] += o.residual[n * M + c];
+      if (o.residual) out[j] += residualAt(o, n * M + c);
     }
     activateFast(out, NV * L, o.activation, o.alpha, o.beta);
     if (o.yType == 0) {
@@ -1028,8 +1044,9 @@ __attribute__((always_inline)) inline void qgemm(const uint8_t *x, uint32_t flip
 /// channels), channel blocks fastest. wp: weights packed by lower/QConv.cpp as
 /// [group][K_g / MK][R][S][C_g / 4][MK][words per quad] (zeros past K_g and C_g).
 extern "C" void leip_k_qconv2d(const void *x, int32_t xSigned, int32_t xZeroPoint, const int32_t *wp,
-                               const int32_t *corr, const float *scales, const float *biases, const float *residual,
-                               void *y, int32_t yType, float yInverseScale, int32_t yZeroPoint, const float *requantScales,
+                               const int32_t *corr, const float *scales, const float *biases, const void *residual,
+                               int32_t residualType, float residualScale, int32_t residualZeroPoint, void *y,
+                               int32_t yType, float yInverseScale, int32_t yZeroPoint, const float *requantScales,
                                const float *requantOffsets, int32_t yMin, int32_t yMax, int64_t N, int64_t C,
                                int64_t H, int64_t W, int64_t K, int64_t group, int64_t R, int64_t S, int64_t OH,
                                int64_t OW, int64_t strideH, int64_t strideW, int64_t dilH, int64_t dilW, int64_t padT,
@@ -1038,9 +1055,10 @@ extern "C" void leip_k_qconv2d(const void *x, int32_t xSigned, int32_t xZeroPoin
                                int64_t begin, int64_t end) {
   const QConvShape s{N, C, H, W, K, group, R, S, OH, OW, strideH, strideW, dilH, dilW, padT, padL, rowsPerTask,
                      channelsPerTask, 0, 0, 0, 0, 0, 0};
-  const QConvOutput o{corr,       scales, biases, residual,       y,           yType,       yInverseScale,
-                      (float)yZeroPoint, activation, alpha,  beta, requantScales, requantOffsets, (float)yMin,
-                      (float)yMax};
+  const QConvOutput o{corr,        scales,         biases,     residual,          residualType,
+                      residualScale, residualZeroPoint, y,     yType,             yInverseScale,
+                      (float)yZeroPoint, activation, alpha,  beta,              requantScales,
+                      requantOffsets, (float)yMin,    (float)yMax};
   const PackedInput in = packedInput(xSigned, xZeroPoint, dotKind);
   const uint8_t *xb = (const uint8_t *)x;
 #define LEIP_QCONV(dot, l, m, v)                                                                                       \
@@ -1064,7 +1082,8 @@ extern "C" void leip_k_qconv2d(const void *x, int32_t xSigned, int32_t xZeroPoin
 /// image, channel, block of rowsPerTask output rows).
 extern "C" void leip_k_qconv_depthwise(const void *x, int32_t xSigned, int32_t xZeroPoint, const int32_t *w,
                                        const int32_t *corr, const float *scales, const float *biases,
-                                       const float *residual, void *y, int32_t yType, float yInverseScale,
+                                       const void *residual, int32_t residualType, float residualScale,
+                                       int32_t residualZeroPoint, void *y, int32_t yType, float yInverseScale,
                                        int32_t yZeroPoint, const float *requantScales, const float *requantOffsets,
                                        int32_t yMin, int32_t yMax, int64_t N, int64_t C, int64_t H, int64_t W, int64_t R,
                                        int64_t S, int64_t OH, int64_t OW, int64_t strideH, int64_t strideW,
@@ -1073,9 +1092,10 @@ extern "C" void leip_k_qconv_depthwise(const void *x, int32_t xSigned, int32_t x
                                        float alpha, float beta, int64_t begin, int64_t end) {
   const QConvShape s{N, C, H, W, C, C, R, S, OH, OW, strideH, strideW, dilH, dilW, padT, padL, rowsPerTask,
                      1, 1, 1, 1, 0, 0, 0};
-  const QConvOutput o{corr,       scales, biases, residual,       y,           yType,       yInverseScale,
-                      (float)yZeroPoint, activation, alpha,  beta, requantScales, requantOffsets, (float)yMin,
-                      (float)yMax};
+  const QConvOutput o{corr,        scales,         biases,     residual,          residualType,
+                      residualScale, residualZeroPoint, y,     yType,             yInverseScale,
+                      (float)yZeroPoint, activation, alpha,  beta,              requantScales,
+                      requantOffsets, (float)yMin,    (float)yMax};
   const PackedInput in = packedInput(xSigned, xZeroPoint, dotKind);
   const uint8_t *xb = (const uint8_t *)x;
 #define LEIP_DEPTHWISE(dot, l)                                                                                         \
@@ -1096,15 +1116,17 @@ extern "C" void leip_k_qconv_depthwise(const void *x, int32_t xSigned, int32_t x
 /// A 1x1 convolution of 1x1 images, i.e. a fully connected layer ([N, K] x [M, K]^T):
 /// tasks (row, block of 4 * lanes output channels); w packed by lower/QConv.cpp.
 extern "C" void leip_k_qgemm(const void *x, int32_t xSigned, int32_t xZeroPoint, const int32_t *w,
-                             const int32_t *corr, const float *scales, const float *biases, const float *residual,
-                             void *y, int32_t yType, float yInverseScale, int32_t yZeroPoint,
-                             const float *requantScales, const float *requantOffsets, int32_t yMin, int32_t yMax,
+                             const int32_t *corr, const float *scales, const float *biases, const void *residual,
+                             int32_t residualType, float residualScale, int32_t residualZeroPoint, void *y,
+                             int32_t yType, float yInverseScale, int32_t yZeroPoint, const float *requantScales,
+                             const float *requantOffsets, int32_t yMin, int32_t yMax,
                              int64_t N, int64_t K,
                              int64_t M, int32_t dotKind, int64_t lanes, int32_t activation, float alpha, float beta,
                              int64_t begin, int64_t end) {
-  const QConvOutput o{corr,       scales, biases, residual,       y,           yType,       yInverseScale,
-                      (float)yZeroPoint, activation, alpha,  beta, requantScales, requantOffsets, (float)yMin,
-                      (float)yMax};
+  const QConvOutput o{corr,        scales,         biases,     residual,          residualType,
+                      residualScale, residualZeroPoint, y,     yType,             yInverseScale,
+                      (float)yZeroPoint, activation, alpha,  beta,              requantScales,
+                      requantOffsets, (float)yMin,    (float)yMax};
   const PackedInput in = packedInput(xSigned, xZeroPoint, dotKind);
   const uint8_t *xb = (const uint8_t *)x;
   if (dotKind == kDotVnni && lanes == 16) return qgemm<16, kDotVnni>(xb, in.flip, in.zero, w, N, K, M, o, begin, end);

@@ -8,12 +8,19 @@
 // chosen by a cost model.
 #include "NNCommon.h"
 
+#include "leip/ir/OpRegistry.h"
+
 #include <algorithm>
 #include <cstdlib>
 
 namespace leip::codegen {
 
 namespace {
+
+/// Attributes of a leip.QConv in the compiler's copy of the graph whose residual input is
+/// 8-bit: the DequantizeLinear that made it float was folded in (foldResidualDequantizes).
+constexpr const char *kResidualScaleAttr = "leip_residual_scale";
+constexpr const char *kResidualZeroPointAttr = "leip_residual_zero_point";
 
 // Mirrors of kernels/QConv.cpp's limits.
 constexpr int64_t kPackBytes = 128 * 1024, kAccPositions = 1024, kMaxRowBytes = 4096, kMaxStride = 8;
@@ -105,6 +112,11 @@ std::vector<llvm::Value *> commonArgs(NodeLowering &L, const std::vector<int32_t
           L.derivedConstant(node.attrs().getFloats("scales")),
           L.derivedConstant(node.attrs().getFloats("biases")),
           residual ? L.address(residual) : L.null(),
+          L.i32(!residual || residual->type().dtype == ir::DType::F32 ? 0
+                : residual->type().dtype == ir::DType::U8            ? 1
+                                                                     : 2),
+          L.f32(node.attrs().getFloat(kResidualScaleAttr, 1.0f)),
+          L.i32(node.attrs().getInt(kResidualZeroPointAttr, 0)),
           L.address(L.outputs()[0]),
           L.i32(outputType == "float32" ? 0 : outputType == "uint8" ? 1 : 2),
           L.f32(node.attrs().getFloat("y_inverse_scale", 1.0f)),
@@ -376,6 +388,33 @@ int64_t lowerQConv(NodeLowering &L) {
 }
 
 } // namespace
+
+int64_t foldResidualDequantizes(ir::Graph &graph) {
+  int64_t folded = 0;
+  for (ir::Node *qconv : graph.topologicalOrder()) {
+    if (qconv->opType() != "QConv" || qconv->domain() != ir::kLeipDomain || !qconv->input(2)) continue;
+    ir::Node *dq = qconv->input(2)->producer();
+    if (!dq || dq->opType() != "DequantizeLinear" || !dq->domain().empty() || dq->numInputs() < 2) continue;
+    const ir::Value *q = dq->input(0), *scale = dq->input(1), *zero = dq->numInputs() > 2 ? dq->input(2) : nullptr;
+    const ir::DType type = q->type().dtype;
+    if ((type != ir::DType::I8 && type != ir::DType::U8) || !scale->isConstant() ||
+        scale->constant()->dtype() != ir::DType::F32 || scale->constant()->numElements() != 1 ||
+        (zero && (!zero->isConstant() || zero->constant()->dtype() != type || zero->constant()->numElements() != 1)))
+      continue; // per-channel or computed quantization: keep the node
+    const int64_t zeroPoint = !zero ? 0
+                              : type == ir::DType::U8 ? int64_t{zero->constant()->data<uint8_t>()[0]}
+                                                      : int64_t{zero->constant()->data<int8_t>()[0]};
+    qconv->attrs().set(kResidualScaleAttr, scale->constant()->data<float>()[0]);
+    qconv->attrs().set(kResidualZeroPointAttr, zeroPoint);
+    ir::Value *dequantized = dq->output(0);
+    qconv->setInput(2, dq->input(0));
+    const auto &outputs = graph.outputs();
+    if (dequantized->users().empty() && std::find(outputs.begin(), outputs.end(), dequantized) == outputs.end())
+      graph.eraseNode(dq);
+    ++folded;
+  }
+  return folded;
+}
 
 void addQConvLowerings(LoweringRules &rules) { rules["leip.QConv"] = lowerQConv; }
 

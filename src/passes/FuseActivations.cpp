@@ -189,13 +189,14 @@ size_t fuseActivations(ir::Graph &graph) {
     if (!isFusionTarget(*node) || ir::fusedActivation(*node).kind != ActivationKind::None) continue;
     ir::Value *y = node->output(0);
     ir::AttributeMap attrs = node->attrs();
-    if (ir::Node *user = detail::soleUser(graph, y)) {
-      std::optional<FusedActivation> act = activationOf(*user);
-      if (!act || user->input(0) != y) continue;
+    FusedActivation act;
+    if (ir::Node *user = detail::fusableActivationAfter(graph, y, act)) {
       erased.insert(user);
       ir::Node *fusedNode = detail::replaceChain(graph, {node, user}, *node, node->inputs(), attrs);
-      ir::setFusedActivation(*fusedNode, *act);
+      ir::setFusedActivation(*fusedNode, act);
       ++fused;
+    } else if (detail::soleUser(graph, y)) {
+      continue;
     } else if (std::optional<GatedPattern> p = gatedPattern(graph, y)) {
       erased.insert(p->gate);
       erased.insert(p->mul);
@@ -225,11 +226,7 @@ size_t fuseResidualAdds(ir::Graph &graph, const std::function<bool(const ir::Nod
       continue;
     std::vector<ir::Node *> chain{conv, add};
     FusedActivation act;
-    if (ir::Node *user = detail::soleUser(graph, add->output(0)))
-      if (std::optional<FusedActivation> a = activationOf(*user); a && user->input(0) == add->output(0)) {
-        chain.push_back(user);
-        act = *a;
-      }
+    if (ir::Node *user = detail::fusableActivationAfter(graph, add->output(0), act)) chain.push_back(user);
     std::vector<ir::Value *> inputs{conv->input(0), conv->input(1), conv->input(2), residual};
     ir::AttributeMap attrs = conv->attrs();
     for (ir::Node *node : chain) erased.insert(node);

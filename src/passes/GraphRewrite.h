@@ -1,9 +1,12 @@
 // Small graph-editing helpers shared by the fusion passes (internal to leip_passes).
 #pragma once
 
+#include "leip/ir/FusedActivation.h"
 #include "leip/ir/Graph.h"
+#include "leip/passes/FuseActivations.h"
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,6 +23,18 @@ inline bool isGraphOutput(const ir::Graph &graph, const ir::Value *value) {
 inline ir::Node *soleUser(const ir::Graph &graph, const ir::Value *value) {
   if (!value || value->users().size() != 1 || isGraphOutput(graph, value)) return nullptr;
   return value->users()[0];
+}
+
+/// The activation node a fusion may absorb after `value`: its only reader, one that
+/// activationOf recognises, reading `value` as its first input. Sets `act` and returns the
+/// node; null (and `act` untouched) otherwise.
+inline ir::Node *fusableActivationAfter(const ir::Graph &graph, const ir::Value *value, ir::FusedActivation &act) {
+  ir::Node *user = soleUser(graph, value);
+  if (!user || user->input(0) != value) return nullptr;
+  std::optional<ir::FusedActivation> found = activationOf(*user);
+  if (!found) return nullptr;
+  act = *found;
+  return user;
 }
 
 /// The constant float32 data of `value`, or null.

@@ -363,13 +363,12 @@ void foldResidualAdds(ir::Graph &graph, QdqLoweringStats &stats) {
         sum->type().shape != y->type().shape || detail::isGraphOutput(graph, sum))
       continue;
     std::vector<ir::Node *> chain{node, add};
-    std::optional<ir::FusedActivation> act;
-    ir::Node *next = detail::soleUser(graph, sum);
-    if (next && next->input(0) == sum && (act = activationOf(*next))) chain.push_back(next);
+    ir::FusedActivation act;
+    if (ir::Node *next = detail::fusableActivationAfter(graph, sum, act)) chain.push_back(next);
     for (ir::Node *n : chain) erased.insert(n);
     ir::Node *fused = replaceByNode(graph, chain, "QConv", ir::kLeipDomain, node->name(),
                                     {node->input(0), node->input(1), residual}, node->attrs());
-    if (act) ir::setFusedActivation(*fused, *act);
+    ir::setFusedActivation(*fused, act);
     ++stats.residualAddsFolded;
   }
 }

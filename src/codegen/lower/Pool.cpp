@@ -5,8 +5,6 @@
 
 #include "../kernels/WindowGeometry.h"
 
-#include <optional>
-
 namespace leip::codegen {
 
 namespace {
@@ -46,18 +44,6 @@ std::vector<int64_t> averageDivisors(const ir::WindowGeometry &g, bool includePa
       counts.push_back(count);
     }
   return counts;
-}
-
-/// The MaxPool geometry of `node`, when a float 2-D MaxPool without Indices: nullopt else.
-std::optional<ir::WindowGeometry> rowsMaxPoolGeometry(const ir::Node &node) {
-  const ir::Value *x = node.input(0);
-  if (node.opType() != "MaxPool" || !node.domain().empty() || node.numOutputs() != 1 || !x ||
-      x->type().dtype != ir::DType::F32 || x->type().shape.size() != 4)
-    return std::nullopt;
-  ir::WindowGeometry g = ir::poolGeometry(node, x->type().shape);
-  std::vector<int64_t> table = poolTable(g, false);
-  if (!kernels::maxPoolRowsFit(kernels::WindowGeometry{table.data()})) return std::nullopt;
-  return g;
 }
 
 int64_t lowerPool(NodeLowering &L) {
@@ -117,7 +103,14 @@ int64_t lowerGlobalPool(NodeLowering &L) {
 
 } // namespace
 
-bool maxPoolWritesPaddedOutputs(const ir::Node &pool) { return rowsMaxPoolGeometry(pool).has_value(); }
+bool maxPoolWritesPaddedOutputs(const ir::Node &pool) {
+  const ir::Value *x = pool.input(0);
+  if (pool.opType() != "MaxPool" || !pool.domain().empty() || pool.numOutputs() != 1 || !x ||
+      x->type().dtype != ir::DType::F32 || x->type().shape.size() != 4)
+    return false;
+  std::vector<int64_t> table = poolTable(ir::poolGeometry(pool, x->type().shape), false);
+  return kernels::maxPoolRowsFit(kernels::WindowGeometry{table.data()});
+}
 
 void addPoolLowerings(LoweringRules &rules) {
   for (const char *op : {"MaxPool", "AveragePool", "LpPool"}) rules[op] = lowerPool;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -62,6 +63,35 @@ std::optional<std::string> badJpegHuffmanTable(const std::string &b) {
   return std::nullopt;
 }
 
+/// stb_image grows its buffer for a PNG's image data to each IDAT chunk's declared length
+/// before it reads the chunk: a 91-byte file declaring a 2 GB chunk made it allocate and clear
+/// 2 GB (found by fuzzing: tests/fuzz/regressions/image), past any --max_memory. A chunk longer
+/// than what is left of the file is corrupt; this names it before stb sees the file. Not a PNG:
+/// nullopt.
+std::optional<std::string> badPngChunk(const std::string &b) {
+  static const std::string signature("\x89PNG\r\n\x1a\n", 8);
+  if (b.compare(0, signature.size(), signature) != 0) return std::nullopt;
+  auto be32 = [&](size_t i) {
+    return static_cast<uint64_t>(static_cast<unsigned char>(b[i])) << 24 |
+           static_cast<uint64_t>(static_cast<unsigned char>(b[i + 1])) << 16 |
+           static_cast<uint64_t>(static_cast<unsigned char>(b[i + 2])) << 8 | static_cast<unsigned char>(b[i + 3]);
+  };
+  // Each chunk: length, type, data, CRC. stb ignores the CRC, so only the data must be present.
+  for (size_t i = signature.size(); i + 8 <= b.size();) {
+    const uint64_t length = be32(i);
+    std::string type = b.substr(i + 4, 4);
+    for (char &c : type)
+      if (!std::isalpha(static_cast<unsigned char>(c))) c = '?';
+    const uint64_t left = b.size() - (i + 8);
+    if (length > left)
+      return "PNG chunk " + type + " at byte " + std::to_string(i) + " declares " + std::to_string(length) +
+             " bytes, but only " + std::to_string(left) + " follow";
+    if (type == "IEND") break;
+    i += 12 + static_cast<size_t>(length);
+  }
+  return std::nullopt;
+}
+
 } // namespace
 
 bool isImageFile(const std::string &path) {
@@ -81,6 +111,7 @@ Image readImage(const std::string &path, int channels) {
   if (bytes.size() > static_cast<size_t>(INT32_MAX)) throw BadInputError(path + ": image files must be under 2 GB");
   if (auto bad = badJpegHuffmanTable(bytes))
     throw BadInputError(path + ": cannot read image (corrupt JPEG: " + *bad + ")");
+  if (auto bad = badPngChunk(bytes)) throw BadInputError(path + ": cannot read image (corrupt " + *bad + ")");
   const auto *data = reinterpret_cast<const stbi_uc *>(bytes.data());
   const int size = static_cast<int>(bytes.size());
   int width = 0, height = 0, stored = 0;

@@ -422,3 +422,23 @@ TEST(ImageDataset, BadImagesNameTheFile) {
   // Images need an image-shaped input.
   expectBadInput([&] { data::openDataset(good, f32({1, 256}))->sample(0); }, {good, "[N,C,H,W]", "f32[1,256]"});
 }
+
+// stb_image would allocate a chunk's declared length (here 1.5 GB) before finding the file
+// too short; the loader names the chunk instead.
+TEST(ImageDataset, PngChunkLongerThanTheFileIsNamed) {
+  fs::path dir = scratch("image_png_chunk");
+  std::string good = writeGrayPng(dir / "good.png", 8, 8, std::vector<unsigned char>(64, 7));
+  std::string bytes;
+  {
+    std::ifstream in(good, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const size_t idat = bytes.find("IDAT");
+  ASSERT_NE(idat, std::string::npos);
+  bytes.replace(idat - 4, 4, std::string("\x60\x00\x00\x00", 4));
+  std::string bad = writeFile(dir / "long_idat.png", bytes);
+  expectBadInput([&] { data::readImage(bad, 1); },
+                 {bad, "PNG chunk IDAT at byte " + std::to_string(idat - 4), "declares 1610612736 bytes"});
+  // The same file with its real length still reads.
+  EXPECT_EQ(data::readImage(good, 1).pixels.at(0), 7.0f);
+}

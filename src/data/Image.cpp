@@ -63,6 +63,16 @@ std::optional<std::string> badJpegHuffmanTable(const std::string &b) {
   return std::nullopt;
 }
 
+/// The unsigned integer of `width` bytes at `at` (which must be in the file).
+uint64_t unsignedAt(const std::string &b, size_t at, int width, bool bigEndian) {
+  uint64_t value = 0;
+  for (int k = 0; k < width; ++k) {
+    const uint64_t byte = static_cast<unsigned char>(b[at + static_cast<size_t>(bigEndian ? k : width - 1 - k)]);
+    value = value << 8 | byte;
+  }
+  return value;
+}
+
 /// stb_image grows its buffer for a PNG's image data to each IDAT chunk's declared length
 /// before it reads the chunk: a 91-byte file declaring a 2 GB chunk made it allocate and clear
 /// 2 GB (found by fuzzing: tests/fuzz/regressions/image), past any --max_memory. A chunk longer
@@ -71,14 +81,9 @@ std::optional<std::string> badJpegHuffmanTable(const std::string &b) {
 std::optional<std::string> badPngChunk(const std::string &b) {
   static const std::string signature("\x89PNG\r\n\x1a\n", 8);
   if (b.compare(0, signature.size(), signature) != 0) return std::nullopt;
-  auto be32 = [&](size_t i) {
-    return static_cast<uint64_t>(static_cast<unsigned char>(b[i])) << 24 |
-           static_cast<uint64_t>(static_cast<unsigned char>(b[i + 1])) << 16 |
-           static_cast<uint64_t>(static_cast<unsigned char>(b[i + 2])) << 8 | static_cast<unsigned char>(b[i + 3]);
-  };
   // Each chunk: length, type, data, CRC. stb ignores the CRC, so only the data must be present.
   for (size_t i = signature.size(); i + 8 <= b.size();) {
-    const uint64_t length = be32(i);
+    const uint64_t length = unsignedAt(b, i, 4, /*bigEndian=*/true);
     std::string type = b.substr(i + 4, 4);
     for (char &c : type)
       if (!std::isalpha(static_cast<unsigned char>(c))) c = '?';
@@ -90,6 +95,24 @@ std::optional<std::string> badPngChunk(const std::string &b) {
     i += 12 + static_cast<size_t>(length);
   }
   return std::nullopt;
+}
+
+/// stb_image reads zeros past the end of a BMP, so a 56-byte file declaring 4x983045 pixels
+/// decoded 3 million of them (found by fuzzing; the time grows with --max_memory). The rows
+/// stb reads (uncompressed: it refuses RLE and embedded JPEG/PNG) must be in the file; the
+/// last row's padding may be missing. Not a BMP, or a header stb rejects anyway: nullopt.
+std::optional<std::string> truncatedBmp(const std::string &b, int width, int height) {
+  if (b.size() < 30 || b.compare(0, 2, "BM") != 0) return std::nullopt;
+  const uint64_t headerSize = unsignedAt(b, 14, 4, /*bigEndian=*/false);
+  const uint64_t bitsPerPixel = unsignedAt(b, headerSize == 12 ? 24 : 28, 2, /*bigEndian=*/false);
+  const uint64_t dataStart = std::max(unsignedAt(b, 10, 4, /*bigEndian=*/false), 14 + headerSize);
+  const uint64_t rowBits = static_cast<uint64_t>(width) * bitsPerPixel;
+  const uint64_t rowStride = (rowBits + 31) / 32 * 4;
+  const uint64_t needed = dataStart + rowStride * static_cast<uint64_t>(height - 1) + (rowBits + 7) / 8;
+  if (needed <= b.size()) return std::nullopt;
+  return "BMP of " + std::to_string(width) + "x" + std::to_string(height) + " pixels at " +
+         std::to_string(bitsPerPixel) + " bits needs " + std::to_string(needed) + " bytes, the file has " +
+         std::to_string(b.size());
 }
 
 } // namespace
@@ -117,11 +140,16 @@ Image readImage(const std::string &path, int channels) {
   int width = 0, height = 0, stored = 0;
   // The header says how much decoding will take: stb's buffers (about three times the stored
   // pixels, twice that for 16-bit PNGs) and the float pixels here, all within --max_memory.
-  if (stbi_info_from_memory(data, size, &width, &height, &stored) && width > 0 && height > 0 && stored > 0) {
+  const bool infoRead = stbi_info_from_memory(data, size, &width, &height, &stored);
+  // stb reports a top-down BMP's height as stored, negative; it decodes its magnitude.
+  if (infoRead && height < 0 && bytes.compare(0, 2, "BM") == 0) height = height == INT32_MIN ? INT32_MAX : -height;
+  if (infoRead && width > 0 && height > 0 && stored > 0) {
     const uint64_t pixelsCount = static_cast<uint64_t>(width) * static_cast<uint64_t>(height);
     const uint64_t stbBytes = pixelsCount * static_cast<uint64_t>(stored) * (stbi_is_16_bit_from_memory(data, size) ? 6 : 3);
     checkMemory(stbBytes + pixelsCount * static_cast<uint64_t>(channels) * sizeof(float),
                 path + ": decoding a " + std::to_string(width) + "x" + std::to_string(height) + " image");
+    if (auto bad = truncatedBmp(bytes, width, height))
+      throw BadInputError(path + ": cannot read image (truncated " + *bad + ")");
   }
   // Decode the stored channels and convert here: stb's own RGB-to-gray conversion truncates.
   std::unique_ptr<stbi_uc, void (*)(void *)> pixels(stbi_load_from_memory(data, size, &width, &height, &stored, 0),

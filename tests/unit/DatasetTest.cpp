@@ -442,3 +442,25 @@ TEST(ImageDataset, PngChunkLongerThanTheFileIsNamed) {
   // The same file with its real length still reads.
   EXPECT_EQ(data::readImage(good, 1).pixels.at(0), 7.0f);
 }
+
+// stb_image reads zeros past a BMP's end, so a short file could declare millions of pixels;
+// the loader refuses it, whichever way up the rows are stored (a negative height: top-down).
+TEST(ImageDataset, BmpShorterThanItsPixelsIsRefused) {
+  fs::path dir = scratch("image_bmp_short");
+  const std::vector<unsigned char> pixels(8 * 8 * 3, 90);
+  const std::string good = (dir / "good.bmp").string();
+  ASSERT_NE(stbi_write_bmp(good.c_str(), 8, 8, 3, pixels.data()), 0);
+  std::string bytes;
+  {
+    std::ifstream in(good, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  EXPECT_EQ(data::readImage(good, 3).pixels.at(0), 90.0f);
+  for (int32_t height : {100000, -100000}) {
+    std::string tall = bytes;
+    for (int k = 0; k < 4; ++k) tall[22 + k] = static_cast<char>(static_cast<uint32_t>(height) >> (8 * k));
+    std::string path = writeFile(dir / ("tall" + std::to_string(height) + ".bmp"), tall);
+    expectBadInput([&] { data::readImage(path, 3); },
+                   {path, "truncated BMP of 8x100000 pixels at 24 bits", "the file has " + std::to_string(bytes.size())});
+  }
+}

@@ -458,13 +458,16 @@ __attribute__((always_inline)) inline void qconv(const uint8_t *x, uint32_t flip
   const int64_t taps = s.R * s.S;
   alignas(64) uint32_t pack[kPackBytes / 4];
   alignas(64) int32_t acc[MK * kAccPositions];
+  int64_t packed = -1; // the task / channelBlocks whose rows `pack` holds
   for (int64_t task = begin; task < end; ++task) {
     const int64_t cb = task % channelBlocks, rb = task / channelBlocks % rowBlocks;
     const int64_t g = task / (channelBlocks * rowBlocks) % s.group, n = task / (channelBlocks * rowBlocks * s.group);
     const int64_t oh0 = rb * s.rowsPerTask;
     const int64_t rows = s.OH - oh0 < s.rowsPerTask ? s.OH - oh0 : s.rowsPerTask;
-    // A task after the first of the same rows repacks them: cheap next to its MACs.
-    packRows(x, flip, zero, s, n, g, oh0, rows, planeWords, slack, pack);
+    // Channel blocks of the same rows are consecutive tasks: pack once per run of them. A
+    // thread that gets only some of them repacks the rows, cheap next to their MACs.
+    if (task / channelBlocks != packed) packRows(x, flip, zero, s, n, g, oh0, rows, planeWords, slack, pack);
+    packed = task / channelBlocks;
     const int64_t rowTiles = (rows * s.Wph + TILE - 1) / TILE;
     const int64_t kEnd = (cb + 1) * s.channelsPerTask < s.Kg ? (cb + 1) * s.channelsPerTask : s.Kg;
     for (int64_t k0 = cb * s.channelsPerTask; k0 < kEnd; k0 += MK) {

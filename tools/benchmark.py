@@ -44,6 +44,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 
@@ -181,6 +182,54 @@ int main(int argc, char **argv) {
 '''
 REALTIME_PRIORITY = "10"
 
+# The round trip of a cache line between two cores (one thread writes, the other answers), in
+# ns. It tells how the machine's cores share caches, which decides multi-threaded latency: on
+# the 2-vCPU VM here it changed between runs from about 130 ns (one L3) to 450 ns (two), and
+# with it leip's and ORT's 2-thread times by up to 1.7x (docs/performance-notes.md).
+CORE_LATENCY_C = r'''
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+static _Atomic long flag __attribute__((aligned(64)));
+static long rounds = 20000;
+static int other_cpu;
+static void pin(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+static void *answer(void *unused) {
+  pin(other_cpu);
+  for (long i = 0; i < rounds; ++i) {
+    while (atomic_load(&flag) != 2 * i + 1) {}
+    atomic_store(&flag, 2 * i + 2);
+  }
+  return unused;
+}
+int main(int argc, char **argv) {
+  other_cpu = atoi(argv[2]);
+  atomic_store(&flag, 0);
+  pthread_t thread;
+  pthread_create(&thread, 0, answer, 0);
+  pin(atoi(argv[1]));
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (long i = 0; i < rounds; ++i) {
+    atomic_store(&flag, 2 * i + 1);
+    while (atomic_load(&flag) != 2 * i + 2) {}
+  }
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  pthread_join(thread, 0);
+  printf("%.0f\n", ((t1.tv_sec - t0.tv_sec) * 1e9 + (t1.tv_nsec - t0.tv_nsec)) / rounds);
+  return 0;
+}
+'''
+
 
 def build_idle_loop(work):
     """The idle loop's binary (built once with cc); None where it cannot be built."""
@@ -192,6 +241,31 @@ def build_idle_loop(work):
         f.write(IDLE_LOOP_C)
     rc, _, err = run(["cc", "-O2", "-o", binary, source], timeout=120)
     return binary if rc == 0 else None
+
+
+def core_round_trip(args, work):
+    """Median cache-line round trip in ns between the first CPU and each other one (first
+    four), each the best of 3 tries; None where it cannot be measured (one CPU, no compiler)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    binary = os.path.join(work, "core_latency")
+    if not os.access(binary, os.X_OK):
+        with open(binary + ".c", "w") as f:
+            f.write(CORE_LATENCY_C)
+        if run(["cc", "-O2", "-pthread", "-o", binary, binary + ".c"], timeout=120)[0] != 0:
+            return None
+    prefix = ["chrt", "-f", REALTIME_PRIORITY] if getattr(args, "realtime", False) else []
+    samples = []
+    for other in cpus[1:5]:
+        tries = []
+        for _ in range(3):
+            rc, out, _ = run(prefix + [binary, str(cpus[0]), str(other)], timeout=60)
+            if rc == 0 and out.strip():
+                tries.append(float(out.strip()))
+        if tries:
+            samples.append(min(tries))
+    return statistics.median(samples) if samples else None
 
 
 def measure(args, engine, target, threads, pin, input_args):
@@ -431,6 +505,13 @@ def gpu_section():
     return lines + [""]
 
 
+def round_trip_text(meta):
+    before, after = (meta.get("core_round_trip_ns") or [None, None])[:2]
+    if before is None or after is None:
+        return "not measured"
+    return f"{before:.0f} ns before the run, {after:.0f} ns after"
+
+
 def write_doc(path, args, rows, cpu, meta):
     compiled = [r for r in rows if "error" not in r]
     failed = [r for r in rows if "error" in r]
@@ -453,6 +534,9 @@ def write_doc(path, args, rows, cpu, meta):
         f"- leip target: {meta.get('target', 'n/a')}",
         f"- load average when the run started: {meta['load']} (other processes share these cores: absolute "
         "times are noisy, the ratio is what to read)",
+        f"- core-to-core round trip of a cache line: {round_trip_text(meta)} (where the cores share "
+        "no cache, every value one thread writes and another reads crosses; multi-threaded times of both "
+        "engines depend on it)",
         f"- date: {meta['date']}; leip {meta['leip_version']}; {args.iterations} timed iterations after "
         f"{args.warmup} warm-up runs per engine and thread count",
         "",
@@ -571,7 +655,9 @@ def main():
     meta = {"argv": sys.argv[1:], "load": ", ".join(f"{x:.2f}" for x in os.getloadavg()),
             "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), "leip_version": out.strip().split()[-1],
             "ort_version": "?"}
+    meta["core_round_trip_ns"] = [core_round_trip(args, work)]
     rows = [benchmark_model(args, name, path, work) for name, path in models]
+    meta["core_round_trip_ns"].append(core_round_trip(args, work))
     for row in rows:
         for r in row["results"]:
             meta["ort_version"] = r["ort"].get("ort_version", "?")
@@ -585,6 +671,7 @@ def main():
     print()
     print(f"CPU: {cpu['model']} ({cpu['cpus']} CPUs), load average {meta['load']}; "
           + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in cpu["flags"].items()))
+    print(f"core-to-core round trip: {round_trip_text(meta)}")
     compiled = [r for r in rows if "error" not in r]
     if compiled:
         print(table(compiled))

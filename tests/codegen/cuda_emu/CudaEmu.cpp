@@ -10,7 +10,7 @@
 
 namespace leip::gpu::emu {
 
-thread_local ThreadState current;
+thread_local constinit ThreadState current;
 
 namespace {
 Counters totals;

@@ -26,8 +26,11 @@ struct ThreadState {
   std::barrier<> *barrier = nullptr;
 };
 
-/// The calling emulated thread's indices.
-extern thread_local ThreadState current;
+/// The calling emulated thread's indices. constinit (here and at the definition): without
+/// it GCC reaches the variable through a TLS wrapper that may call a dynamic initializer,
+/// and under -fsanitize=undefined it then reported a member access within a null
+/// ThreadState in some kernels (CudaMaxPool.IntegerWindows, CudaConv.Depthwise).
+extern thread_local constinit ThreadState current;
 
 /// __syncthreads(): waits for every thread of the block.
 void syncThreads();

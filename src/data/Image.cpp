@@ -74,7 +74,7 @@ uint64_t unsignedAt(const std::string &b, size_t at, int width, bool bigEndian) 
 }
 
 /// stb_image grows its buffer for a PNG's image data to each IDAT chunk's declared length
-/// before it reads the chunk: a 91-byte file declaring a 2 GB chunk made it allocate and clear
+/// before it reads the chunk: a 91-byte file declaring a 1.5 GB chunk made it allocate and clear
 /// 2 GB (found by fuzzing: tests/fuzz/regressions/image), past any --max_memory. A chunk longer
 /// than what is left of the file is corrupt; this names it before stb sees the file. Not a PNG:
 /// nullopt.

@@ -159,6 +159,11 @@ Image readImage(const std::string &path, int channels) {
     throw BadInputError(path + ": cannot read image (" + std::string(reason ? reason : "unknown error") +
                         "; expected a valid PNG, JPEG or BMP)");
   }
+  // stb_image 2.27 decodes a BMP that declares 0 rows or columns into an empty image, which
+  // has nothing to feed a model and made stb_image_resize divide by zero (found by fuzzing).
+  if (width <= 0 || height <= 0)
+    throw BadInputError(path + ": cannot read image (it has " + std::to_string(width) + "x" +
+                        std::to_string(height) + " pixels; expected at least 1x1)");
   Image image;
   image.height = height;
   image.width = width;
@@ -183,6 +188,9 @@ Image resizeBilinear(const Image &image, int64_t height, int64_t width) {
   if (image.height == height && image.width == width) return image;
   if (height <= 0 || width <= 0 || height > INT32_MAX || width > INT32_MAX)
     throw BadInputError("cannot resize an image to " + std::to_string(height) + "x" + std::to_string(width));
+  if (image.height <= 0 || image.width <= 0 || image.height > INT32_MAX || image.width > INT32_MAX)
+    throw BadInputError("cannot resize an image of " + std::to_string(image.height) + "x" +
+                        std::to_string(image.width) + " pixels");
   Image out;
   out.height = height;
   out.width = width;

@@ -464,3 +464,28 @@ TEST(ImageDataset, BmpShorterThanItsPixelsIsRefused) {
                    {path, "truncated BMP of 8x100000 pixels at 24 bits", "the file has " + std::to_string(bytes.size())});
   }
 }
+
+// stb_image decodes a BMP declaring 0 rows or 0 columns into an empty image; the loader refuses
+// it rather than pass nothing on (stb_image_resize divided by its zero size).
+TEST(ImageDataset, BmpWithoutPixelsIsRefused) {
+  fs::path dir = scratch("image_bmp_empty");
+  const std::vector<unsigned char> pixels(4 * 4 * 3, 90);
+  const std::string good = (dir / "good.bmp").string();
+  ASSERT_NE(stbi_write_bmp(good.c_str(), 4, 4, 3, pixels.data()), 0);
+  std::string bytes;
+  {
+    std::ifstream in(good, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  EXPECT_EQ(data::resizeBilinear(data::readImage(good, 3), 7, 5).pixels.at(0), 90.0f);
+  // The BITMAPINFOHEADER's width is at byte 18, its height at byte 22.
+  for (size_t field : {18, 22}) {
+    std::string empty = bytes;
+    for (size_t k = 0; k < 4; ++k) empty[field + k] = 0;
+    std::string path = writeFile(dir / ("empty" + std::to_string(field) + ".bmp"), empty);
+    expectBadInput([&] { data::readImage(path, 3); }, {path, field == 18 ? "0x4 pixels" : "4x0 pixels", "at least 1x1"});
+  }
+  data::Image none;
+  none.channels = 3;
+  expectBadInput([&] { data::resizeBilinear(none, 7, 5); }, {"cannot resize an image of 0x0 pixels"});
+}

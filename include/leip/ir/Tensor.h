@@ -66,7 +66,8 @@ public:
     Tensor t(dtype, std::move(shape));
     if (values.size() * sizeof(T) != t.byteSize())
       throwSizeMismatch(values.size() * sizeof(T), t.byteSize());
-    std::memcpy(t.rawData(), values.data(), t.byteSize());
+    // An empty vector's data() may be null, which memcpy must not get even for 0 bytes.
+    if (t.byteSize()) std::memcpy(t.rawData(), values.data(), t.byteSize());
     return t;
   }
   static Tensor scalar(float value);

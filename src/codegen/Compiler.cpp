@@ -111,6 +111,8 @@ private:
       for (const ir::Value *out : steps_[i].outputs()) {
         if (!out || state_.storage.count(out)) continue;
         state_.storage[out] = {Storage::Arena, planner_.allocate(static_cast<int64_t>(out->type().byteSize())), 0};
+        spdlog::debug("arena: '{}' at byte {} ({} bytes)", out->name(), state_.storage[out].offset,
+                      out->type().byteSize());
       }
       for (const ir::Value *v : released[i]) {
         auto it = state_.storage.find(v);
@@ -357,6 +359,12 @@ CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &o
   const passes::QdqLoweringStats &quantization = prepared.quantization;
   const std::string &dataType = prepared.dataType;
   checkCompilable(*optimized, optimized->topologicalOrder());
+  // A MaxPool after a direct convolution pools its rows while they are in L1: the
+  // convolution's output (3.2 MB for resnet18's stem) is never written and read back.
+  const int64_t maxPoolsFused = static_cast<int64_t>(
+      passes::fuseMaxPools(*optimized, [lanes](const ir::Node &conv, const ir::Node &pool) {
+        return directConvTakesMaxPool(conv, pool, lanes);
+      }));
   // A residual Add read by the direct convolution's store costs one pass over tensors that
   // are still in cache instead of a node that reads two from memory.
   passes::fuseResidualAdds(*optimized, [lanes](const ir::Node &node) { return directConvTakesResidual(node, lanes); });
@@ -400,7 +408,7 @@ CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &o
   const fs::path finalDir = fs::absolute(options.outputDir).lexically_normal();
   spdlog::debug("compiled {} nodes for {}, peak activations {} bytes", order.size(), options.target.describe(), peak);
   return {(finalDir / "modelLibrary.so").string(), (finalDir / "model_schema.json").string(), peak, quantization,
-          dataType, builder.residualAddsFused(), paddedOutputs, residualDequantizesFolded};
+          dataType, builder.residualAddsFused(), paddedOutputs, residualDequantizesFolded, maxPoolsFused};
 }
 
 } // namespace leip::codegen

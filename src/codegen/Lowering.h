@@ -159,6 +159,11 @@ int64_t insertConvPadding(ir::Graph &graph, int vectorLanes);
 std::array<int64_t, 4> outputPads(const ir::Node &node);
 /// The node's own output 0 shape, without the border of outputPads.
 ir::Shape unpaddedOutputShape(const ir::Node &node);
+/// A Conv's output shape before the MaxPool fused into it (passes::fuseMaxPools), if any.
+ir::Shape convOutputShape(const ir::Node &conv);
+/// Whether the direct convolution kernel can fold `pool`, read from `conv`'s output, into
+/// its stores (passes::fuseMaxPools): `conv` uses it and the pool's rows fit its buffers.
+bool directConvTakesMaxPool(const ir::Node &conv, const ir::Node &pool, int vectorLanes);
 /// Whether a MaxPool's kernel can write its output inside a zero border (a float 2-D pool
 /// without Indices that fits the row-at-a-time kernel).
 bool maxPoolWritesPaddedOutputs(const ir::Node &pool);

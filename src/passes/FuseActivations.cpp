@@ -5,6 +5,7 @@
 #include "GraphRewrite.h"
 
 #include "leip/ir/FusedActivation.h"
+#include "leip/ir/NNGeometry.h"
 
 #include <spdlog/spdlog.h>
 
@@ -236,6 +237,53 @@ size_t fuseResidualAdds(ir::Graph &graph, const std::function<bool(const ir::Nod
   }
   spdlog::debug("fuse residual adds: {}", fused);
   return fused;
+}
+
+namespace {
+
+/// Attribute of a Conv that fuseMaxPools folded a MaxPool into: kernel, strides, leading pads
+/// and the Conv's own output size, each (height, width).
+constexpr const char *kFusedMaxPoolAttr = "leip_max_pool";
+
+} // namespace
+
+size_t fuseMaxPools(ir::Graph &graph,
+                    const std::function<bool(const ir::Node &conv, const ir::Node &pool)> &takesPool) {
+  size_t fused = 0;
+  std::unordered_set<const ir::Node *> erased;
+  for (ir::Node *conv : graph.topologicalOrder()) {
+    if (erased.count(conv) || conv->opType() != "Conv" || !conv->domain().empty() || conv->numOutputs() != 1 ||
+        conv->numInputs() > 3 || conv->attrs().has(kFusedMaxPoolAttr))
+      continue;
+    ir::Value *y = conv->output(0);
+    ir::Node *pool = detail::soleUser(graph, y);
+    const ir::Shape &ys = y->type().shape;
+    if (!pool || pool->opType() != "MaxPool" || !pool->domain().empty() || pool->numOutputs() != 1 ||
+        pool->input(0) != y || ys.size() != 4 || y->type().dtype != ir::DType::F32)
+      continue;
+    const ir::WindowGeometry g = ir::poolGeometry(*pool, ys);
+    bool representable = g.rank() == 2;
+    for (size_t d = 0; representable && d < 2; ++d)
+      // The first and the last window overlap the Conv's output.
+      representable = g.dilations[d] == 1 && g.padBegin[d] < g.kernel[d] &&
+                      (g.output[d] - 1) * g.strides[d] - g.padBegin[d] < g.input[d];
+    if (!representable || !takesPool(*conv, *pool)) continue;
+    ir::AttributeMap attrs = conv->attrs();
+    attrs.set(kFusedMaxPoolAttr, ir::Attribute(std::vector<int64_t>{g.kernel[0], g.kernel[1], g.strides[0],
+                                                                    g.strides[1], g.padBegin[0], g.padBegin[1],
+                                                                    ys[2], ys[3]}));
+    erased.insert(pool);
+    detail::replaceChain(graph, {conv, pool}, *conv, conv->inputs(), attrs);
+    ++fused;
+  }
+  spdlog::debug("fuse max pools: {}", fused);
+  return fused;
+}
+
+std::optional<FusedMaxPool> fusedMaxPool(const ir::Node &conv) {
+  if (conv.opType() != "Conv" || !conv.domain().empty() || !conv.attrs().has(kFusedMaxPoolAttr)) return std::nullopt;
+  const std::vector<int64_t> v = conv.attrs().getInts(kFusedMaxPoolAttr);
+  return FusedMaxPool{{v.at(0), v.at(1)}, {v.at(2), v.at(3)}, {v.at(4), v.at(5)}, {v.at(6), v.at(7)}};
 }
 
 } // namespace leip::passes

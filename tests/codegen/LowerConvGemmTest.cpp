@@ -215,6 +215,85 @@ TEST(CodegenConvGemm, ResidualAddStaysANodeWhenTheConvOutputIsReadElsewhere) {
   EXPECT_EQ(residualAddsFused(m.graph, "residual_unfused"), 0);
 }
 
+int64_t maxPoolsFused(const ir::Graph &graph, const std::string &name) {
+  return compileForHost(graph, name).maxPoolsFused;
+}
+
+TEST(CodegenConvGemm, DirectConvFoldsTheMaxPoolAfterIt) {
+  // The pool runs on the convolution's rows in the kernel: windows overlapping by one row
+  // (a resnet stem, 3x3/2 with padding), not overlapping and dropping the last odd row and
+  // column (2x2/2), ceil_mode windows that end past the input, a 3x3/1 window (three pooled
+  // rows in progress at once), and a 3x1 window with strides (2, 1). The activations are
+  // applied before the pool; a LeakyRelu with a negative slope is not monotonic, so
+  // pooling first would give other values.
+  struct Case {
+    std::string name;
+    ir::Shape x, w;
+    Ints convPads, convStrides, kernel, strides, pads;
+    int64_t ceilMode;
+    std::string activation;
+  };
+  const Case cases[] = {
+      {"pool_stem", {1, 3, 40, 38}, {64, 3, 7, 7}, {3, 3, 3, 3}, {2, 2}, {3, 3}, {2, 2}, {1, 1, 1, 1}, 0, "Relu"},
+      {"pool_2x2", {2, 20, 13, 15}, {40, 20, 3, 3}, {1, 1, 1, 1}, {1, 1}, {2, 2}, {2, 2}, {0, 0, 0, 0}, 0, "Relu"},
+      {"pool_ceil", {1, 16, 17, 14}, {24, 16, 3, 3}, {0, 0, 0, 0}, {1, 1}, {3, 3}, {2, 2}, {0, 1, 0, 0}, 1, "LeakyRelu"},
+      {"pool_3x3_stride1", {1, 8, 12, 11}, {33, 8, 3, 3}, {1, 1, 1, 1}, {1, 1}, {3, 3}, {1, 1}, {1, 1, 1, 1}, 0, ""},
+      {"pool_3x1_stride21", {1, 8, 12, 11}, {16, 8, 5, 5}, {2, 2, 2, 2}, {1, 1}, {3, 1}, {2, 1}, {1, 0, 1, 0}, 0,
+       "Sigmoid"},
+  };
+  for (const Case &c : cases) {
+    OneNodeModel m;
+    ir::Value *y = m.node("Conv", {m.input("x", c.x), m.weights(c.w), m.weights({c.w[0]})},
+                          {{"pads", c.convPads}, {"strides", c.convStrides}});
+    if (c.activation == "LeakyRelu") y = m.node("LeakyRelu", {y}, {{"alpha", -0.5f}});
+    else if (!c.activation.empty()) y = m.node(c.activation, {y});
+    ir::Value *pooled = m.node("MaxPool", {y}, {{"kernel_shape", c.kernel}, {"strides", c.strides}, {"pads", c.pads},
+                                               {"ceil_mode", c.ceilMode}});
+    expectMatchesInterpreter(m, pooled, c.name);
+    EXPECT_EQ(maxPoolsFused(m.graph, c.name), 1) << c.name;
+  }
+}
+
+TEST(CodegenConvGemm, FusedMaxPoolWritesTheNextConvolutionsPaddedInput) {
+  // conv -> Relu -> MaxPool -> conv: the fused node stores the pooled rows inside the zero
+  // border the second convolution reads.
+  OneNodeModel m;
+  ir::Value *h = m.node("Relu", {m.node("Conv", {m.input("x", {1, 3, 30, 27}), m.weights({40, 3, 7, 7}),
+                                                 m.weights({40})},
+                                        {{"pads", Ints{3, 3, 3, 3}}, {"strides", Ints{2, 2}}})});
+  ir::Value *pooled = m.node("MaxPool", {h}, {{"kernel_shape", Ints{3, 3}}, {"strides", Ints{2, 2}},
+                                              {"pads", Ints{1, 1, 1, 1}}});
+  ir::Value *y = m.node("Conv", {pooled, m.weights({16, 40, 3, 3})}, {{"pads", Ints{1, 1, 1, 1}}});
+  expectMatchesInterpreter(m, y, "pool_padded_output");
+  const codegen::CompileResult result = compileForHost(m.graph, "pool_padded_output");
+  EXPECT_EQ(result.maxPoolsFused, 1);
+  EXPECT_EQ(result.paddedOutputs, 1);
+}
+
+TEST(CodegenConvGemm, MaxPoolStaysANodeWhenItCannotBeFolded) {
+  // The convolution's output has a second reader; a MaxPool with an Indices output; a
+  // dilated pool window; a convolution that is not a direct one (depthwise).
+  OneNodeModel m;
+  ir::Value *x = m.input("x", {1, 16, 12, 12});
+  const std::vector<std::pair<std::string, ir::Attribute>> pool{{"kernel_shape", Ints{2, 2}}, {"strides", Ints{2, 2}}};
+  ir::Value *shared = m.node("Conv", {x, m.weights({16, 16, 3, 3})}, {{"pads", Ints{1, 1, 1, 1}}});
+  ir::Value *sum = m.node("Add", {m.node("MaxPool", {shared}, pool), m.node("MaxPool", {m.node("Relu", {shared})}, pool)});
+  ir::Node *withIndices = m.graph.addNode("MaxPool", "with_indices",
+                                          {m.node("Conv", {x, m.weights({16, 16, 3, 3})}, {{"pads", Ints{1, 1, 1, 1}}})},
+                                          {"pooled_values", "pooled_indices"});
+  for (auto &[k, v] : pool) withIndices->attrs().set(k, v);
+  sum = m.node("Add", {sum, withIndices->output(0)});
+  ir::Value *dilated = m.node("MaxPool", {m.node("Conv", {x, m.weights({16, 16, 3, 3})}, {{"pads", Ints{1, 1, 1, 1}}})},
+                              {{"kernel_shape", Ints{2, 2}}, {"strides", Ints{2, 2}}, {"dilations", Ints{2, 2}},
+                               {"pads", Ints{0, 0, 1, 1}}});
+  sum = m.node("Add", {sum, dilated});
+  ir::Value *depthwise = m.node("MaxPool", {m.node("Conv", {x, m.weights({16, 1, 3, 3})},
+                                                   {{"group", int64_t{16}}, {"pads", Ints{1, 1, 1, 1}}})},
+                                pool);
+  expectMatchesInterpreter(m, m.node("Add", {sum, depthwise}), "pool_unfused");
+  EXPECT_EQ(maxPoolsFused(m.graph, "pool_unfused"), 0);
+}
+
 TEST(CodegenConvGemm, PointwiseConvWithWideAndNarrowReductions) {
   OneNodeModel wide; // 200 input channels: the direct kernel
   expectMatchesInterpreter(wide, wide.node("Conv", {wide.input("x", {1, 200, 9, 9}), wide.weights({50, 200, 1, 1})}),

@@ -44,6 +44,8 @@ struct CompileResult {
   /// Integer convolutions that read an 8-bit residual in place of its DequantizeLinear's
   /// float output.
   int64_t residualDequantizesFolded = 0;
+  /// MaxPools folded into the direct convolution before them (passes::fuseMaxPools).
+  int64_t maxPoolsFused = 0;
 };
 
 /// Throws BadInputError naming the first node whose op cannot be compiled yet (before any

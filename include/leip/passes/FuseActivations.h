@@ -37,6 +37,23 @@ inline const ir::Value *convResidual(const ir::Node &node) {
   return node.opType() == "Conv" && node.domain().empty() ? node.input(3) : nullptr;
 }
 
+/// A 2-D MaxPool folded into the Conv before it (fuseMaxPools), its geometry resolved:
+/// pooled position o reads the Conv's output positions o * strides - padBegin + [0, kernel)
+/// that lie in [0, convOutput).
+struct FusedMaxPool {
+  int64_t kernel[2], strides[2], padBegin[2], convOutput[2];
+};
+
+/// Compiler-internal form: folds a 2-D MaxPool (one output, no dilation, every window
+/// overlapping its input) into the Conv whose output it alone reads, when
+/// `takesPool(conv, pool)`. The Conv takes over the MaxPool's output and records the pool
+/// (fusedMaxPool); its activation, if any, applies before the pool. The interpreter does
+/// not run this form. Returns the number of MaxPools folded.
+size_t fuseMaxPools(ir::Graph &graph, const std::function<bool(const ir::Node &conv, const ir::Node &pool)> &takesPool);
+
+/// The MaxPool fuseMaxPools folded into a Conv, else nullopt.
+std::optional<FusedMaxPool> fusedMaxPool(const ir::Node &conv);
+
 /// The activation a node computes when it is one of the fusable ones above (Clip only with
 /// constant or absent bounds); nullopt otherwise. The compiler also uses it to fuse an
 /// activation into the elementwise op before it.

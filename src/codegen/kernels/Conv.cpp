@@ -339,6 +339,94 @@ __attribute__((always_inline)) inline void directConv(const float *__restrict x,
   }
 }
 
+/// Floats of the fused max pool's row buffers (32 KiB of stack): one row of window maxima
+/// over columns plus the ring of pooled rows in progress, each PW x 2L. The compiler only
+/// fuses a MaxPool whose rows fit.
+constexpr int64_t kPoolRowsFloats = 8192;
+
+/// A direct convolution (as directConv, without residual) followed by a 2-D max pool of
+/// its OH x OW output, whose result y [N, K, yH, yW] (PH x PW at (padT, padL) inside a zero
+/// border, as directConv's) is all that is stored: the convolution's rows never leave L1.
+/// Pool window (kH, kW), strides (sH, sW), leading pads (pT, pL), no dilation; every window
+/// covers at least one convolution output (the compiler checks it). Task = (image, pooled
+/// output row, block of 2L channels), blocks fastest: a thread's share is a band of rows, as
+/// for the direct convolutions after it. For each image and block, the tasks of a call cover
+/// a run of pooled rows; the call computes each convolution row they read once, up to G rows at
+/// a time with the channel chunks outermost (as directConv), and for each row: the
+/// activation, the max over each window's columns (channels in lanes, so a vector max per
+/// column), and the max into the pooled rows whose windows contain that row (a ring of the
+/// ceil(kH / sH) rows in progress); a pooled row is stored transposed once its window's last
+/// row is in. A window's maximum ignores NaN as the reference kernel does (a value wins when
+/// it is greater), so the result does not depend on the order of its taps.
+template <int L, int MR>
+__attribute__((always_inline)) inline void directConvMaxPool(
+    const float *__restrict x, const float *__restrict wp, const float *__restrict bias, float *__restrict y,
+    int64_t C, int64_t Hp, int64_t Wp, int64_t K, int64_t R, int64_t S, int64_t OH, int64_t OW, int64_t strideH,
+    int64_t strideW, int64_t dilH, int64_t dilW, int64_t CC, int64_t PH, int64_t PW, int64_t kH, int64_t kW,
+    int64_t sH, int64_t sW, int64_t pT, int64_t pL, int64_t yH, int64_t yW, int64_t padT, int64_t padL,
+    int32_t activation, float actAlpha, float actBeta, int64_t begin, int64_t end) {
+  typedef float V __attribute__((ext_vector_type(L)));
+  typedef float VU __attribute__((ext_vector_type(L), aligned(4)));
+  constexpr int64_t KB = 2 * L;
+  const int64_t yPlane = yH * yW, plane = Hp * Wp, blocks = (K + KB - 1) / KB;
+  const int64_t rowFloats = OW * KB, pooledFloats = PW * KB, ring = (kH + sH - 1) / sH;
+  const int64_t G = imax(1, kDirectAccFloats / rowFloats); // convolution rows per pass
+  alignas(64) float acc[kDirectAccFloats];
+  alignas(64) float pooled[kPoolRowsFloats];
+  float *__restrict windowMax = pooled + ring * pooledFloats;
+  const V lowest = -__builtin_inff();
+  for (int64_t n = begin / (PH * blocks); n * PH * blocks < end; ++n)
+    for (int64_t kb = 0; kb < blocks; ++kb) {
+      // Tasks (n, ph, kb), numbered (n * PH + ph) * blocks + kb, in [begin, end): pooled rows [ph0, ph1).
+      const int64_t base = n * PH * blocks + kb;
+      const int64_t ph0 = imax(0, floorDiv(begin - base + blocks - 1, blocks));
+      const int64_t ph1 = imin(PH, floorDiv(end - base + blocks - 1, blocks));
+      if (ph0 >= ph1) continue;
+      const float *__restrict xn = x + n * C * plane;
+      const float *__restrict wk = wp + kb * R * S * C * KB;
+      const int64_t kValid = imin(KB, K - kb * KB);
+      float *__restrict planes = y + (n * K + kb * KB) * yPlane;
+      const int64_t r0 = imax(0, ph0 * sH - pT), r1 = imin(OH, (ph1 - 1) * sH - pT + kH);
+      for (int64_t g0 = r0; g0 < r1; g0 += G) {
+        const int64_t rows = imin(G, r1 - g0);
+        for (int64_t c0 = 0; c0 < C; c0 += CC)
+          for (int64_t i = 0; i < rows; ++i)
+            channelLaneRow<L, MR>(xn + c0 * plane + (g0 + i) * strideH * Wp, wk + c0 * R * S * KB, bias + kb * KB,
+                                  acc + i * rowFloats, c0 == 0, imin(CC, C - c0), plane, Wp, R, S, dilH, dilW,
+                                  strideW, OW);
+        for (int64_t i = 0; i < rows; ++i) {
+          const int64_t r = g0 + i;
+          float *__restrict row = acc + i * rowFloats;
+          activateFast(row, rowFloats, activation, actAlpha, actBeta);
+          for (int64_t pw = 0; pw < PW; ++pw) {
+            const int64_t lo = imax(0, pw * sW - pL), hi = imin(OW, pw * sW - pL + kW);
+            V m0 = lowest, m1 = lowest;
+            for (int64_t col = lo; col < hi; ++col) {
+              const V v0 = *(const VU *)(row + col * KB), v1 = *(const VU *)(row + col * KB + L);
+              m0 = v0 > m0 ? v0 : m0;
+              m1 = v1 > m1 ? v1 : m1;
+            }
+            *(VU *)(windowMax + pw * KB) = m0;
+            *(VU *)(windowMax + pw * KB + L) = m1;
+          }
+          // The pooled rows of this run whose windows contain row r.
+          const int64_t phLo = imax(ph0, floorDiv(r + pT - kH, sH) + 1), phHi = imin(ph1 - 1, floorDiv(r + pT, sH));
+          for (int64_t ph = phLo; ph <= phHi; ++ph) {
+            float *__restrict out = pooled + (ph % ring) * pooledFloats;
+            const int64_t first = imax(0, ph * sH - pT), last = imin(OH, ph * sH - pT + kH) - 1;
+            if (r == first) {
+              for (int64_t j = 0; j < pooledFloats; ++j) out[j] = windowMax[j];
+            } else {
+              for (int64_t j = 0; j < pooledFloats; ++j) out[j] = windowMax[j] > out[j] ? windowMax[j] : out[j];
+            }
+            if (r == last) storeTransposed(out, KB, planes + (padT + ph) * yW + padL, yPlane, PW, kValid);
+          }
+        }
+      }
+      if (yW != PW || yH != PH) zeroBorder(planes, kValid, yPlane, yH, yW, padT, padL, PH, PW, ph0, ph1 - ph0);
+    }
+}
+
 constexpr int64_t kDwRow = 640; // floats per padded input row of the 3x3 depthwise path
 
 /// Depthwise 3x3, stride 1 or 2, dilation 1: output plane `out` of input plane `plane`.
@@ -596,6 +684,30 @@ extern "C" void leip_k_conv2d_direct_f32(const float *__restrict xp, const float
   LEIP_DIRECT(16, 14) LEIP_DIRECT(16, 12) LEIP_DIRECT(16, 8) LEIP_DIRECT(16, 7) LEIP_DIRECT(16, 4)
   LEIP_DIRECT(8, 6) LEIP_DIRECT(8, 4) LEIP_DIRECT(4, 12) LEIP_DIRECT(4, 6)
 #undef LEIP_DIRECT
+}
+
+/// leip_k_conv2d_direct_f32's convolution (no residual) with a 2-D max pool after it
+/// (directConvMaxPool): the kernel window (kH, kW), strides (sH, sW) and leading pads (pT,
+/// pL) of the pool over the OH x OW convolution output, PH x PW pooled rows and columns
+/// stored in y [N, K, yH, yW] at (padT, padL). Tasks: N x PH x K / 2L blocks.
+extern "C" void leip_k_conv2d_direct_maxpool_f32(const float *__restrict xp, const float *__restrict wp,
+                                                 const float *__restrict bias, float *__restrict y, int64_t C,
+                                                 int64_t Hp, int64_t Wp, int64_t K, int64_t R, int64_t S, int64_t OH,
+                                                 int64_t OW, int64_t strideH, int64_t strideW, int64_t dilH,
+                                                 int64_t dilW, int64_t lanes, int64_t rows, int64_t channelChunk,
+                                                 int64_t PH, int64_t PW, int64_t kH, int64_t kW, int64_t sH,
+                                                 int64_t sW, int64_t pT, int64_t pL, int64_t yH, int64_t yW,
+                                                 int64_t padT, int64_t padL, int32_t activation, float actAlpha,
+                                                 float actBeta, int64_t begin, int64_t end) {
+#define LEIP_DIRECT_POOL(l, mr)                                                                                        \
+  if (lanes == l && rows == mr)                                                                                        \
+    return directConvMaxPool<l, mr>(xp, wp, bias, y, C, Hp, Wp, K, R, S, OH, OW, strideH, strideW, dilH, dilW,         \
+                                    channelChunk, PH, PW, kH, kW, sH, sW, pT, pL, yH, yW, padT, padL, activation,     \
+                                    actAlpha, actBeta, begin, end);
+  LEIP_DIRECT_POOL(16, 14) LEIP_DIRECT_POOL(16, 12) LEIP_DIRECT_POOL(16, 8) LEIP_DIRECT_POOL(16, 7)
+  LEIP_DIRECT_POOL(16, 4) LEIP_DIRECT_POOL(8, 6) LEIP_DIRECT_POOL(8, 4) LEIP_DIRECT_POOL(4, 12)
+  LEIP_DIRECT_POOL(4, 6)
+#undef LEIP_DIRECT_POOL
 }
 
 /// 1x1, stride 1, no padding, one group: the same implicit GEMM with R = S = 1 over the

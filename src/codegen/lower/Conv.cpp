@@ -2,6 +2,7 @@
 #include "../Lowering.h"
 
 #include "leip/ir/NNGeometry.h"
+#include "leip/passes/FuseActivations.h"
 #include "leip/support/Error.h"
 
 #include <algorithm>
@@ -32,6 +33,15 @@ ir::Shape unpaddedOutputShape(const ir::Node &node) {
   return ys;
 }
 
+ir::Shape convOutputShape(const ir::Node &conv) {
+  ir::Shape ys = unpaddedOutputShape(conv);
+  if (std::optional<passes::FusedMaxPool> pool = passes::fusedMaxPool(conv)) {
+    ys[2] = pool->convOutput[0];
+    ys[3] = pool->convOutput[1];
+  }
+  return ys;
+}
+
 namespace {
 
 /// Task count of the implicit-GEMM convolution kernel (kernels/Conv.cpp), whose tasks are
@@ -48,6 +58,9 @@ int64_t convGemmTaskCount(int64_t N, int64_t group, int64_t kPerGroup, int64_t p
   blocks = (kPerGroup + kBlockSize - 1) / kBlockSize;
   return tiles * blocks;
 }
+
+/// Floats of the fused max pool's row buffers (kPoolRowsFloats in kernels/Conv.cpp).
+constexpr int64_t kPoolRowsFloats = 8192;
 
 /// Reduction length (C/group x R x S) from which a dense convolution uses the direct kernel
 /// (channels in vector lanes). Below it its transposing stores cost more than the implicit
@@ -83,7 +96,7 @@ StoredWindow residualWindow(const ir::Value &r) {
 }
 
 bool usesDirectConv(const ir::Node &conv, int lanes) {
-  const ir::Shape &ws = conv.input(1)->type().shape, ys = unpaddedOutputShape(conv);
+  const ir::Shape &ws = conv.input(1)->type().shape, ys = convOutputShape(conv);
   const std::vector<int64_t> strides = conv.attrs().getInts("strides");
   const bool unitStride = std::all_of(strides.begin(), strides.end(), [](int64_t s) { return s == 1; });
   return conv.input(0)->type().shape.size() == 4 && ws.size() == 4 && ys.size() == 4 && conv.input(1)->isConstant() &&
@@ -99,7 +112,7 @@ bool usesDirectConv(const ir::Node &conv, int lanes) {
 int64_t lowerDirectConv(NodeLowering &L, const ir::Value *x, const ir::Value *y, const std::vector<int64_t> &strides,
                         const std::vector<int64_t> &dilations) {
   const ir::Node &node = L.node();
-  const ir::Shape &xs = x->type().shape, ys = unpaddedOutputShape(node), &ws = node.input(1)->type().shape;
+  const ir::Shape &xs = x->type().shape, ys = convOutputShape(node), &ws = node.input(1)->type().shape;
   const ir::Shape &paddedYs = y->type().shape;
   const std::array<int64_t, 4> outPads = outputPads(node);
   const int64_t lanes = L.vectorLanes(), KB = 2 * lanes, K = ws[0], Q = ws[1] * ws[2] * ws[3];
@@ -128,6 +141,19 @@ int64_t lowerDirectConv(NodeLowering &L, const ir::Value *x, const ir::Value *y,
     const std::vector<int64_t> offset = node.attrs().getInts(kInputOffsetAttr);
     input = L.builder().CreateConstInBoundsGEP1_64(L.builder().getFloatTy(), input, offset[0] * xs[3] + offset[1]);
   }
+  if (std::optional<passes::FusedMaxPool> pool = passes::fusedMaxPool(node)) {
+    // The pooled output: PH x PW rows and columns, stored at (outPads[0], outPads[1]).
+    const ir::Shape pooled = unpaddedOutputShape(node);
+    std::vector<llvm::Value *> args{input, L.derivedConstant(packed), L.derivedConstant(bias), L.address(y)};
+    for (int64_t v : {xs[1], xs[2], xs[3], K, ws[2], ws[3], ys[2], ys[3], strides[0], strides[1], dilations[0],
+                      dilations[1], lanes, laneTileRows(L.vectorLanes(), ys[3]), channelChunk, pooled[2], pooled[3],
+                      pool->kernel[0], pool->kernel[1], pool->strides[0], pool->strides[1], pool->padBegin[0],
+                      pool->padBegin[1], paddedYs[2], paddedYs[3], outPads[0], outPads[1]})
+      args.push_back(L.i64(v));
+    L.pushActivation(args);
+    L.callKernel("leip_k_conv2d_direct_maxpool_f32", args);
+    return ys[0] * blocks * pooled[2];
+  }
   const StoredWindow residual = L.residual() ? residualWindow(*L.residual()) : StoredWindow{ys[2], ys[3], 0, 0};
   std::vector<llvm::Value *> args{input, L.derivedConstant(packed), L.derivedConstant(bias), L.address(L.residual()),
                                   L.address(y)};
@@ -153,7 +179,7 @@ struct Conv2dView {
 };
 
 std::optional<Conv2dView> conv2dView(const ir::Node &node) {
-  Conv2dView v{node.input(0)->type().shape, unpaddedOutputShape(node), node.input(1)->type().shape, {}, {}, {}, 1};
+  Conv2dView v{node.input(0)->type().shape, convOutputShape(node), node.input(1)->type().shape, {}, {}, {}, 1};
   // The same resolution of pads, auto_pad, strides and dilations as the shape rule and the
   // interpreter.
   const ir::WindowGeometry geometry = ir::convGeometry(node, v.xs, v.ws);
@@ -291,6 +317,15 @@ bool directConvSplitsRows(const ir::Node &conv, int vectorLanes) {
 
 bool directConvTakesResidual(const ir::Node &conv, int vectorLanes) {
   return conv.opType() == "Conv" && conv.domain().empty() && usesDirectConv(conv, vectorLanes);
+}
+
+bool directConvTakesMaxPool(const ir::Node &conv, const ir::Node &pool, int vectorLanes) {
+  if (conv.opType() != "Conv" || !conv.domain().empty() || !usesDirectConv(conv, vectorLanes)) return false;
+  // The kernel's row buffers: the ring of ceil(kernel / stride) pooled rows in progress and
+  // one row of window maxima, each pooled width x 2L floats.
+  const ir::WindowGeometry g = ir::poolGeometry(pool, conv.output(0)->type().shape);
+  const int64_t ring = (g.kernel[0] + g.strides[0] - 1) / g.strides[0];
+  return (ring + 1) * g.output[1] * 2 * vectorLanes <= kPoolRowsFloats;
 }
 
 void addConvLowerings(LoweringRules &rules) { rules["Conv"] = lowerConv; }

@@ -88,6 +88,8 @@ public:
     return planner_.peak();
   }
 
+  int64_t outputsOverResiduals() const { return outputsOverResiduals_; }
+
   int64_t residualAddsFused() const {
     return std::count_if(steps_.begin(), steps_.end(), [](const Step &step) { return step.residual != nullptr; });
   }
@@ -104,8 +106,9 @@ private:
     for (size_t i = 0; i < outs.size(); ++i)
       if (!state_.storage.count(outs[i])) state_.storage[outs[i]] = {Storage::Io, 0, static_cast<int>(ins.size() + i)};
 
-    const std::vector<std::vector<const ir::Value *>> released = lastUses(steps_);
+    std::vector<std::vector<const ir::Value *>> released = lastUses(steps_);
     for (size_t i = 0; i < steps_.size(); ++i) {
+      writeOverResidual(steps_[i], released[i]);
       // Outputs first, then release inputs read for the last time: a kernel never writes
       // over a buffer it is still reading.
       for (const ir::Value *out : steps_[i].outputs()) {
@@ -119,6 +122,26 @@ private:
         if (it != state_.storage.end() && it->second.kind == Storage::Arena) planner_.release(it->second.offset);
       }
     }
+  }
+
+  /// A direct convolution whose residual nothing reads after it stores its output over the
+  /// residual (directConvMayWriteOverResidual): that block was just written and read, so it
+  /// is still in cache where a new one would first be fetched from memory, and the plan
+  /// holds one tensor less. The step then takes over the block (`released`, the values the
+  /// step reads last, loses the residual).
+  void writeOverResidual(const Step &step, std::vector<const ir::Value *> &released) {
+    if (!step.residual || step.outputs().size() != 1 || !step.outputs()[0]) return;
+    const ir::Value *out = step.outputs()[0];
+    auto residual = state_.storage.find(step.residual);
+    auto last = std::find(released.begin(), released.end(), step.residual);
+    if (state_.storage.count(out) || residual == state_.storage.end() || residual->second.kind != Storage::Arena ||
+        last == released.end() || !directConvMayWriteOverResidual(*step.node, *step.residual, state_.vectorLanes))
+      return;
+    state_.storage[out] = residual->second;
+    released.erase(last);
+    ++outputsOverResiduals_;
+    spdlog::debug("arena: '{}' over its residual '{}' at byte {}", out->name(), step.residual->name(),
+                  residual->second.offset);
   }
 
   llvm::Constant *i64(int64_t v) { return llvm::ConstantInt::get(i64Ty_, v); }
@@ -312,6 +335,7 @@ private:
     int64_t tasks, maxChunks;
   };
   std::vector<NodeEntry> nodes_;
+  int64_t outputsOverResiduals_ = 0;
   std::vector<Step> steps_;
 };
 
@@ -408,7 +432,8 @@ CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &o
   const fs::path finalDir = fs::absolute(options.outputDir).lexically_normal();
   spdlog::debug("compiled {} nodes for {}, peak activations {} bytes", order.size(), options.target.describe(), peak);
   return {(finalDir / "modelLibrary.so").string(), (finalDir / "model_schema.json").string(), peak, quantization,
-          dataType, builder.residualAddsFused(), paddedOutputs, residualDequantizesFolded, maxPoolsFused};
+          dataType, builder.residualAddsFused(), paddedOutputs, residualDequantizesFolded, maxPoolsFused,
+          builder.outputsOverResiduals()};
 }
 
 } // namespace leip::codegen

@@ -161,6 +161,10 @@ std::array<int64_t, 4> outputPads(const ir::Node &node);
 ir::Shape unpaddedOutputShape(const ir::Node &node);
 /// A Conv's output shape before the MaxPool fused into it (passes::fuseMaxPools), if any.
 ir::Shape convOutputShape(const ir::Node &conv);
+/// Whether a direct convolution may store its output over its `residual` (when nothing
+/// reads the residual after it): the kernel reads each residual cell before it stores that
+/// cell, the two are laid out alike, and the residual is not also the convolution's input.
+bool directConvMayWriteOverResidual(const ir::Node &conv, const ir::Value &residual, int vectorLanes);
 /// Whether the direct convolution kernel can fold `pool`, read from `conv`'s output, into
 /// its stores (passes::fuseMaxPools): `conv` uses it and the pool's rows fit its buffers.
 bool directConvTakesMaxPool(const ir::Node &conv, const ir::Node &pool, int vectorLanes);

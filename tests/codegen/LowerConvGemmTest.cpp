@@ -184,6 +184,9 @@ TEST(CodegenConvGemm, ResnetBlockInputsArePaddedOnce) {
   EXPECT_EQ(result.residualAddsFused, 3);
   // p; inside each block the first conv's output; h1; h2.
   EXPECT_EQ(result.paddedOutputs, 6);
+  // h1 over p and h2 over h1 (h2's border is h1's, wider than its stride-2 reader needs);
+  // the last block's residual is its downsample.
+  EXPECT_EQ(result.outputsOverResiduals, 2);
 }
 
 TEST(CodegenConvGemm, DirectConvFoldsTheResidualAdd) {
@@ -199,6 +202,27 @@ TEST(CodegenConvGemm, DirectConvFoldsTheResidualAdd) {
     const std::string name = residualFirst ? "residual_first" : "residual_second";
     expectMatchesInterpreter(m, m.node("Relu", {sum}), name);
     EXPECT_EQ(residualAddsFused(m.graph, name), 1);
+  }
+}
+
+TEST(CodegenConvGemm, DirectConvStoresItsOutputOverTheResidual) {
+  // h -> [conv, conv + h]: h's last reader stores its output over h (each task reads its
+  // residual cells before it stores them). When the residual is also the convolution's own
+  // input, conv(h) + h, the output cannot go over h: other tasks still read it.
+  for (bool residualIsInput : {false, true}) {
+    OneNodeModel m;
+    ir::Value *h = m.node("Relu", {m.node("Conv", {m.input("x", {1, 24, 11, 13}), m.weights({40, 24, 3, 3})},
+                                          {{"pads", Ints{1, 1, 1, 1}}})});
+    ir::Value *g = residualIsInput ? h
+                                   : m.node("Relu", {m.node("Conv", {h, m.weights({40, 40, 3, 3}), m.weights({40})},
+                                                            {{"pads", Ints{1, 1, 1, 1}}})});
+    ir::Value *y = m.node("Conv", {g, m.weights({40, 40, 3, 3}), m.weights({40})}, {{"pads", Ints{1, 1, 1, 1}}});
+    ir::Value *out = m.node("Relu", {m.node("Add", {y, h})});
+    const std::string name = residualIsInput ? "residual_is_input" : "output_over_residual";
+    expectMatchesInterpreter(m, m.node("Conv", {out, m.weights({8, 40, 3, 3})}, {{"pads", Ints{1, 1, 1, 1}}}), name);
+    const codegen::CompileResult result = compileForHost(m.graph, name);
+    EXPECT_EQ(result.residualAddsFused, 1) << name;
+    EXPECT_EQ(result.outputsOverResiduals, residualIsInput ? 0 : 1) << name;
   }
 }
 

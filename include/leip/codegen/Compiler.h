@@ -46,6 +46,8 @@ struct CompileResult {
   int64_t residualDequantizesFolded = 0;
   /// MaxPools folded into the direct convolution before them (passes::fuseMaxPools).
   int64_t maxPoolsFused = 0;
+  /// Convolutions that store their output over their residual (the last reader of it).
+  int64_t outputsOverResiduals = 0;
 };
 
 /// Throws BadInputError naming the first node whose op cannot be compiled yet (before any

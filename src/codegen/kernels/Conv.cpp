@@ -278,15 +278,16 @@ constexpr int64_t kDirectAccFloats = 8192;
 /// keeping partial sums in a stack buffer; then it applies the activation and writes the
 /// buffer out transposed (channels are lanes here but rows of y). Every output is bias +
 /// sum over q in (c, r, s) order whatever the task split. A `residual` (OH x OW planes, or
-/// null) is added to the stored rows while they are still in L1, before the activation. y
+/// null) is added to the partial sums before the activation and the store; it may be y
+/// itself (read before written: each task reads only the residual cells it stores). y
 /// may be the interior of a zero-padded tensor [N, K, yH, yW] (the input of the next direct
 /// convolutions, whose Pad nodes the compiler removed): rows are then stored one by one at
 /// (padT + oh, padL) and each task zeroes the border cells of its rows and channels. The
 /// residual may be stored that way too ([N, K, resH, resW] at (resPadT, resPadL)).
 template <int L, int MR>
 __attribute__((always_inline)) inline void directConv(const float *__restrict x, const float *__restrict wp,
-                                                      const float *__restrict bias, const float *__restrict residual,
-                                                      float *__restrict y, int64_t C,
+                                                      const float *__restrict bias, const float *residual,
+                                                      float *y, int64_t C,
                                                       int64_t Hp, int64_t Wp, int64_t K, int64_t R, int64_t S,
                                                       int64_t OH, int64_t OW, int64_t strideH, int64_t strideW,
                                                       int64_t dilH, int64_t dilW, int64_t RB, int64_t CC,
@@ -314,26 +315,26 @@ __attribute__((always_inline)) inline void directConv(const float *__restrict x,
                          acc + i * OW * KB, c0 == 0, imin(CC, C - c0), plane, Wp, R, S, dilH, dilW, strideW, OW);
     }
     const int64_t positions = rows * OW, kValid = imin(KB, K - kb * KB);
-    float *__restrict planes = y + (n * K + kb * KB) * yPlane;
-    if (!residual) activateFast(acc, positions * KB, activation, actAlpha, actBeta);
+    // Not restrict: the residual may be this very tensor (the compiler writes over a
+    // residual read by nothing after), so it is read before the rows are stored.
+    float *planes = y + (n * K + kb * KB) * yPlane;
+    if (residual) {
+      const int64_t resPlane = resH * resW;
+      const float *resPlanes = residual + (n * K + kb * KB) * resPlane;
+      if (resW == OW) { // the block's rows are one run of positions
+        addTransposed(acc, KB, resPlanes + (resPadT + oh0) * resW, resPlane, positions, kValid);
+      } else {
+        for (int64_t i = 0; i < rows; ++i)
+          addTransposed(acc + i * OW * KB, KB, resPlanes + (resPadT + oh0 + i) * resW + resPadL, resPlane, OW,
+                        kValid);
+      }
+    }
+    activateFast(acc, positions * KB, activation, actAlpha, actBeta);
     if (yW == OW) { // the block's rows are one run of positions
       storeTransposed(acc, KB, planes + (padT + oh0) * yW, yPlane, positions, kValid);
     } else {
       for (int64_t i = 0; i < rows; ++i)
         storeTransposed(acc + i * OW * KB, KB, planes + (padT + oh0 + i) * yW + padL, yPlane, OW, kValid);
-    }
-    if (residual) {
-      const int64_t resPlane = resH * resW;
-      const float *__restrict resPlanes = residual + (n * K + kb * KB) * resPlane;
-      const bool oneRun = yW == OW && resW == OW;
-      const int64_t runs = oneRun ? 1 : rows, run = oneRun ? positions : OW;
-      for (int64_t k = 0; k < kValid; ++k)
-        for (int64_t i = 0; i < runs; ++i) {
-          float *__restrict row = planes + k * yPlane + (padT + oh0 + i) * yW + padL;
-          const float *__restrict add = resPlanes + k * resPlane + (resPadT + oh0 + i) * resW + resPadL;
-          for (int64_t j = 0; j < run; ++j) row[j] += add[j];
-          activateFast(row, run, activation, actAlpha, actBeta);
-        }
     }
     if (yW != OW || yH != OH) zeroBorder(planes, kValid, yPlane, yH, yW, padT, padL, OH, OW, oh0, rows);
   }
@@ -664,12 +665,12 @@ extern "C" void leip_k_conv2d_f32(const float *__restrict x, const float *__rest
 /// vector registers, so after inlining only one instantiation remains; `rowsPerTask` x OW x
 /// 2L floats must fit kDirectAccFloats. `residual` (null, or OH x OW planes stored as
 /// [N, K, resH, resW] at (resPadT, resPadL)) is added before the activation: a folded
-/// residual Add. y is [N, K, yH, yW] with the OH x OW output at (padT, padL) and zeros
-/// around it (yH = OH, yW = OW and no padding but for a convolution that writes the next
-/// one's padded input); a residual may be stored the same way.
+/// residual Add; it may be y itself, stored the same way. y is [N, K, yH, yW] with the OH x
+/// OW output at (padT, padL) and zeros around it (yH = OH, yW = OW and no padding but for a
+/// convolution that writes the next one's padded input); a residual may be stored the same way.
 extern "C" void leip_k_conv2d_direct_f32(const float *__restrict xp, const float *__restrict wp,
-                                         const float *__restrict bias, const float *__restrict residual,
-                                         float *__restrict y, int64_t C, int64_t Hp,
+                                         const float *__restrict bias, const float *residual,
+                                         float *y, int64_t C, int64_t Hp,
                                          int64_t Wp, int64_t K, int64_t R, int64_t S, int64_t OH, int64_t OW,
                                          int64_t strideH, int64_t strideW, int64_t dilH, int64_t dilW, int64_t lanes,
                                          int64_t rows, int64_t rowsPerTask, int64_t channelChunk, int32_t rowsOuter,

@@ -91,40 +91,46 @@ __attribute__((always_inline)) inline void channelLaneRow(const float *__restric
 #undef LEIP_TILE_REST
 }
 
-/// out[k * outStride + j] = in[j * inStride + k] for j < rows, k < cols: the channel-lane
-/// kernels' results ([position][channel]) written to NCHW rows ([channel][position]). Full
-/// 16 x 16 blocks are transposed in registers (four butterfly stages that swap the
-/// off-diagonal s x s blocks, s = 8, 4, 2, 1), the edges element by element.
-__attribute__((always_inline)) inline void storeTransposed(const float *__restrict in, int64_t inStride,
-                                                           float *__restrict out, int64_t outStride, int64_t rows,
-                                                           int64_t cols) {
-  typedef float V16 __attribute__((ext_vector_type(16)));
-  typedef float V16U __attribute__((ext_vector_type(16), aligned(4)));
-  int64_t j0 = 0;
-  for (; j0 + 16 <= rows; j0 += 16) {
-    int64_t k0 = 0;
-    for (; k0 + 16 <= cols; k0 += 16) {
-      V16 r[16];
-      _Pragma("clang loop unroll(full)") for (int i = 0; i < 16; ++i) r[i] = *(const V16U *)(in + (j0 + i) * inStride + k0);
+typedef float V16 __attribute__((ext_vector_type(16)));
+typedef float V16U __attribute__((ext_vector_type(16), aligned(4)));
+
+/// Transposes the 16 x 16 block r in registers: four butterfly stages that swap the
+/// off-diagonal s x s blocks, s = 8, 4, 2, 1.
+__attribute__((always_inline)) inline void transpose16x16(V16 r[16]) {
 #define LEIP_SWAP_BLOCKS(s, ...)                                                                                       \
   _Pragma("clang loop unroll(full)") for (int i = 0; i < 16; ++i) {                                                   \
     if (i & s) continue;                                                                                               \
     const V16 a = r[i], b = r[i + s];                                                                                  \
     __VA_ARGS__                                                                                                        \
   }
-      LEIP_SWAP_BLOCKS(8, r[i] = __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-                       r[i + 8] = __builtin_shufflevector(a, b, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29,
-                                                          30, 31);)
-      LEIP_SWAP_BLOCKS(4, r[i] = __builtin_shufflevector(a, b, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
-                       r[i + 4] = __builtin_shufflevector(a, b, 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30,
-                                                          31);)
-      LEIP_SWAP_BLOCKS(2, r[i] = __builtin_shufflevector(a, b, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
-                       r[i + 2] = __builtin_shufflevector(a, b, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30,
-                                                          31);)
-      LEIP_SWAP_BLOCKS(1, r[i] = __builtin_shufflevector(a, b, 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
-                       r[i + 1] = __builtin_shufflevector(a, b, 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15,
-                                                          31);)
+  LEIP_SWAP_BLOCKS(8, r[i] = __builtin_shufflevector(a, b, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+                   r[i + 8] = __builtin_shufflevector(a, b, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30,
+                                                      31);)
+  LEIP_SWAP_BLOCKS(4, r[i] = __builtin_shufflevector(a, b, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+                   r[i + 4] = __builtin_shufflevector(a, b, 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30,
+                                                      31);)
+  LEIP_SWAP_BLOCKS(2, r[i] = __builtin_shufflevector(a, b, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
+                   r[i + 2] = __builtin_shufflevector(a, b, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30,
+                                                      31);)
+  LEIP_SWAP_BLOCKS(1, r[i] = __builtin_shufflevector(a, b, 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
+                   r[i + 1] = __builtin_shufflevector(a, b, 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15,
+                                                      31);)
 #undef LEIP_SWAP_BLOCKS
+}
+
+/// out[k * outStride + j] = in[j * inStride + k] for j < rows, k < cols: the channel-lane
+/// kernels' results ([position][channel]) written to NCHW rows ([channel][position]). Full
+/// 16 x 16 blocks are transposed in registers, the edges element by element.
+__attribute__((always_inline)) inline void storeTransposed(const float *__restrict in, int64_t inStride,
+                                                           float *__restrict out, int64_t outStride, int64_t rows,
+                                                           int64_t cols) {
+  int64_t j0 = 0;
+  for (; j0 + 16 <= rows; j0 += 16) {
+    int64_t k0 = 0;
+    for (; k0 + 16 <= cols; k0 += 16) {
+      V16 r[16];
+      _Pragma("clang loop unroll(full)") for (int i = 0; i < 16; ++i) r[i] = *(const V16U *)(in + (j0 + i) * inStride + k0);
+      transpose16x16(r);
       _Pragma("clang loop unroll(full)") for (int i = 0; i < 16; ++i) *(V16U *)(out + (k0 + i) * outStride + j0) = r[i];
     }
     for (int64_t k = k0; k < cols; ++k)
@@ -132,6 +138,31 @@ __attribute__((always_inline)) inline void storeTransposed(const float *__restri
   }
   for (int64_t k = 0; k < cols; ++k)
     for (int64_t j = j0; j < rows; ++j) out[k * outStride + j] = in[j * inStride + k];
+}
+
+/// acc[j * accStride + k] += res[k * resStride + j] for j < rows, k < cols: an NCHW residual
+/// added to channel-lane partial sums before they are stored, so that the residual may be the
+/// very tensor the store then overwrites. The reverse of storeTransposed.
+__attribute__((always_inline)) inline void addTransposed(float *__restrict acc, int64_t accStride,
+                                                         const float *res, int64_t resStride, int64_t rows,
+                                                         int64_t cols) {
+  int64_t j0 = 0;
+  for (; j0 + 16 <= rows; j0 += 16) {
+    int64_t k0 = 0;
+    for (; k0 + 16 <= cols; k0 += 16) {
+      V16 r[16];
+      _Pragma("clang loop unroll(full)") for (int i = 0; i < 16; ++i) r[i] = *(const V16U *)(res + (k0 + i) * resStride + j0);
+      transpose16x16(r);
+      _Pragma("clang loop unroll(full)") for (int i = 0; i < 16; ++i) {
+        V16U *a = (V16U *)(acc + (j0 + i) * accStride + k0);
+        *a = *a + r[i];
+      }
+    }
+    for (int64_t k = k0; k < cols; ++k)
+      for (int64_t j = j0; j < j0 + 16; ++j) acc[j * accStride + k] += res[k * resStride + j];
+  }
+  for (int64_t k = 0; k < cols; ++k)
+    for (int64_t j = j0; j < rows; ++j) acc[j * accStride + k] += res[k * resStride + j];
 }
 
 } // namespace leip::kernels

@@ -281,6 +281,15 @@ int64_t insertConvPadding(ir::Graph &graph, int vectorLanes) {
     }
     if (onlyDirectReaders) {
       const ir::Shape &xs = x->type().shape;
+      // A wider border than the readers need, when it is its residual's, lets the producer
+      // store its output over the residual (directConvMayWriteOverResidual).
+      const ir::Value *residual = passes::convResidual(*producer);
+      const std::array<int64_t, 4> residualPads =
+          residual && residual->producer() ? outputPads(*residual->producer()) : widest;
+      if (residual && residual->type().dtype == x->type().dtype && residualPads != widest &&
+          unpaddedOutputShape(*residual->producer()) == xs &&
+          std::equal(widest.begin(), widest.end(), residualPads.begin(), std::less_equal<int64_t>()))
+        widest = residualPads;
       producer->attrs().set(kOutputPadsAttr, ir::Attribute(std::vector<int64_t>(widest.begin(), widest.end())));
       x->setType({x->type().dtype, {xs[0], xs[1], xs[2] + widest[0] + widest[2], xs[3] + widest[1] + widest[3]}, {}});
       for (ir::Node *user : x->users()) {
@@ -317,6 +326,17 @@ bool directConvSplitsRows(const ir::Node &conv, int vectorLanes) {
 
 bool directConvTakesResidual(const ir::Node &conv, int vectorLanes) {
   return conv.opType() == "Conv" && conv.domain().empty() && usesDirectConv(conv, vectorLanes);
+}
+
+bool directConvMayWriteOverResidual(const ir::Node &conv, const ir::Value &residual, int vectorLanes) {
+  if (!directConvTakesResidual(conv, vectorLanes) || conv.numOutputs() != 1 || conv.input(0) == &residual) return false;
+  // The same stored shape and the same offset of the tensor in it: every cell of the output
+  // is the residual's cell at the same address.
+  const ir::Value &y = *conv.output(0);
+  const StoredWindow window = residualWindow(residual);
+  const std::array<int64_t, 4> pads = outputPads(conv);
+  return y.type() == residual.type() && y.type().shape.size() == 4 && window.top == pads[0] &&
+         window.left == pads[1];
 }
 
 bool directConvTakesMaxPool(const ir::Node &conv, const ir::Node &pool, int vectorLanes) {

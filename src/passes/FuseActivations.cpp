@@ -250,9 +250,9 @@ constexpr const char *kFusedMaxPoolAttr = "leip_max_pool";
 size_t fuseMaxPools(ir::Graph &graph,
                     const std::function<bool(const ir::Node &conv, const ir::Node &pool)> &takesPool) {
   size_t fused = 0;
-  std::unordered_set<const ir::Node *> erased;
+  // Only Conv nodes are visited and only MaxPools are erased, so the order stays valid.
   for (ir::Node *conv : graph.topologicalOrder()) {
-    if (erased.count(conv) || conv->opType() != "Conv" || !conv->domain().empty() || conv->numOutputs() != 1 ||
+    if (conv->opType() != "Conv" || !conv->domain().empty() || conv->numOutputs() != 1 ||
         conv->numInputs() > 3 || conv->attrs().has(kFusedMaxPoolAttr))
       continue;
     ir::Value *y = conv->output(0);
@@ -272,7 +272,6 @@ size_t fuseMaxPools(ir::Graph &graph,
     attrs.set(kFusedMaxPoolAttr, ir::Attribute(std::vector<int64_t>{g.kernel[0], g.kernel[1], g.strides[0],
                                                                     g.strides[1], g.padBegin[0], g.padBegin[1],
                                                                     ys[2], ys[3]}));
-    erased.insert(pool);
     detail::replaceChain(graph, {conv, pool}, *conv, conv->inputs(), attrs);
     ++fused;
   }

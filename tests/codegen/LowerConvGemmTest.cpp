@@ -326,6 +326,13 @@ TEST(CodegenConvGemm, PointwiseConvWithWideAndNarrowReductions) {
   ir::Value *y = narrow.node("Conv", {narrow.input("x", {1, 16, 30, 30}), narrow.weights({24, 16, 1, 1}),
                                       narrow.weights({24})});
   expectMatchesInterpreter(narrow, narrow.node("Relu", {y}), "pointwise_narrow");
+  // 460 positions: spans of full tiles (16 or 32 positions) and a partial last tile; 22
+  // output channels (not a multiple of the 6-row micro-kernel); LeakyRelu applied after
+  // each span.
+  OneNodeModel leaky;
+  ir::Value *z = leaky.node("Conv", {leaky.input("x", {1, 16, 20, 23}), leaky.weights({22, 16, 1, 1}),
+                                     leaky.weights({22})});
+  expectMatchesInterpreter(leaky, leaky.node("LeakyRelu", {z}, {{"alpha", 0.1f}}), "pointwise_narrow_leaky");
 }
 
 TEST(CodegenConvGemm, ImplicitGemmPaths) {
@@ -356,6 +363,10 @@ TEST(CodegenConvGemm, DepthwiseSmallAndLargePlanes) {
   ir::Value *z = large.node("Conv", {large.input("x", {1, 4, 70, 75}), large.weights({4, 1, 3, 3})},
                             {{"group", int64_t{4}}, {"pads", Ints{1, 1, 1, 1}}, {"strides", Ints{2, 2}}});
   expectMatchesInterpreter(large, large.node("Relu", {z}), "depthwise_blocked");
+  OneNodeModel narrow; // blocked kernel, stride 2, 8 output columns: one vector per row at 8 lanes
+  ir::Value *v = narrow.node("Conv", {narrow.input("x", {1, 5, 40, 15}), narrow.weights({5, 1, 3, 3})},
+                             {{"group", int64_t{5}}, {"pads", Ints{1, 1, 1, 1}}, {"strides", Ints{2, 2}}});
+  expectMatchesInterpreter(narrow, narrow.node("Relu", {v}), "depthwise_blocked_narrow");
   OneNodeModel clipped; // blocked kernel, stride 1, 39 rows (a partial block of 4), Clip per block
   ir::Value *c = clipped.node("Conv", {clipped.input("x", {1, 3, 39, 40}), clipped.weights({3, 1, 3, 3}),
                                        clipped.weights({3})},

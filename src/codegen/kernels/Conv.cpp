@@ -1,21 +1,23 @@
 // 2-D convolution (NCHW, weights KCRS) with bias and a fused activation.
 //
 // Tasks: the implicit-GEMM path splits work into (image, group, block of kBlockSize output
-// channels, tile of kNR output positions), tile fastest, so each task packs only its own
+// channels, tile of NR output positions), tile fastest, so each task packs only its own
 // tile's columns (splitting by channel planes instead made every task re-pack the whole
 // image). The compiler picks kBlockSize (convGemmTaskCount in Compiler.cpp) so that small
 // late layers still give enough tasks. Depthwise tasks are (n, k) output planes.
 //
 // - Grouped/dense convolution (more than one input channel per group) and the 1x1 path
 //   run as an implicit GEMM per (image, group): Y[k, p] = sum_q W[k, q] Col[q, p] with
-//   q = (c, r, s) and p = (oh, ow). For each tile of kNR output positions and chunk of kQC
+//   q = (c, r, s) and p = (oh, ow). For each tile of NR output positions and chunk of kQC
 //   q values the kernel packs the column panel (im2col of just that tile, zeros for
-//   padding) into a stack buffer, then a register-blocked micro-kernel keeps an MR x kNR
-//   accumulator tile in vector registers while the K loop (q) runs innermost. Every
+//   padding) into a stack buffer, then a register-blocked micro-kernel keeps an MR x NR
+//   accumulator tile in vector registers while the K loop (q) runs innermost. NR is 32
+//   positions for targets with 16-float vectors and 16 for narrower ones (the compiler
+//   passes the target's lanes), so that the tile fits the register file. Every
 //   output element is bias + w_0 x_0 + w_1 x_1 + ... in q order whatever the MR block or
 //   q chunk, so results do not depend on how tasks are split across threads.
 // - 1x1, stride 1, no padding (output the size of the input): the column panel of a full
-//   tile is just 32 contiguous floats of each input channel, so the micro-kernel reads x
+//   tile is just NR contiguous floats of each input channel, so the micro-kernel reads x
 //   directly (no packing); a partial last tile is packed by a plain copy.
 // - Depthwise 3x3, stride 1 or 2, dilation 1: blocks of 4 output rows x 16 columns with
 //   all 9 taps accumulated in registers (bias + taps in (r, s) order, padding read as
@@ -32,8 +34,8 @@ namespace {
 
 typedef float v16f __attribute__((ext_vector_type(16)));
 
-constexpr int64_t kNR = 32;  // output positions per tile: two 16-lane vectors
 constexpr int64_t kQC = 256; // q (= c, r, s) per packed panel: 32 KiB, stays in L1
+constexpr int64_t kPointwiseSpanFloats = 8192; // input floats of one span of pointwise tiles: 32 KiB
 
 inline int64_t floorDiv(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -50,66 +52,62 @@ typedef float v16u __attribute__((ext_vector_type(16), aligned(4)));
 
 /// Y rows k0..k0+MR-1, columns p0..p0+valid-1 of one image, for q in [q0, q0 + QC): starts
 /// from the bias (q0 == 0) or the partial sums already in y, adds w[k, q] * panel[q - q0].
-/// panel is QC x kNR (row q holds the kNR positions of the tile). Splitting q into chunks
-/// keeps the per-element order of additions, so results do not depend on the chunking.
-template <int MR>
+/// panel is QC x NR (row q holds the NR = 16 x NV positions of the tile). Splitting q into
+/// chunks keeps the per-element order of additions, so results do not depend on the chunking.
+/// The MR x NV accumulators must fit the register file: NV = 2 (12 zmm) for AVX-512, NV = 1
+/// (12 ymm of AVX2's 16; two 16-column vectors per row spilled and ran 2.5x slower).
+template <int MR, int NV>
 __attribute__((always_inline)) inline void microKernel(const float *__restrict w, const float *__restrict bias,
                                                        const float *__restrict panel, float *__restrict y, int64_t Q,
                                                        int64_t q0, int64_t QC, int64_t P, int64_t k0, int64_t p0,
                                                        int64_t valid, int64_t panelStride, int32_t activation,
                                                        float actAlpha, float actBeta) {
-  v16f acc0[MR], acc1[MR];
+  constexpr int64_t NR = 16 * NV;
+  v16f acc[MR][NV];
   const float *__restrict wr[MR];
   _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; ++i) {
     float *__restrict out = y + (k0 + i) * P + p0;
     if (q0 == 0) {
       const float b = bias ? bias[k0 + i] : 0.0f;
-      acc0[i] = b;
-      acc1[i] = b;
-    } else if (valid == kNR) {
-      acc0[i] = load16(out);
-      acc1[i] = load16(out + 16);
+      _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) acc[i][v] = b;
+    } else if (valid == NR) {
+      _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) acc[i][v] = load16(out + 16 * v);
     } else {
-      float tmp[kNR];
-      for (int64_t j = 0; j < kNR; ++j) tmp[j] = j < valid ? out[j] : 0.0f;
-      acc0[i] = load16(tmp);
-      acc1[i] = load16(tmp + 16);
+      float tmp[NR];
+      for (int64_t j = 0; j < NR; ++j) tmp[j] = j < valid ? out[j] : 0.0f;
+      _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) acc[i][v] = load16(tmp + 16 * v);
     }
     wr[i] = w + (k0 + i) * Q + q0;
   }
   for (int64_t q = 0; q < QC; ++q) {
-    const v16f x0 = load16(panel + q * panelStride);
-    const v16f x1 = load16(panel + q * panelStride + 16);
+    v16f xv[NV];
+    _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) xv[v] = load16(panel + q * panelStride + 16 * v);
     _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; ++i) {
       const float wv = wr[i][q];
-      acc0[i] += wv * x0;
-      acc1[i] += wv * x1;
+      _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) acc[i][v] += wv * xv[v];
     }
   }
   // The last q chunk applies Relu/Clip on registers (convGemm applies the others after).
   if (q0 + QC == Q && (activation == kRelu || activation == kClip)) {
     // The interpreter's formulas exactly (NaN: Relu gives 0, Clip keeps it).
     _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; ++i) {
-      if (activation == kRelu) {
-        acc0[i] = acc0[i] > 0.0f ? acc0[i] : 0.0f;
-        acc1[i] = acc1[i] > 0.0f ? acc1[i] : 0.0f;
-      } else {
-        acc0[i] = acc0[i] < actAlpha ? actAlpha : acc0[i];
-        acc1[i] = acc1[i] < actAlpha ? actAlpha : acc1[i];
-        acc0[i] = acc0[i] > actBeta ? actBeta : acc0[i];
-        acc1[i] = acc1[i] > actBeta ? actBeta : acc1[i];
+      _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) {
+        if (activation == kRelu) {
+          acc[i][v] = acc[i][v] > 0.0f ? acc[i][v] : 0.0f;
+        } else {
+          acc[i][v] = acc[i][v] < actAlpha ? actAlpha : acc[i][v];
+          acc[i][v] = acc[i][v] > actBeta ? actBeta : acc[i][v];
+        }
       }
     }
   }
   _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; ++i) {
     float *__restrict out = y + (k0 + i) * P + p0;
-    if (valid == kNR) {
-      store16(out, acc0[i]);
-      store16(out + 16, acc1[i]);
+    if (valid == NR) {
+      _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) store16(out + 16 * v, acc[i][v]);
     } else {
-      float tmp[kNR];
-      store16(tmp, acc0[i]);
-      store16(tmp + 16, acc1[i]);
+      float tmp[NR];
+      _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) store16(tmp + 16 * v, acc[i][v]);
       for (int64_t j = 0; j < valid; ++j) out[j] = tmp[j];
     }
   }
@@ -117,6 +115,7 @@ __attribute__((always_inline)) inline void microKernel(const float *__restrict w
 
 /// Output channels [kBegin, kEnd) of one tile and q chunk: micro-kernels of 6, 4, 2 and 1
 /// rows.
+template <int NV>
 __attribute__((always_inline)) inline void microKernelRows(const float *__restrict w, const float *__restrict bias,
                                                            const float *__restrict panel, float *__restrict y,
                                                            int64_t Q, int64_t q0, int64_t QC, int64_t P,
@@ -125,13 +124,13 @@ __attribute__((always_inline)) inline void microKernelRows(const float *__restri
                                                            float actBeta) {
   int64_t k = kBegin;
   for (; k + 6 <= kEnd; k += 6)
-    microKernel<6>(w, bias, panel, y, Q, q0, QC, P, k, p0, valid, panelStride, activation, actAlpha, actBeta);
+    microKernel<6, NV>(w, bias, panel, y, Q, q0, QC, P, k, p0, valid, panelStride, activation, actAlpha, actBeta);
   for (; k + 4 <= kEnd; k += 4)
-    microKernel<4>(w, bias, panel, y, Q, q0, QC, P, k, p0, valid, panelStride, activation, actAlpha, actBeta);
+    microKernel<4, NV>(w, bias, panel, y, Q, q0, QC, P, k, p0, valid, panelStride, activation, actAlpha, actBeta);
   for (; k + 2 <= kEnd; k += 2)
-    microKernel<2>(w, bias, panel, y, Q, q0, QC, P, k, p0, valid, panelStride, activation, actAlpha, actBeta);
+    microKernel<2, NV>(w, bias, panel, y, Q, q0, QC, P, k, p0, valid, panelStride, activation, actAlpha, actBeta);
   for (; k < kEnd; ++k)
-    microKernel<1>(w, bias, panel, y, Q, q0, QC, P, k, p0, valid, panelStride, activation, actAlpha, actBeta);
+    microKernel<1, NV>(w, bias, panel, y, Q, q0, QC, P, k, p0, valid, panelStride, activation, actAlpha, actBeta);
 }
 
 /// Output positions [dst, dst + len) of a tile lie in one output row; for filter tap
@@ -142,8 +141,9 @@ struct RowRun {
 
 /// One row of a column panel: tap (rowOff, colOff) of one input plane for the tile's runs;
 /// positions outside the image and past the tile's valid positions read as zero.
-__attribute__((always_inline)) inline void packPanelRow(const float *__restrict plane, float *__restrict dst, const RowRun *runs, int64_t numRuns,
-                         int64_t valid, int64_t H, int64_t W, int64_t strideW, int64_t rowOff, int64_t colOff) {
+template <int64_t NR>
+__attribute__((always_inline)) inline void packPanelRow(const float *__restrict plane, float *__restrict dst,
+                                                        const RowRun *runs, int64_t numRuns, int64_t valid, int64_t H, int64_t W, int64_t strideW, int64_t rowOff, int64_t colOff) {
   for (int64_t i = 0; i < numRuns; ++i) {
     const RowRun &run = runs[i];
     float *__restrict out = dst + run.dst;
@@ -165,33 +165,35 @@ __attribute__((always_inline)) inline void packPanelRow(const float *__restrict 
     }
     for (int64_t j = imax(lo, hi); j < run.len; ++j) out[j] = 0.0f;
   }
-  for (int64_t j = valid; j < kNR; ++j) dst[j] = 0.0f;
+  for (int64_t j = valid; j < NR; ++j) dst[j] = 0.0f;
 }
 
 /// Implicit-GEMM convolution of output channels [kBegin, kEnd) (one group) of image n, for
-/// the tile of output positions [p0, p0 + kNR) (clipped to P).
+/// the tile of output positions [p0, p0 + 16 x NV) (clipped to P).
+template <int NV>
 __attribute__((always_inline)) inline void convGemmTile(const float *__restrict x, const float *__restrict w, const float *__restrict bias,
                   float *__restrict y, float *__restrict panel, int64_t n, int64_t C, int64_t H, int64_t W,
                   int64_t K, int64_t R, int64_t S, int64_t OH, int64_t OW, int64_t strideH, int64_t strideW,
                   int64_t padT, int64_t padL, int64_t dilH, int64_t dilW, int64_t cPerGroup, int64_t c0,
                   int64_t kBegin, int64_t kEnd, int64_t p0, int32_t activation, float actAlpha, float actBeta) {
+  constexpr int64_t NR = 16 * NV;
   const int64_t P = OH * OW, RS = R * S, Q = cPerGroup * RS;
   const float *__restrict img = x + (n * C + c0) * H * W;
   float *__restrict out = y + n * K * P;
-  const int64_t valid = imin(kNR, P - p0);
+  const int64_t valid = imin(NR, P - p0);
   // 1x1, stride 1, no padding, output the size of the input: row q of the column panel
-  // is just kNR contiguous floats of input channel q, so the micro-kernel reads x directly.
+  // is just NR contiguous floats of input channel q, so the micro-kernel reads x directly.
   if (RS == 1 && strideH == 1 && strideW == 1 && padT == 0 && padL == 0 && OH == H && OW == W) {
-    if (valid < kNR) {
+    if (valid < NR) {
       // A partial last tile: copy its columns, zeros after them.
       for (int64_t q0 = 0; q0 < Q; q0 += kQC) {
         const int64_t QC = imin(kQC, Q - q0);
         for (int64_t q = 0; q < QC; ++q) {
           const float *__restrict src = img + (q0 + q) * P + p0;
-          float *__restrict dst = panel + q * kNR;
-          for (int64_t j = 0; j < kNR; ++j) dst[j] = j < valid ? src[j] : 0.0f;
+          float *__restrict dst = panel + q * NR;
+          for (int64_t j = 0; j < NR; ++j) dst[j] = j < valid ? src[j] : 0.0f;
         }
-        microKernelRows(w, bias, panel, out, Q, q0, QC, P, kBegin, kEnd, p0, valid, kNR, activation, actAlpha,
+        microKernelRows<NV>(w, bias, panel, out, Q, q0, QC, P, kBegin, kEnd, p0, valid, NR, activation, actAlpha,
                         actBeta);
       }
       return;
@@ -199,14 +201,14 @@ __attribute__((always_inline)) inline void convGemmTile(const float *__restrict 
     for (int64_t q0 = 0; q0 < Q; q0 += kQC) {
       const int64_t QC = imin(kQC, Q - q0);
       const float *__restrict src = img + q0 * P + p0;
-      microKernelRows(w, bias, src, out, Q, q0, QC, P, kBegin, kEnd, p0, valid, P, activation, actAlpha,
+      microKernelRows<NV>(w, bias, src, out, Q, q0, QC, P, kBegin, kEnd, p0, valid, P, activation, actAlpha,
                       actBeta);
     }
     return;
   }
   // The tile's positions as runs along output rows: a run reads one input row per (c, r)
   // at a fixed column stride, so each panel row is packed as a few contiguous copies.
-  RowRun runs[kNR];
+  RowRun runs[NR];
   int64_t numRuns = 0;
   for (int64_t j = 0; j < valid; ++numRuns) {
     const int64_t p = p0 + j, ow = p % OW, len = imin(OW - ow, valid - j);
@@ -217,34 +219,64 @@ __attribute__((always_inline)) inline void convGemmTile(const float *__restrict 
     const int64_t QC = imin(kQC, Q - q0);
     for (int64_t q = 0; q < QC; ++q) {
       const int64_t c = (q0 + q) / RS, rs = (q0 + q) % RS, r = rs / S, s = rs % S;
-      packPanelRow(img + c * H * W, panel + q * kNR, runs, numRuns, valid, H, W, strideW, r * dilH, s * dilW);
+      packPanelRow<NR>(img + c * H * W, panel + q * NR, runs, numRuns, valid, H, W, strideW, r * dilH, s * dilW);
     }
-    microKernelRows(w, bias, panel, out, Q, q0, QC, P, kBegin, kEnd, p0, valid, kNR, activation, actAlpha,
+    microKernelRows<NV>(w, bias, panel, out, Q, q0, QC, P, kBegin, kEnd, p0, valid, NR, activation, actAlpha,
                     actBeta);
   }
 }
 
-/// Runs tasks [begin, end) of the implicit GEMM (see the task layout at the top).
+/// Runs tasks [begin, end) of the implicit GEMM (see the task layout at the top), tiles of
+/// 16 x NV positions.
+template <int NV>
 __attribute__((always_inline)) inline void convGemm(const float *__restrict x, const float *__restrict w, const float *__restrict bias,
               float *__restrict y, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S, int64_t OH,
               int64_t OW, int64_t strideH, int64_t strideW, int64_t padT, int64_t padL, int64_t dilH,
               int64_t dilW, int64_t group, int64_t kBlockSize, int32_t activation, float actAlpha, float actBeta,
               int64_t begin, int64_t end) {
   const int64_t cPerGroup = C / group, kPerGroup = K / group;
-  const int64_t P = OH * OW, tiles = (P + kNR - 1) / kNR;
+  constexpr int64_t NR = 16 * NV;
+  const int64_t P = OH * OW, tiles = (P + NR - 1) / NR;
   const int64_t kBlocks = (kPerGroup + kBlockSize - 1) / kBlockSize;
-  alignas(64) float panel[kQC * kNR];
-  for (int64_t task = begin; task < end; ++task) {
+  alignas(64) float panel[kQC * NR];
+  const bool pointwise = R == 1 && S == 1 && strideH == 1 && strideW == 1 && padT == 0 && padL == 0 && OH == H &&
+                         OW == W;
+  // Tiles per span of the pointwise path: its inputs (C/group x span positions) stay in L1.
+  const int64_t spanTiles = imax(1, kPointwiseSpanFloats / (cPerGroup * NR));
+  for (int64_t task = begin; task < end;) {
     const int64_t tile = task % tiles, kb = task / tiles % kBlocks, g = task / tiles / kBlocks % group;
     const int64_t n = task / tiles / kBlocks / group;
     const int64_t kBegin = g * kPerGroup + kb * kBlockSize;
     const int64_t kEnd = imin((g + 1) * kPerGroup, kBegin + kBlockSize);
-    const int64_t p0 = tile * kNR, valid = imin(kNR, P - p0);
-    convGemmTile(x, w, bias, y, panel, n, C, H, W, K, R, S, OH, OW, strideH, strideW, padT, padL, dilH, dilW,
-                 cPerGroup, g * cPerGroup, kBegin, kEnd, p0, activation, actAlpha, actBeta);
+    const int64_t p0 = tile * NR;
+    // The pointwise path runs a span of full tiles 6 output channels at a time, so that each
+    // output plane is written in runs of span x 4 bytes instead of one NR-float line per
+    // tile: with 96 planes the per-tile order wrote 96 lines far apart per tile and waited
+    // on their cache misses (mobilenet_v2's 16 -> 96 expansion at 112x112 took 1.7 ms in
+    // the model, 0.7 ms alone). Each output is computed as in convGemmTile.
+    int64_t span = 0;
+    if (pointwise)
+      span = imin(imin(end - task, (P / NR) - tile), spanTiles);
+    if (span > 0) {
+      const float *__restrict img = x + (n * C + g * cPerGroup) * P;
+      float *__restrict out = y + n * K * P;
+      const int64_t Q = cPerGroup;
+      for (int64_t q0 = 0; q0 < Q; q0 += kQC) {
+        const int64_t QC = imin(kQC, Q - q0);
+        for (int64_t k = kBegin; k < kEnd; k += 6)
+          for (int64_t t = 0; t < span; ++t)
+            microKernelRows<NV>(w, bias, img + q0 * P + p0 + t * NR, out, Q, q0, QC, P, k, imin(k + 6, kEnd),
+                                p0 + t * NR, NR, P, activation, actAlpha, actBeta);
+      }
+    } else {
+      span = 1;
+      convGemmTile<NV>(x, w, bias, y, panel, n, C, H, W, K, R, S, OH, OW, strideH, strideW, padT, padL, dilH,
+                       dilW, cPerGroup, g * cPerGroup, kBegin, kEnd, p0, activation, actAlpha, actBeta);
+    }
     if (activation != kRelu && activation != kClip) // those two ran in the micro-kernel
       for (int64_t k = kBegin; k < kEnd; ++k)
-        activateFast(y + (n * K + k) * P + p0, valid, activation, actAlpha, actBeta);
+        activateFast(y + (n * K + k) * P + p0, imin(span * NR, P - p0), activation, actAlpha, actBeta);
+    task += span;
   }
 }
 
@@ -430,15 +462,34 @@ __attribute__((always_inline)) inline void directConvMaxPool(
 
 constexpr int64_t kDwRow = 640; // floats per padded input row of the 3x3 depthwise path
 
+/// The even lanes (0, 2, 4, ...) and odd lanes of the concatenation (a, b): the stride-2 taps
+/// of 2 x VL columns. (Results by reference: vector returns warn of ABI changes.)
+template <typename V>
+__attribute__((always_inline)) inline void splitEvenOdd(const V &a, const V &b, V &even, V &odd) {
+  if constexpr (sizeof(V) == 64) {
+    even = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    odd = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  } else if constexpr (sizeof(V) == 32) {
+    even = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
+    odd = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
+  } else {
+    even = __builtin_shufflevector(a, b, 0, 2, 4, 6);
+    odd = __builtin_shufflevector(a, b, 1, 3, 5, 7);
+  }
+}
+
 /// Depthwise 3x3, stride 1 or 2, dilation 1: output plane `out` of input plane `plane`.
-/// Each output row is computed 16 columns at a time with all 9 taps accumulated in
+/// Each output row is computed VL columns at a time (VL = the target's float lanes, so that
+/// the 4 x NV accumulators and 9 weight vectors fit its registers) with all 9 taps accumulated in
 /// registers: bias + w00 x00 + w01 x01 + ... + w22 x22 (padding reads as zero). Input rows
 /// are copied, zero padded, into a small ring of stack buffers so the inner loop has no
 /// bounds checks.
-template <int STRIDE, int NV>
+template <int STRIDE, int NV, int VL>
 __attribute__((always_inline)) inline void depthwise3x3(const float *__restrict plane, const float *__restrict filter, float b, float *__restrict out,
                   int64_t H, int64_t W, int64_t OH, int64_t OW, int64_t padT, int64_t padL, int32_t activation,
                   float actAlpha, float actBeta) {
+  typedef float V __attribute__((ext_vector_type(VL)));
+  typedef float VU __attribute__((ext_vector_type(VL), aligned(4)));
   constexpr int kRows = 4;                     // output rows per block: independent accumulators
   constexpr int kIn = (kRows - 1) * STRIDE + 3; // input rows they read
   alignas(64) float rows[16][kDwRow];
@@ -448,7 +499,7 @@ __attribute__((always_inline)) inline void depthwise3x3(const float *__restrict 
   const int64_t OWv = (OW + 31) / 32 * 32;
   const int64_t need = OWv * STRIDE + 32; // padded columns read by the vector loop
   for (int64_t j = 0; j < need; ++j) zeroRow[j] = 0.0f;
-  v16f wv[9];
+  V wv[9];
   for (int i = 0; i < 9; ++i) wv[i] = filter[i];
   for (int64_t oh0 = 0; oh0 < OH; oh0 += kRows) {
     // The input usually comes from memory (the layer before wrote megabytes): ask for the
@@ -474,29 +525,26 @@ __attribute__((always_inline)) inline void depthwise3x3(const float *__restrict 
       }
       src[j] = buf;
     }
-    // NV 16-column vectors per row (two unless the row is short): 4 x NV independent
+    // NV VL-column vectors per row (two unless the row is short): 4 x NV independent
     // accumulators hide the FMA latency.
-    for (int64_t ow = 0; ow < OW; ow += 16 * NV) {
-      v16f acc[kRows][NV];
+    for (int64_t ow = 0; ow < OW; ow += VL * NV) {
+      V acc[kRows][NV];
       _Pragma("clang loop unroll(full)") for (int o = 0; o < kRows; ++o)
         _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) acc[o][v] = b;
       _Pragma("clang loop unroll(full)") for (int r = 0; r < 3; ++r) {
         _Pragma("clang loop unroll(full)") for (int o = 0; o < kRows; ++o) {
           _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) {
-            const float *__restrict base = src[o * STRIDE + r] + (ow + 16 * v) * STRIDE;
+            const float *__restrict base = src[o * STRIDE + r] + (ow + VL * v) * STRIDE;
             if (STRIDE == 1) {
-              acc[o][v] += wv[r * 3 + 0] * load16(base);
-              acc[o][v] += wv[r * 3 + 1] * load16(base + 1);
-              acc[o][v] += wv[r * 3 + 2] * load16(base + 2);
+              acc[o][v] += wv[r * 3 + 0] * *(const VU *)base;
+              acc[o][v] += wv[r * 3 + 1] * *(const VU *)(base + 1);
+              acc[o][v] += wv[r * 3 + 2] * *(const VU *)(base + 2);
             } else {
-              const v16f a0 = load16(base), a1 = load16(base + 16);
-              const v16f even =
-                  __builtin_shufflevector(a0, a1, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-              const v16f odd =
-                  __builtin_shufflevector(a0, a1, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-              const v16f a0s = load16(base + 2), a1s = load16(base + 18);
-              const v16f even2 =
-                  __builtin_shufflevector(a0s, a1s, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+              const V a0 = *(const VU *)base, a1 = *(const VU *)(base + VL);
+              const V a0s = *(const VU *)(base + 2), a1s = *(const VU *)(base + VL + 2);
+              V even, odd, even2, odd2;
+              splitEvenOdd(a0, a1, even, odd);
+              splitEvenOdd(a0s, a1s, even2, odd2);
               acc[o][v] += wv[r * 3 + 0] * even;
               acc[o][v] += wv[r * 3 + 1] * odd;
               acc[o][v] += wv[r * 3 + 2] * even2;
@@ -507,19 +555,19 @@ __attribute__((always_inline)) inline void depthwise3x3(const float *__restrict 
       _Pragma("clang loop unroll(full)") for (int o = 0; o < kRows; ++o) {
         if (oh0 + o >= OH) break;
         _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) {
-          const int64_t col = ow + 16 * v;
+          const int64_t col = ow + VL * v;
           if (col >= OW) break;
-          v16f value = acc[o][v];
+          V value = acc[o][v];
           // Relu here, on registers. Clip's two bounds would raise the register pressure
           // enough to spill the weights (1.4x slower): it runs over the block's rows below,
           // still in L1; other activations after the plane (their libm calls).
           if (activation == kRelu) value = value > 0.0f ? value : 0.0f;
           float *__restrict dst = out + (oh0 + o) * OW + col;
-          if (col + 16 <= OW) {
-            store16(dst, value);
+          if (col + VL <= OW) {
+            *(VU *)dst = value;
           } else {
-            alignas(64) float tmp[16];
-            store16(tmp, value);
+            alignas(64) float tmp[VL];
+            *(VU *)tmp = value;
             for (int64_t j = 0; col + j < OW; ++j) dst[j] = tmp[j];
           }
         }
@@ -538,8 +586,10 @@ constexpr int64_t kDwFlat = 1024;
 /// Depthwise 3x3, stride 1, for small planes: the plane is copied into a zero-padded Hp x Wp
 /// buffer, and outputs are computed in its flat coordinates p = oh * Wp + ow, where tap (r,
 /// s) is simply p + r * Wp + s: whole vectors of 16 outputs per load, no per-row edges (the
-/// Wp - OW columns per row that fall in the padding are computed and dropped). Each output is
+/// Wp - OW columns per row that fall in the padding are computed and dropped), VL = the
+/// target's float lanes per vector. Each output is
 /// bias + taps in (r, s) order, as in depthwise3x3.
+template <int VL>
 __attribute__((always_inline)) inline void depthwise3x3Flat(const float *__restrict plane,
                                                             const float *__restrict filter, float b,
                                                             float *__restrict out, int64_t H, int64_t W, int64_t OH,
@@ -557,31 +607,55 @@ __attribute__((always_inline)) inline void depthwise3x3Flat(const float *__restr
       if (col >= 0 && col < Wp) buf[row * Wp + col] = plane[ih * W + c];
     }
   }
-  v16f wv[9];
+  typedef float V __attribute__((ext_vector_type(VL)));
+  typedef float VU __attribute__((ext_vector_type(VL), aligned(4)));
+  V wv[9];
   for (int i = 0; i < 9; ++i) wv[i] = filter[i];
   constexpr int kVec = 4; // vectors per step: independent accumulators
-  for (int64_t p0 = 0; p0 < flat; p0 += 16 * kVec) {
-    v16f acc[kVec];
+  for (int64_t p0 = 0; p0 < flat; p0 += VL * kVec) {
+    V acc[kVec];
     _Pragma("clang loop unroll(full)") for (int v = 0; v < kVec; ++v) acc[v] = b;
     _Pragma("clang loop unroll(full)") for (int r = 0; r < 3; ++r) {
       _Pragma("clang loop unroll(full)") for (int t = 0; t < 3; ++t) {
         _Pragma("clang loop unroll(full)") for (int v = 0; v < kVec; ++v)
-          acc[v] += wv[r * 3 + t] * load16(buf + p0 + 16 * v + r * Wp + t);
+          acc[v] += wv[r * 3 + t] * *(const VU *)(buf + p0 + VL * v + r * Wp + t);
       }
     }
     _Pragma("clang loop unroll(full)") for (int v = 0; v < kVec; ++v) {
-      v16f value = acc[v];
+      V value = acc[v];
       if (activation == kRelu) value = value > 0.0f ? value : 0.0f;
       if (activation == kClip) {
         value = value < actAlpha ? actAlpha : value;
         value = value > actBeta ? actBeta : value;
       }
-      store16(res + p0 + 16 * v, value);
+      *(VU *)(res + p0 + VL * v) = value;
     }
   }
   for (int64_t oh = 0; oh < OH; ++oh)
     for (int64_t ow = 0; ow < OW; ++ow) out[oh * OW + ow] = res[oh * Wp + ow];
   if (activation != kRelu && activation != kClip) activateRange(out, OH * OW, activation, actAlpha, actBeta);
+}
+
+/// One output plane of a 3x3 depthwise convolution (stride 1 or 2, dilation 1) with
+/// VL-float vectors: the flat kernel for small stride-1 planes, else depthwise3x3 with one
+/// vector per row block when the row is that short, else two.
+template <int VL>
+__attribute__((always_inline)) inline void depthwise3x3Plane(const float *__restrict plane,
+                                                             const float *__restrict filter, float b,
+                                                             float *__restrict out, int64_t H, int64_t W, int64_t OH,
+                                                             int64_t OW, int64_t stride, int64_t padT, int64_t padL,
+                                                             int32_t activation, float actAlpha, float actBeta) {
+  // The flat kernel reads up to 16 * 4 - 1 floats past the last output's taps.
+  if (stride == 1 && (OH + 2) * (OW + 2) + 2 * (OW + 2) + 64 <= kDwFlat)
+    depthwise3x3Flat<VL>(plane, filter, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);
+  else if (stride == 1 && OW <= VL)
+    depthwise3x3<1, 1, VL>(plane, filter, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);
+  else if (stride == 1)
+    depthwise3x3<1, 2, VL>(plane, filter, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);
+  else if (OW <= VL)
+    depthwise3x3<2, 1, VL>(plane, filter, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);
+  else
+    depthwise3x3<2, 2, VL>(plane, filter, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);
 }
 
 } // namespace
@@ -590,14 +664,18 @@ extern "C" void leip_k_conv2d_f32(const float *__restrict x, const float *__rest
                                   float *__restrict y, int64_t N, int64_t C, int64_t H, int64_t W, int64_t K,
                                   int64_t R, int64_t S, int64_t OH, int64_t OW, int64_t strideH, int64_t strideW,
                                   int64_t padT, int64_t padL, int64_t dilH, int64_t dilW, int64_t group,
-                                  int64_t kBlockSize, int32_t activation, float actAlpha, float actBeta,
-                                  int64_t begin, int64_t end) {
+                                  int64_t kBlockSize, int64_t lanes, int32_t activation, float actAlpha,
+                                  float actBeta, int64_t begin, int64_t end) {
   (void)N;
   const int64_t cPerGroup = C / group;
   const int64_t kPerGroup = K / group;
   if (cPerGroup > 1) {
-    convGemm(x, w, bias, y, C, H, W, K, R, S, OH, OW, strideH, strideW, padT, padL, dilH, dilW, group, kBlockSize,
-             activation, actAlpha, actBeta, begin, end);
+    if (lanes >= 16)
+      convGemm<2>(x, w, bias, y, C, H, W, K, R, S, OH, OW, strideH, strideW, padT, padL, dilH, dilW, group,
+                  kBlockSize, activation, actAlpha, actBeta, begin, end);
+    else
+      convGemm<1>(x, w, bias, y, C, H, W, K, R, S, OH, OW, strideH, strideW, padT, padL, dilH, dilW, group,
+                  kBlockSize, activation, actAlpha, actBeta, begin, end);
     return;
   }
   // Depthwise: direct convolution.
@@ -610,17 +688,15 @@ extern "C" void leip_k_conv2d_f32(const float *__restrict x, const float *__rest
       float *__restrict out = y + task * OH * OW;
       const float b = bias ? bias[k] : 0.0f;
       const float *__restrict filter = w + k * 9;
-      // The flat kernel reads up to 16 * 4 - 1 floats past the last output's taps.
-      if (strideH == 1 && (OH + 2) * (OW + 2) + 2 * (OW + 2) + 64 <= kDwFlat)
-        depthwise3x3Flat(plane, filter, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);
-      else if (strideH == 1 && OW <= 16)
-        depthwise3x3<1, 1>(plane, filter, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);
-      else if (strideH == 1)
-        depthwise3x3<1, 2>(plane, filter, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);
-      else if (OW <= 16)
-        depthwise3x3<2, 1>(plane, filter, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);
+      if (lanes >= 16)
+        depthwise3x3Plane<16>(plane, filter, b, out, H, W, OH, OW, strideH, padT, padL, activation, actAlpha,
+                              actBeta);
+      else if (lanes == 8)
+        depthwise3x3Plane<8>(plane, filter, b, out, H, W, OH, OW, strideH, padT, padL, activation, actAlpha,
+                             actBeta);
       else
-        depthwise3x3<2, 2>(plane, filter, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);
+        depthwise3x3Plane<4>(plane, filter, b, out, H, W, OH, OW, strideH, padT, padL, activation, actAlpha,
+                             actBeta);
     }
     return;
   }
@@ -712,10 +788,16 @@ extern "C" void leip_k_conv2d_direct_maxpool_f32(const float *__restrict xp, con
 }
 
 /// 1x1, stride 1, no padding, one group: the same implicit GEMM with R = S = 1 over the
-/// image seen as one row of P positions.
+/// image seen as one row of P positions; tiles of 32 positions when the target has 16-float
+/// vectors (`lanes`), else 16.
 extern "C" void leip_k_conv1x1_f32(const float *__restrict x, const float *__restrict w, const float *__restrict bias,
                                    float *__restrict y, int64_t C, int64_t K, int64_t P, int64_t kBlockSize,
-                                   int32_t activation, float actAlpha, float actBeta, int64_t begin, int64_t end) {
-  convGemm(x, w, bias, y, C, 1, P, K, 1, 1, 1, P, 1, 1, 0, 0, 1, 1, 1, kBlockSize, activation, actAlpha, actBeta, begin,
-           end);
+                                   int64_t lanes, int32_t activation, float actAlpha, float actBeta, int64_t begin,
+                                   int64_t end) {
+  if (lanes >= 16)
+    convGemm<2>(x, w, bias, y, C, 1, P, K, 1, 1, 1, P, 1, 1, 0, 0, 1, 1, 1, kBlockSize, activation, actAlpha,
+                actBeta, begin, end);
+  else
+    convGemm<1>(x, w, bias, y, C, 1, P, K, 1, 1, 1, P, 1, 1, 0, 0, 1, 1, 1, kBlockSize, activation, actAlpha,
+                actBeta, begin, end);
 }

@@ -70,26 +70,22 @@ __attribute__((target("avxvnni"))) inline void dotVnni256(I32x8Gcc *acc, const I
   *acc = __builtin_ia32_vpdpbusd256(*acc, *a, *b);
 }
 /// Even bytes (0, 2) and odd bytes (1, 3) of every lane, zero-extended to 16 bits, times
-/// the weights packed as 16-bit pairs (w0, w2) and (w1, w3).
-__attribute__((target("avx2"))) inline void dotAvx2(I32x8Gcc *acc, const I32x8Gcc *x, int32_t wEven, int32_t wOdd) {
+/// the weight quad's bytes sign-extended to 16-bit pairs (w0, w2) and (w1, w3): vpmaddwd is
+/// exact where vpmaddubsw would saturate. The weights stay 8-bit in the library (a shift
+/// pair per quad, shared by the tile's positions, unpacks them).
+__attribute__((target("avx2"))) inline void dotAvx2Pairs(I32x8Gcc *acc, const I32x8Gcc *x, const I32x8Gcc *w) {
   typedef unsigned U32x8Gcc __attribute__((vector_size(32)));
   const I32x8Gcc mask = {0x00FF00FF, 0x00FF00FF, 0x00FF00FF, 0x00FF00FF,
                          0x00FF00FF, 0x00FF00FF, 0x00FF00FF, 0x00FF00FF};
   const I32x8Gcc even = *x & mask, odd = (I32x8Gcc)((U32x8Gcc)*x >> 8) & mask;
-  const I32x8Gcc we = {wEven, wEven, wEven, wEven, wEven, wEven, wEven, wEven};
-  const I32x8Gcc wo = {wOdd, wOdd, wOdd, wOdd, wOdd, wOdd, wOdd, wOdd};
-  *acc += __builtin_ia32_pmaddwd256((I16x16Gcc)even, (I16x16Gcc)we) +
-          __builtin_ia32_pmaddwd256((I16x16Gcc)odd, (I16x16Gcc)wo);
+  const I16x16Gcc w16 = (I16x16Gcc)*w;
+  const I16x16Gcc we = (I16x16Gcc)(w16 << 8) >> 8, wo = w16 >> 8;
+  *acc += __builtin_ia32_pmaddwd256((I16x16Gcc)even, we) + __builtin_ia32_pmaddwd256((I16x16Gcc)odd, wo);
 }
-/// dotAvx2 with a weight pair per lane: we holds the (w0, w2) pairs, wo the (w1, w3) ones.
-__attribute__((target("avx2"))) inline void dotAvx2Vector(I32x8Gcc *acc, const I32x8Gcc *x, const I32x8Gcc *we,
-                                                          const I32x8Gcc *wo) {
-  typedef unsigned U32x8Gcc __attribute__((vector_size(32)));
-  const I32x8Gcc mask = {0x00FF00FF, 0x00FF00FF, 0x00FF00FF, 0x00FF00FF,
-                         0x00FF00FF, 0x00FF00FF, 0x00FF00FF, 0x00FF00FF};
-  const I32x8Gcc even = *x & mask, odd = (I32x8Gcc)((U32x8Gcc)*x >> 8) & mask;
-  *acc += __builtin_ia32_pmaddwd256((I16x16Gcc)even, (I16x16Gcc)*we) +
-          __builtin_ia32_pmaddwd256((I16x16Gcc)odd, (I16x16Gcc)*wo);
+/// dotAvx2Pairs with one weight quad broadcast to every lane.
+__attribute__((target("avx2"))) inline void dotAvx2(I32x8Gcc *acc, const I32x8Gcc *x, int32_t quad) {
+  const I32x8Gcc w = {quad, quad, quad, quad, quad, quad, quad, quad};
+  dotAvx2Pairs(acc, x, &w);
 }
 /// Direct requantization of 16 int32 sums (16 channels of a position) to int32 values in
 /// [lo, hi]: rint(fma(float(a), mul, add)) clamped, computed as the clamp of the fma then
@@ -114,9 +110,6 @@ inline void dotSdot(I32x4Gcc *acc, const I32x4Gcc *a, const I32x4Gcc *b) {
   __asm__("sdot %0.4s, %1.16b, %2.16b" : "+w"(*acc) : "w"(*a), "w"(*b));
 }
 #endif
-
-/// Words of packed weights per (tap, channel quad, output channel): 2 for kDotAvx2.
-constexpr int wordsPerQuad(int dot) { return dot == kDotAvx2 ? 2 : 1; }
 
 template <int L> struct IntVector {
   typedef int32_t Type __attribute__((ext_vector_type(L)));
@@ -148,13 +141,13 @@ __attribute__((always_inline)) inline void dot4Vectors(typename IntVector<L>::Ty
 }
 
 /// acc += the 4-way dot products of the input quads in x with the weight quad `w`, one word
-/// broadcast to every lane (kDotAvx2: the two pair words w[0], w[1]).
+/// broadcast to every lane.
 template <int L, int DOT>
 __attribute__((always_inline)) inline void dot4(typename IntVector<L>::Type &acc, const typename IntVector<L>::Type &x,
                                                 const int32_t *__restrict w) {
 #if defined(__x86_64__)
   if constexpr (DOT == kDotAvx2 && L == 8) {
-    dotAvx2((I32x8Gcc *)&acc, (const I32x8Gcc *)&x, w[0], w[1]);
+    dotAvx2((I32x8Gcc *)&acc, (const I32x8Gcc *)&x, w[0]);
     return;
   }
 #endif
@@ -368,7 +361,6 @@ __attribute__((always_inline)) inline void tile(const uint32_t *__restrict pack,
                                                 int32_t *__restrict acc, int64_t accStride) {
   typedef typename IntVector<L>::Type V;
   typedef int32_t VU __attribute__((ext_vector_type(L), aligned(4)));
-  constexpr int WPQ = wordsPerQuad(DOT);
   V sum[MK][NV];
   _Pragma("clang loop unroll(full)") for (int m = 0; m < MK; ++m)
       _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) sum[m][v] = 0;
@@ -378,12 +370,12 @@ __attribute__((always_inline)) inline void tile(const uint32_t *__restrict pack,
       const int64_t phase = ((r * s.dilH) % s.strideH) * s.strideW + (c * s.dilW) % s.strideW;
       const int64_t offset = ((r * s.dilH) / s.strideH) * s.Wph + (c * s.dilW) / s.strideW;
       const uint32_t *__restrict xt = pack + phase * s.C4 * planeWords + offset + q0;
-      for (int64_t c4 = 0; c4 < s.C4; ++c4, xt += planeWords, wq += MK * WPQ) {
+      for (int64_t c4 = 0; c4 < s.C4; ++c4, xt += planeWords, wq += MK) {
         V xv[NV];
         _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) xv[v] = *(const VU *)(xt + v * L);
         _Pragma("clang loop unroll(full)") for (int m = 0; m < MK; ++m)
             _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v)
-                dot4<L, DOT>(sum[m][v], xv[v], wq + m * WPQ);
+                dot4<L, DOT>(sum[m][v], xv[v], wq + m);
       }
     }
   _Pragma("clang loop unroll(full)") for (int m = 0; m < MK; ++m)
@@ -441,7 +433,6 @@ template <int L, int MK, int NV, int DOT>
 __attribute__((always_inline)) inline void qconv(const uint8_t *x, uint32_t flip, uint8_t zero, const int32_t *wp,
                                                  QConvShape s, const QConvOutput &o, int64_t begin, int64_t end) {
   constexpr int64_t TILE = (int64_t)NV * L;
-  constexpr int WPQ = wordsPerQuad(DOT);
   s.Cg = s.C / s.group;
   s.Kg = s.K / s.group;
   s.C4 = (s.Cg + 3) / 4;
@@ -471,7 +462,7 @@ __attribute__((always_inline)) inline void qconv(const uint8_t *x, uint32_t flip
     const int64_t rowTiles = (rows * s.Wph + TILE - 1) / TILE;
     const int64_t kEnd = (cb + 1) * s.channelsPerTask < s.Kg ? (cb + 1) * s.channelsPerTask : s.Kg;
     for (int64_t k0 = cb * s.channelsPerTask; k0 < kEnd; k0 += MK) {
-      const int32_t *wk = wp + (g * kBlocksPerGroup + k0 / MK) * taps * s.C4 * MK * WPQ;
+      const int32_t *wk = wp + (g * kBlocksPerGroup + k0 / MK) * taps * s.C4 * MK;
       for (int64_t t = 0; t < rowTiles; ++t) tile<L, MK, NV, DOT>(pack, wk, s, planeWords, t * TILE, acc + t * TILE, tiles * TILE);
       for (int64_t m = 0; m < MK && k0 + m < kEnd; ++m)
         epilogue(acc + m * tiles * TILE, s, o, n, g * s.Kg + k0 + m, oh0, rows);
@@ -492,7 +483,6 @@ __attribute__((always_inline)) inline void qconvDepthwise(const uint8_t *x, uint
   typedef typename IntVector<L>::Type V;
   typedef int32_t VU __attribute__((ext_vector_type(L), aligned(4)));
   constexpr int64_t TILE = (int64_t)NV * L;
-  constexpr int WPQ = wordsPerQuad(DOT);
   s.maxRowOff = ((s.R - 1) * s.dilH) / s.strideH;
   s.maxColOff = ((s.S - 1) * s.dilW) / s.strideW;
   s.Wph = s.OW + s.maxColOff;
@@ -539,7 +529,7 @@ __attribute__((always_inline)) inline void qconvDepthwise(const uint8_t *x, uint
         for (int64_t q = flat; q < wordPlane; ++q) dst[q] = 0;
       }
     }
-    const int32_t *__restrict wk = w + k * s.R * groups * WPQ;
+    const int32_t *__restrict wk = w + k * s.R * groups;
     const int64_t rowTiles = (rows * s.Wph + TILE - 1) / TILE;
     for (int64_t t = 0; t < rowTiles; ++t) {
       V sum[NV];
@@ -550,7 +540,7 @@ __attribute__((always_inline)) inline void qconvDepthwise(const uint8_t *x, uint
           const uint32_t *__restrict xt = words + (ph * groups + gq) * wordPlane + offset + t * TILE;
           _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) {
             const V xv = *(const VU *)(xt + v * L);
-            dot4<L, DOT>(sum[v], xv, wk + (r * groups + gq) * WPQ);
+            dot4<L, DOT>(sum[v], xv, wk + (r * groups + gq));
           }
         }
       _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) *(V *)(acc + t * TILE + v * L) = sum[v];
@@ -735,7 +725,7 @@ __attribute__((always_inline)) inline typename IntVector<L>::Type laneQuads(cons
 }
 
 /// acc += per lane, the 4-way dot product of the quad in x with the lane's weight quad:
-/// w holds L words (kDotAvx2: L even pair words, then L odd ones).
+/// w holds L words.
 template <int L, int DOT>
 __attribute__((always_inline)) inline void dot4Lanes(typename IntVector<L>::Type &acc,
                                                      const typename IntVector<L>::Type &x,
@@ -743,7 +733,9 @@ __attribute__((always_inline)) inline void dot4Lanes(typename IntVector<L>::Type
   typedef int32_t VU __attribute__((ext_vector_type(L), aligned(4)));
 #if defined(__x86_64__)
   if constexpr (DOT == kDotAvx2 && L == 8) {
-    dotAvx2Vector((I32x8Gcc *)&acc, (const I32x8Gcc *)&x, (const I32x8Gcc *)w, (const I32x8Gcc *)(w + 8));
+    typedef int32_t VU8 __attribute__((ext_vector_type(8), aligned(4)));
+    const I32x8Gcc wv = (I32x8Gcc)*(const VU8 *)w;
+    dotAvx2Pairs((I32x8Gcc *)&acc, (const I32x8Gcc *)&x, &wv);
     return;
   }
 #endif
@@ -835,7 +827,6 @@ __attribute__((always_inline)) inline void qconvDepthwiseLanes(const uint8_t *x,
                                                                const QConvOutput &o, int64_t begin, int64_t end) {
   typedef typename IntVector<L>::Type V;
   typedef int32_t VU __attribute__((ext_vector_type(L), aligned(4)));
-  constexpr int WPQ = wordsPerQuad(DOT);
   constexpr int WIDE = L == 16 ? 64 : 16; // positions per transposed block
   const int64_t groups = (s.S + 3) / 4, blocks = (s.C + L - 1) / L;
   const int64_t rowBlocks = (s.OH + s.rowsPerTask - 1) / s.rowsPerTask;
@@ -905,7 +896,7 @@ __attribute__((always_inline)) inline void qconvDepthwiseLanes(const uint8_t *x,
     for (int j = 1; j < 4; ++j)
       for (int l = 0; l < L; ++l) mul[j * L + l] = mul[l], add[j * L + l] = add[l];
     const V corrV = *(const V *)corr;
-    const int32_t *__restrict wk = w + cb * s.R * groups * WPQ * L;
+    const int32_t *__restrict wk = w + cb * s.R * groups * L;
     // The sums of output position (i, ow), `edge`: some real taps lie left or right of the
     // image (a neighbouring row is read there: their bytes are replaced by the zero point).
     auto sumsAt = [&](int64_t i, int64_t ow, bool edge) {
@@ -924,7 +915,7 @@ __attribute__((always_inline)) inline void qconvDepthwiseLanes(const uint8_t *x,
           const V m = (int32_t)outside;
           xq = (xq & ~m) | (zeroQuads & m);
         }
-        dot4Lanes<L, DOT>(sum, xq, wk + (r * groups + gq) * WPQ * L);
+        dot4Lanes<L, DOT>(sum, xq, wk + (r * groups + gq) * L);
       }
       return sum;
     };
@@ -938,7 +929,7 @@ __attribute__((always_inline)) inline void qconvDepthwiseLanes(const uint8_t *x,
         _Pragma("clang loop unroll(full)") for (int64_t r = 0; r < s.R; ++r)
             _Pragma("clang loop unroll(full)") for (int64_t gq = 0; gq < groups; ++gq)
                 dot4Lanes<L, DOT>(sum, laneQuads<L>(xp + (r * s.dilH * s.W + 4 * gq * s.dilW) * L, s.dilW * L),
-                                  wk + (r * groups + gq) * WPQ * L);
+                                  wk + (r * groups + gq) * L);
         return sum;
       };
       if (o.requantScales) {

@@ -44,13 +44,19 @@ ir::Shape convOutputShape(const ir::Node &conv) {
 
 namespace {
 
+/// Output positions per tile of the implicit-GEMM convolution kernel (kernels/Conv.cpp):
+/// two 16-float vectors where the target has them, else one (what fits its registers).
+int64_t convGemmTilePositions(int lanes) { return lanes >= 16 ? 32 : 16; }
+
 /// Task count of the implicit-GEMM convolution kernel (kernels/Conv.cpp), whose tasks are
-/// (image, group, channel block, tile of 32 output positions). Channels are split into
+/// (image, group, channel block, tile of convGemmTilePositions positions). Channels are split into
 /// blocks (multiples of the micro-kernel's 6 rows) only when the tiles alone give fewer
 /// than 8 tasks, so late small layers still spread over the threads. Sets `kBlockSize`.
-int64_t convGemmTaskCount(int64_t N, int64_t group, int64_t kPerGroup, int64_t positions, int64_t &kBlockSize) {
-  constexpr int64_t kTile = 32, kMinTasks = 8, kRows = 6;
-  const int64_t tiles = N * group * ((positions + kTile - 1) / kTile);
+int64_t convGemmTaskCount(int64_t N, int64_t group, int64_t kPerGroup, int64_t positions, int lanes,
+                          int64_t &kBlockSize) {
+  constexpr int64_t kMinTasks = 8, kRows = 6;
+  const int64_t tile = convGemmTilePositions(lanes);
+  const int64_t tiles = N * group * ((positions + tile - 1) / tile);
   kBlockSize = kRows;
   if (tiles == 0) return 0; // an empty output: nothing to compute
   int64_t blocks = std::clamp((kMinTasks + tiles - 1) / tiles, int64_t{1}, (kPerGroup + kRows - 1) / kRows);
@@ -218,14 +224,15 @@ int64_t lowerConv(NodeLowering &L) {
   bool depthwise = xs[1] / group == 1;
   int64_t kBlockSize = 0;
   int64_t tasks =
-      depthwise ? ys[0] * ys[1] : convGemmTaskCount(ys[0], group, ys[1] / group, ys[2] * ys[3], kBlockSize);
+      depthwise ? ys[0] * ys[1] : convGemmTaskCount(ys[0], group, ys[1] / group, ys[2] * ys[3], L.vectorLanes(), kBlockSize);
   if (pointwise) {
-    for (int64_t v : {xs[1], ys[1], xs[2] * xs[3], kBlockSize}) args.push_back(L.i64(v));
+    for (int64_t v : {xs[1], ys[1], xs[2] * xs[3], kBlockSize, int64_t{L.vectorLanes()}}) args.push_back(L.i64(v));
     L.pushActivation(args);
     L.callKernel("leip_k_conv1x1_f32", args);
   } else {
     for (int64_t v : {xs[0], xs[1], xs[2], xs[3], ys[1], ws[2], ws[3], ys[2], ys[3], strides[0], strides[1], pads[0],
-                      pads[1], dilations[0], dilations[1], group, depthwise ? int64_t{1} : kBlockSize})
+                      pads[1], dilations[0], dilations[1], group, depthwise ? int64_t{1} : kBlockSize,
+                      int64_t{L.vectorLanes()}})
       args.push_back(L.i64(v));
     L.pushActivation(args);
     L.callKernel("leip_k_conv2d_f32", args);

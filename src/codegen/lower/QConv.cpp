@@ -53,44 +53,34 @@ QConvTile tileFor(Int8Dot dot, int floatLanes) { return tilesFor(dot, floatLanes
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-/// Four signed bytes as the kernels' dot products take them: one word (VNNI, generic), or
-/// for Avx2 two words of 16-bit pairs (b0, b2) and (b1, b3), the operands of vpmaddwd.
-void encodeQuad(const int32_t b[4], Int8Dot dot, int32_t *out) {
-  auto pair = [](int32_t lo, int32_t hi) {
-    return static_cast<int32_t>(static_cast<uint16_t>(lo) | static_cast<uint32_t>(static_cast<uint16_t>(hi)) << 16);
-  };
-  if (dot == Int8Dot::Avx2) {
-    out[0] = pair(b[0], b[2]);
-    out[1] = pair(b[1], b[3]);
-    return;
-  }
+/// Four signed bytes as the kernels' dot products take them: one little-endian word (the
+/// AVX2 kernels unpack it to 16-bit pairs themselves).
+int32_t encodeQuad(const int32_t b[4]) {
   uint32_t word = 0;
   for (int t = 0; t < 4; ++t) word |= static_cast<uint32_t>(static_cast<uint8_t>(b[t])) << (8 * t);
-  out[0] = static_cast<int32_t>(word);
+  return static_cast<int32_t>(word);
 }
 
-/// Weights [K, Cg, R, S] (i8) as [group][Kg / MK][R][S][Cg / 4][MK][words], zeros past Kg
-/// and Cg. A word holds the 4 bytes of a channel quad (Avx2: two words, 16-bit pairs
-/// (w0, w2) and (w1, w3), the operands of vpmaddwd).
+/// Weights [K, Cg, R, S] (i8) as [group][Kg / MK][R][S][Cg / 4][MK] words, zeros past Kg
+/// and Cg. A word holds the 4 bytes of a channel quad.
 std::vector<int32_t> packWeights(const int8_t *w, int64_t K, int64_t Cg, int64_t R, int64_t S, int64_t group,
-                                 int64_t mk, Int8Dot dot) {
+                                 int64_t mk) {
   const int64_t Kg = K / group, C4 = ceilDiv(Cg, 4), KB = ceilDiv(Kg, mk);
-  const int64_t words = dot == Int8Dot::Avx2 ? 2 : 1;
-  std::vector<int32_t> packed(static_cast<size_t>(group * KB * R * S * C4 * mk * words), 0);
+  std::vector<int32_t> packed(static_cast<size_t>(group * KB * R * S * C4 * mk), 0);
   size_t at = 0;
   for (int64_t g = 0; g < group; ++g)
     for (int64_t kb = 0; kb < KB; ++kb)
       for (int64_t r = 0; r < R; ++r)
         for (int64_t s = 0; s < S; ++s)
           for (int64_t c4 = 0; c4 < C4; ++c4)
-            for (int64_t m = 0; m < mk; ++m, at += static_cast<size_t>(words)) {
+            for (int64_t m = 0; m < mk; ++m, ++at) {
               const int64_t k = kb * mk + m;
               int32_t b[4] = {0, 0, 0, 0};
               for (int t = 0; t < 4; ++t) {
                 const int64_t c = c4 * 4 + t;
                 if (k < Kg && c < Cg) b[t] = w[(((g * Kg + k) * Cg + c) * R + r) * S + s];
               }
-              encodeQuad(b, dot, &packed[at]);
+              packed[at] = encodeQuad(b);
             }
   return packed;
 }
@@ -134,8 +124,8 @@ void pushActivation(NodeLowering &L, std::vector<llvm::Value *> &args, const ir:
 }
 
 /// group = C = K with channels in the lanes (leip_k_qconv_depthwise, qconvDepthwiseLanes), tasks (image,
-/// block of `lanes` channels, block of output rows); weights [C / lanes][R][S / 4][words]
-/// [lanes] (zeros past C and S). `fits(rows, bytes)`: a task's buffers fit, its transposed
+/// block of `lanes` channels, block of output rows); weights [C / lanes][R][S / 4][lanes]
+/// words (zeros past C and S). `fits(rows, bytes)`: a task's buffers fit, its transposed
 /// input in `bytes`.
 template <typename Fits>
 int64_t lowerDepthwiseLanes(NodeLowering &L, const std::vector<int32_t> &corr, const ir::FusedActivation &act,
@@ -146,7 +136,7 @@ int64_t lowerDepthwiseLanes(NodeLowering &L, const std::vector<int32_t> &corr, c
   const ir::WindowGeometry g = ir::convGeometry(node, xs, ws);
   const int64_t N = xs[0], C = xs[1], R = ws[2], S = ws[3], OH = g.output[0], OW = g.output[1];
   const Int8Dot dot = L.int8Dot();
-  const int64_t groups = ceilDiv(S, 4), words = dot == Int8Dot::Avx2 ? 2 : 1, blocks = ceilDiv(C, lanes);
+  const int64_t groups = ceilDiv(S, 4), blocks = ceilDiv(C, lanes);
   // Rows per task: the transposed input in L1 when possible; enough tasks for the threads.
   int64_t rows = 1;
   while (rows < OH && fits(rows + 1, kLanePreferredBytes)) ++rows;
@@ -155,15 +145,13 @@ int64_t lowerDepthwiseLanes(NodeLowering &L, const std::vector<int32_t> &corr, c
     while (rows > 1 && N * blocks * ceilDiv(OH, rows) < kMinTasks) rows = ceilDiv(rows, 2);
   rows = ceilDiv(OH, ceilDiv(OH, rows));
   const auto *wData = static_cast<const int8_t *>(w->constant()->rawData());
-  std::vector<int32_t> weights(static_cast<size_t>(blocks * R * groups * words * lanes), 0);
+  std::vector<int32_t> weights(static_cast<size_t>(blocks * R * groups * lanes), 0);
   for (int64_t k = 0; k < C; ++k)
     for (int64_t r = 0; r < R; ++r)
       for (int64_t gq = 0; gq < groups; ++gq) {
-        int32_t b[4] = {0, 0, 0, 0}, enc[2] = {0, 0};
+        int32_t b[4] = {0, 0, 0, 0};
         for (int64_t t = 0; t < 4 && gq * 4 + t < S; ++t) b[t] = wData[(k * R + r) * S + gq * 4 + t];
-        encodeQuad(b, dot, enc);
-        for (int64_t i = 0; i < words; ++i)
-          weights[static_cast<size_t>((((k / lanes * R + r) * groups + gq) * words + i) * lanes + k % lanes)] = enc[i];
+        weights[static_cast<size_t>(((k / lanes * R + r) * groups + gq) * lanes + k % lanes)] = encodeQuad(b);
       }
   std::vector<llvm::Value *> args = commonArgs(L, weights, corr);
   for (int64_t v : {N, C, xs[2], xs[3], R, S, OH, OW, g.strides[0], g.strides[1], g.dilations[0], g.dilations[1],
@@ -188,7 +176,7 @@ int64_t lowerDepthwise(NodeLowering &L, const std::vector<int32_t> &corr, const 
   const Int8Dot dot = L.int8Dot();
   const int64_t lanes = tileFor(dot, L.vectorLanes()).lanes, tileWidth = lanes * 4;
   const int64_t maxRowOff = (R - 1) * dh / sh, maxColOff = (S - 1) * dw / sw, Wph = OW + maxColOff;
-  const int64_t groups = ceilDiv(S, 4), words = dot == Int8Dot::Avx2 ? 2 : 1;
+  const int64_t groups = ceilDiv(S, 4);
   auto fits = [&](int64_t rows) {
     const int64_t planeBytes = ((rows + maxRowOff) * Wph + maxColOff + 63) & ~int64_t{63};
     const int64_t wordPlane = ((rows + maxRowOff) * Wph + tileWidth + 15) & ~int64_t{15};
@@ -215,16 +203,16 @@ int64_t lowerDepthwise(NodeLowering &L, const std::vector<int32_t> &corr, const 
   int64_t rows = 1;
   while (rows < OH && fits(rows + 1)) ++rows;
   rows = ceilDiv(OH, ceilDiv(OH, rows));
-  // Taps in groups of 4 along each kernel row (zeros past S): [K][R][S / 4][words].
+  // Taps in groups of 4 along each kernel row (zeros past S): [K][R][S / 4] words.
   const auto *wData = static_cast<const int8_t *>(w->constant()->rawData());
   const int64_t K = ws[0];
-  std::vector<int32_t> weights(static_cast<size_t>(K * R * groups * words));
+  std::vector<int32_t> weights(static_cast<size_t>(K * R * groups));
   for (int64_t k = 0; k < K; ++k)
     for (int64_t r = 0; r < R; ++r)
       for (int64_t gq = 0; gq < groups; ++gq) {
         int32_t b[4] = {0, 0, 0, 0};
         for (int64_t t = 0; t < 4 && gq * 4 + t < S; ++t) b[t] = wData[(k * R + r) * S + gq * 4 + t];
-        encodeQuad(b, dot, &weights[static_cast<size_t>(((k * R + r) * groups + gq) * words)]);
+        weights[static_cast<size_t>((k * R + r) * groups + gq)] = encodeQuad(b);
       }
   std::vector<llvm::Value *> args = commonArgs(L, weights, corr);
   for (int64_t v : {xs[0], xs[1], xs[2], xs[3], R, S, OH, OW, sh, sw, dh, dw, g.padBegin[0], g.padBegin[1], rows})
@@ -375,7 +363,7 @@ int64_t lowerQConv(NodeLowering &L) {
   const int64_t rows = plan.rows, channelsPerTask = plan.channelsPerTask;
   const int64_t tasks = N * group * ceilDiv(OH, rows) * ceilDiv(K / group, channelsPerTask);
 
-  const std::vector<int32_t> packed = packWeights(wData, K, Cg, R, S, group, tile.mk, dot);
+  const std::vector<int32_t> packed = packWeights(wData, K, Cg, R, S, group, tile.mk);
   std::vector<llvm::Value *> args = commonArgs(L, packed, corr);
   for (int64_t v : {N, C, H, W, K, group, R, S, OH, OW, sh, sw, dh, dw, g.padBegin[0], g.padBegin[1], rows,
                     channelsPerTask})

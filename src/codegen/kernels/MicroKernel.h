@@ -65,30 +65,41 @@ __attribute__((always_inline)) inline void channelLaneTile(const float *__restri
 }
 
 /// OW consecutive positions (partial sums acc [OW][2L]) for one channel chunk: groups of MR
-/// positions, then the remainder with a smaller tile.
+/// positions, then the rest. A rest under MR / 2 positions would be a tile with too few
+/// accumulators to hide the FMA latency (AVX2, OW = 7: tiles of 6 and 1, the 1 at a quarter
+/// of the rate), so the last full group and the rest run as two tiles of about equal size
+/// instead (4 and 3).
 template <int L, int MR>
 __attribute__((always_inline)) inline void channelLaneRow(const float *__restrict x, const float *__restrict wp,
                                                      const float *__restrict bias, float *__restrict acc, bool first,
                                                      int64_t CC, int64_t plane, int64_t Wp, int64_t R, int64_t S,
                                                      int64_t dilH, int64_t dilW, int64_t strideW, int64_t OW) {
+  const int64_t rest = OW % MR;
+  const int64_t groupsEnd = OW - rest - (rest != 0 && 2 * rest < MR && OW > MR ? MR : 0);
   int64_t ow = 0;
-  for (; ow + MR <= OW; ow += MR)
+  for (; ow < groupsEnd; ow += MR)
     channelLaneTile<L, MR>(x + ow * strideW, wp, bias, acc + ow * 2 * L, first, CC, plane, Wp, R, S, dilH, dilW,
                              strideW);
-  const float *__restrict xr = x + ow * strideW;
-  float *__restrict ar = acc + ow * 2 * L;
-#define LEIP_TILE_REST(n)                                                                                            \
-  case n:                                                                                                              \
-    if constexpr (n < MR)                                                                                              \
-      channelLaneTile<L, n>(xr, wp, bias, ar, first, CC, plane, Wp, R, S, dilH, dilW, strideW);                      \
+  // The positions left: rest, or MR + rest as two tiles.
+  const int64_t left = OW - ow, firstTile = left > MR ? (left + 1) / 2 : left;
+  const int64_t tiles[2] = {firstTile, left - firstTile};
+  for (int64_t n : tiles) {
+    const float *__restrict xr = x + ow * strideW;
+    float *__restrict ar = acc + ow * 2 * L;
+#define LEIP_TILE_REST(k)                                                                                            \
+  case k:                                                                                                              \
+    if constexpr (k < MR)                                                                                              \
+      channelLaneTile<L, k>(xr, wp, bias, ar, first, CC, plane, Wp, R, S, dilH, dilW, strideW);                      \
     break;
-  switch (OW - ow) {
-    LEIP_TILE_REST(1) LEIP_TILE_REST(2) LEIP_TILE_REST(3) LEIP_TILE_REST(4) LEIP_TILE_REST(5)
-    LEIP_TILE_REST(6) LEIP_TILE_REST(7) LEIP_TILE_REST(8) LEIP_TILE_REST(9) LEIP_TILE_REST(10)
-    LEIP_TILE_REST(11) LEIP_TILE_REST(12) LEIP_TILE_REST(13)
-  default: break;
-  }
+    switch (n) {
+      LEIP_TILE_REST(1) LEIP_TILE_REST(2) LEIP_TILE_REST(3) LEIP_TILE_REST(4) LEIP_TILE_REST(5)
+      LEIP_TILE_REST(6) LEIP_TILE_REST(7) LEIP_TILE_REST(8) LEIP_TILE_REST(9) LEIP_TILE_REST(10)
+      LEIP_TILE_REST(11) LEIP_TILE_REST(12) LEIP_TILE_REST(13)
+    default: break;
+    }
 #undef LEIP_TILE_REST
+    ow += n;
+  }
 }
 
 typedef float V16 __attribute__((ext_vector_type(16)));

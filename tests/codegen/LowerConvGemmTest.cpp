@@ -322,6 +322,12 @@ TEST(CodegenConvGemm, PointwiseConvWithWideAndNarrowReductions) {
   OneNodeModel wide; // 200 input channels: the direct kernel
   expectMatchesInterpreter(wide, wide.node("Conv", {wide.input("x", {1, 200, 9, 9}), wide.weights({50, 200, 1, 1})}),
                            "pointwise_wide");
+  // 300 input channels: the direct kernel in two channel chunks at every vector width; the
+  // 7 rows of a task run as one row of 49 positions (the input has no border).
+  OneNodeModel chunked;
+  ir::Value *c = chunked.node("Conv", {chunked.input("x", {1, 300, 7, 7}), chunked.weights({40, 300, 1, 1}),
+                                       chunked.weights({40})});
+  expectMatchesInterpreter(chunked, chunked.node("Relu", {c}), "pointwise_chunked");
   OneNodeModel narrow; // 16: the implicit GEMM reading the input unpacked, Relu in registers
   ir::Value *y = narrow.node("Conv", {narrow.input("x", {1, 16, 30, 30}), narrow.weights({24, 16, 1, 1}),
                                       narrow.weights({24})});

@@ -341,7 +341,16 @@ __attribute__((always_inline)) inline void directConv(const float *__restrict x,
     const int64_t oh0 = rb * RB, rows = imin(RB, OH - oh0);
     const float *__restrict xn = x + n * C * plane;
     const float *__restrict wk = wp + kb * Q * KB;
+    // A 1x1 stride-1 convolution of an input without border reads its rows back to back:
+    // they run as one row of rows x OW positions, so only the last tile is narrow (7x7
+    // planes at 8 lanes: 48 positions in 6-wide tiles, not 7 rows of 4 + 3).
+    const bool flat = R == 1 && S == 1 && strideH == 1 && strideW == 1 && Wp == OW;
     for (int64_t c0 = 0; c0 < C; c0 += CC) {
+      if (flat) {
+        channelLaneRow<L, MR>(xn + c0 * plane + oh0 * Wp, wk + c0 * KB, bias + kb * KB, acc, c0 == 0,
+                              imin(CC, C - c0), plane, Wp, 1, 1, dilH, dilW, 1, rows * OW);
+        continue;
+      }
       for (int64_t i = 0; i < rows; ++i)
         channelLaneRow<L, MR>(xn + c0 * plane + (oh0 + i) * strideH * Wp, wk + c0 * R * S * KB, bias + kb * KB,
                          acc + i * OW * KB, c0 == 0, imin(CC, C - c0), plane, Wp, R, S, dilH, dilW, strideW, OW);

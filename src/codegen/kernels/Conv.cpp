@@ -261,6 +261,11 @@ __attribute__((always_inline)) inline void convGemm(const float *__restrict x, c
       const float *__restrict img = x + (n * C + g * cPerGroup) * P;
       float *__restrict out = y + n * K * P;
       const int64_t Q = cPerGroup;
+      // The next span's input: one short run in each of Q planes, too many streams for the
+      // hardware prefetchers, so ask for its lines while this span computes.
+      const int64_t nextBegin = p0 + span * NR, nextEnd = imin(P, nextBegin + span * NR);
+      for (int64_t c = 0; c < Q; ++c)
+        for (int64_t p = nextBegin; p < nextEnd; p += 16) __builtin_prefetch(img + c * P + p, 0, 3);
       for (int64_t q0 = 0; q0 < Q; q0 += kQC) {
         const int64_t QC = imin(kQC, Q - q0);
         for (int64_t k = kBegin; k < kEnd; k += 6)

@@ -319,9 +319,14 @@ TEST(CodegenConvGemm, MaxPoolStaysANodeWhenItCannotBeFolded) {
 }
 
 TEST(CodegenConvGemm, PointwiseConvWithWideAndNarrowReductions) {
-  OneNodeModel wide; // 200 input channels: the direct kernel
-  expectMatchesInterpreter(wide, wide.node("Conv", {wide.input("x", {1, 200, 9, 9}), wide.weights({50, 200, 1, 1})}),
+  OneNodeModel wide; // 200 input channels, 64 output channels (whole lane blocks): the direct kernel
+  expectMatchesInterpreter(wide, wide.node("Conv", {wide.input("x", {1, 200, 9, 9}), wide.weights({64, 200, 1, 1})}),
                            "pointwise_wide");
+  OneNodeModel fewOutputs; // 24 output channels would leave a third of a lane block empty: the implicit GEMM
+  expectMatchesInterpreter(fewOutputs,
+                           fewOutputs.node("Conv", {fewOutputs.input("x", {1, 144, 12, 12}),
+                                                    fewOutputs.weights({24, 144, 1, 1})}),
+                           "pointwise_few_outputs");
   // 300 input channels: the direct kernel in two channel chunks at every vector width; the
   // 7 rows of a task run as one row of 49 positions (the input has no border).
   OneNodeModel chunked;

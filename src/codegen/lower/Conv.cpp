@@ -105,7 +105,13 @@ bool usesDirectConv(const ir::Node &conv, int lanes) {
   const ir::Shape &ws = conv.input(1)->type().shape, ys = convOutputShape(conv);
   const std::vector<int64_t> strides = conv.attrs().getInts("strides");
   const bool unitStride = std::all_of(strides.begin(), strides.end(), [](int64_t s) { return s == 1; });
-  return conv.input(0)->type().shape.size() == 4 && ws.size() == 4 && ys.size() == 4 && conv.input(1)->isConstant() &&
+  if (conv.input(0)->type().shape.size() != 4 || ws.size() != 4 || ys.size() != 4) return false;
+  // A pointwise layer whose output channels leave much of the last 2L-channel block empty
+  // (24 channels at 8 lanes: a third of the work on padding) runs as the implicit GEMM,
+  // whose 6-channel rows waste none.
+  const int64_t block = 2 * lanes, paddedK = (ws[0] + block - 1) / block * block;
+  if (ws[2] * ws[3] == 1 && unitStride && (paddedK - ws[0]) * 4 > ws[0]) return false;
+  return conv.input(1)->isConstant() &&
          (conv.numInputs() < 3 || !conv.input(2) || conv.input(2)->isConstant()) &&
          conv.attrs().getInt("group", 1) == 1 &&
          ws[1] * ws[2] * ws[3] >=

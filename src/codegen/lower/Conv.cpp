@@ -230,7 +230,8 @@ int64_t lowerConv(NodeLowering &L) {
   bool depthwise = xs[1] / group == 1;
   int64_t kBlockSize = 0;
   int64_t tasks =
-      depthwise ? ys[0] * ys[1] : convGemmTaskCount(ys[0], group, ys[1] / group, ys[2] * ys[3], L.vectorLanes(), kBlockSize);
+      depthwise ? ys[0] * ys[1]
+                : convGemmTaskCount(ys[0], group, ys[1] / group, ys[2] * ys[3], L.vectorLanes(), kBlockSize);
   if (pointwise) {
     for (int64_t v : {xs[1], ys[1], xs[2] * xs[3], kBlockSize, int64_t{L.vectorLanes()}}) args.push_back(L.i64(v));
     L.pushActivation(args);

@@ -82,11 +82,6 @@ __attribute__((target("avx2"))) inline void dotAvx2Pairs(I32x8Gcc *acc, const I3
   const I16x16Gcc we = (I16x16Gcc)(w16 << 8) >> 8, wo = w16 >> 8;
   *acc += __builtin_ia32_pmaddwd256((I16x16Gcc)even, we) + __builtin_ia32_pmaddwd256((I16x16Gcc)odd, wo);
 }
-/// dotAvx2Pairs with one weight quad broadcast to every lane.
-__attribute__((target("avx2"))) inline void dotAvx2(I32x8Gcc *acc, const I32x8Gcc *x, int32_t quad) {
-  const I32x8Gcc w = {quad, quad, quad, quad, quad, quad, quad, quad};
-  dotAvx2Pairs(acc, x, &w);
-}
 /// Direct requantization of 16 int32 sums (16 channels of a position) to int32 values in
 /// [lo, hi]: rint(fma(float(a), mul, add)) clamped, computed as the clamp of the fma then
 /// vcvtps2dq, which rounds in the current mode as rintf does (the bounds are integers, so
@@ -128,6 +123,9 @@ __attribute__((always_inline)) inline void dot4Vectors(typename IntVector<L>::Ty
   } else if constexpr (DOT == kDotVnni && L == 8) {
     dotVnni256((I32x8Gcc *)&acc, (const I32x8Gcc *)&a, (const I32x8Gcc *)&b);
     return;
+  } else if constexpr (DOT == kDotAvx2 && L == 8) {
+    dotAvx2Pairs((I32x8Gcc *)&acc, (const I32x8Gcc *)&a, (const I32x8Gcc *)&b);
+    return;
   }
 #endif
 #if defined(__aarch64__)
@@ -145,12 +143,6 @@ __attribute__((always_inline)) inline void dot4Vectors(typename IntVector<L>::Ty
 template <int L, int DOT>
 __attribute__((always_inline)) inline void dot4(typename IntVector<L>::Type &acc, const typename IntVector<L>::Type &x,
                                                 const int32_t *__restrict w) {
-#if defined(__x86_64__)
-  if constexpr (DOT == kDotAvx2 && L == 8) {
-    dotAvx2((I32x8Gcc *)&acc, (const I32x8Gcc *)&x, w[0]);
-    return;
-  }
-#endif
   const typename IntVector<L>::Type wv = w[0];
   dot4Vectors<L, DOT>(acc, x, wv);
 }
@@ -731,14 +723,6 @@ __attribute__((always_inline)) inline void dot4Lanes(typename IntVector<L>::Type
                                                      const typename IntVector<L>::Type &x,
                                                      const int32_t *__restrict w) {
   typedef int32_t VU __attribute__((ext_vector_type(L), aligned(4)));
-#if defined(__x86_64__)
-  if constexpr (DOT == kDotAvx2 && L == 8) {
-    typedef int32_t VU8 __attribute__((ext_vector_type(8), aligned(4)));
-    const I32x8Gcc wv = (I32x8Gcc)*(const VU8 *)w;
-    dotAvx2Pairs((I32x8Gcc *)&acc, (const I32x8Gcc *)&x, &wv);
-    return;
-  }
-#endif
   const typename IntVector<L>::Type wv = *(const VU *)w;
   dot4Vectors<L, DOT>(acc, x, wv);
 }
@@ -1125,6 +1109,7 @@ extern "C" void leip_k_qgemm(const void *x, int32_t xSigned, int32_t xZeroPoint,
   const uint8_t *xb = (const uint8_t *)x;
   if (dotKind == kDotVnni && lanes == 16) return qgemm<16, kDotVnni>(xb, in.flip, in.zero, w, N, K, M, o, begin, end);
   if (dotKind == kDotVnni && lanes == 8) return qgemm<8, kDotVnni>(xb, in.flip, in.zero, w, N, K, M, o, begin, end);
+  if (dotKind == kDotAvx2 && lanes == 8) return qgemm<8, kDotAvx2>(xb, in.flip, in.zero, w, N, K, M, o, begin, end);
   if (dotKind == kDotSdot && lanes == 4) return qgemm<4, kDotSdot>(xb, in.flip, in.zero, w, N, K, M, o, begin, end);
   if (lanes == 16) return qgemm<16, kDotGeneric>(xb, in.flip, in.zero, w, N, K, M, o, begin, end);
   if (lanes == 8) return qgemm<8, kDotGeneric>(xb, in.flip, in.zero, w, N, K, M, o, begin, end);

@@ -16,6 +16,7 @@ the definitions of docs/quantization.md applied to the original model's weights.
 import json
 import math
 import os
+import platform
 import subprocess
 import sys
 import unittest
@@ -164,6 +165,16 @@ def check_runs_in_onnx_runtime(test, out, sample, tolerance=2e-2):
         test.assertLessEqual(e2e.relative_error(ours[name], want), tolerance, name)
 
 
+def host_has_vnni():
+    """Whether ONNX Runtime's fused 8-bit kernels are exact here: x86-64 with AVX-512 VNNI or
+    AVX-VNNI (other architectures have no saturating byte-pair instruction in its path)."""
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return True
+    with open("/proc/cpuinfo") as f:
+        flags = f.read().split()
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
 class CompressAccuracyTest(unittest.TestCase):
     """Top-1 of the int8 example models on the 10,000 test images (issue 5's requirements)
     and agreement of the QDQ model.onnx with ONNX Runtime."""
@@ -258,6 +269,12 @@ class CompressAccuracyTest(unittest.TestCase):
                         f"{plain['correct']} (optimizations off), {fused['correct']} (all: integer kernels)")
                 self.assertEqual(plain["images"], 10000)
                 self.assertEqual(plain["correct"], leip_report["correct_top1"])
+            with self.subTest(model=name, ort_kernels="fused integer"):
+                if not host_has_vnni():
+                    # Without VNNI, ORT's u8 x s8 kernels add byte-pair products into 16 bits
+                    # (vpmaddubsw) and saturate (on an AVX2 Zen 3: fmnist_mobilenetv2 9123
+                    # correct against leip's 9162): no oracle there.
+                    self.skipTest("no VNNI on this host: ONNX Runtime's fused integer kernels saturate")
                 self.assertLessEqual(abs(100.0 * fused["top1"] - leip_report["top1"]), 0.3)
 
     def test_onnx_runtime_computes_the_codes_and_logits_leip_computes(self):

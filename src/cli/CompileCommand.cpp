@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cinttypes>
 #include <cstdio>
 #include <iostream>
 
@@ -91,6 +92,9 @@ void printQuantization(const codegen::CompileResult &result) {
   std::printf("  integer convolutions: %zu (%zu with the residual Add fused, %zu writing int8 directly), "
               "integer max pools: %zu\n",
               q.convsLowered, q.residualAddsFolded, q.quantizedOutputs, q.maxPoolsLowered);
+  if (result.byteDotConvs > 0)
+    std::printf("  integer convolutions on vpmaddubsw (input bytes known to lie in 0..127): %" PRId64 "\n",
+                result.byteDotConvs);
   for (const auto &conv : q.floatConvs)
     std::printf("  stays float: %s: %s\n", conv.node.c_str(), conv.reason.c_str());
 }

@@ -38,6 +38,9 @@ enum class Int8Dot : int32_t {
   Vnni = 1,    // vpdpbusd: AVX-512 VNNI (16 lanes) or AVX-VNNI (8 lanes)
   Avx2 = 2,    // vpmaddwd on 16-bit halves
   Sdot = 3,    // aarch64 sdot (+dotprod), on signed input bytes
+  // vpmaddubsw, on input bytes known to lie in 0..127 (chosen per node, where the module's
+  // kind is Avx2: lower/QConv.cpp, dotForInput).
+  Avx2Bytes = 4,
 };
 
 /// What all node functions of one module share: tensor storage and emitted constants.
@@ -50,6 +53,8 @@ struct ModuleState {
   std::unordered_map<const ir::Value *, Storage> storage;
   std::unordered_map<const ir::Value *, llvm::GlobalVariable *> weights;
   int derivedConstants = 0;
+  /// Integer convolutions lowered with Int8Dot::Avx2Bytes (CompileResult::byteDotConvs).
+  int64_t byteDotConvs = 0;
 };
 
 /// One node function being built: `void leip_node_N(arena, io, begin, end)`.
@@ -69,6 +74,8 @@ public:
   llvm::IRBuilder<> &builder() { return b_; }
   int vectorLanes() const { return state_.vectorLanes; }
   Int8Dot int8Dot() const { return state_.int8Dot; }
+  /// Counts this node among the integer convolutions on Int8Dot::Avx2Bytes.
+  void countByteDotConv() { ++state_.byteDotConvs; }
 
   /// Throws the BadInputError for a node the compiler cannot lower, with the reason.
   [[noreturn]] void fail(const std::string &why = "") const;

@@ -49,17 +49,18 @@ struct Target {
   const char *tag;
   const char *triple; // "" is the host
   std::vector<const char *> cpuFlags; // /proc/cpuinfo flags the code may use
+  bool avx2Dot = false;               // the lowering picks vpmaddwd (AVX2 without VNNI); the host: see usesAvx2Dot
 };
 
 /// One target per dot-product path and lane count of the lowering (tileFor in
 /// lower/QConv.cpp).
 const Target kTargets[] = {
     {"host", "", {}}, // AVX-512 VNNI on the development machines: 16 lanes
-    {"haswell", "x86_64 -mcpu=haswell", {"avx2", "fma", "bmi2", "f16c", "movbe"}},          // vpmaddwd, 8 lanes
+    {"haswell", "x86_64 -mcpu=haswell", {"avx2", "fma", "bmi2", "f16c", "movbe"}, true},    // vpmaddwd, 8 lanes
     {"alderlake", "x86_64 -mcpu=alderlake", {"avx2", "fma", "bmi2", "f16c", "avx_vnni"}},   // AVX-VNNI, 8 lanes
     {"x86_64", "x86_64 -mcpu=x86-64", {}},                                                  // generic, 4 lanes
     {"skylake_avx512", "x86_64 -mcpu=skylake-avx512",                                       // vpmaddwd, AVX-512
-     {"avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"}},
+     {"avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"}, true},
 };
 
 std::set<std::string> hostCpuFlags() {
@@ -82,6 +83,14 @@ std::string missingFlags(const Target &target) {
   for (const char *flag : target.cpuFlags)
     if (!host.count(flag)) missing += std::string(missing.empty() ? "" : " ") + flag;
   return missing;
+}
+
+/// Whether the lowering's dot product for `target` is AVX2's (Compiler.cpp, int8Dot): where
+/// it is, inputs known to lie in 0..127 take vpmaddubsw instead.
+bool usesAvx2Dot(const Target &target) {
+  if (target.triple[0]) return target.avx2Dot;
+  static const std::set<std::string> host = hostCpuFlags();
+  return host.count("avx2") && !host.count("avx512_vnni") && !host.count("avx_vnni");
 }
 
 // ---- random data -----------------------------------------------------------------------
@@ -149,8 +158,9 @@ struct QConvModel {
     return v;
   }
 
-  ir::Node *add(const QConvSpec &s) {
-    ir::Value *x = input(s.name + "_x", randomBytes(s.xType, s.x, rng));
+  /// Adds the QConv `s` on a new random input, or on `from` (of type s.xType and shape s.x).
+  ir::Node *add(const QConvSpec &s, ir::Value *from = nullptr) {
+    ir::Value *x = from ? from : input(s.name + "_x", randomBytes(s.xType, s.x, rng));
     ir::Value *w = graph.addConstant(s.name + "_w", randomBytes(DType::I8, s.w, rng));
     const int64_t K = s.w[0], taps = s.w[1] * s.w[2] * s.w[3];
     // Scales that give v a standard deviation near vStd: (x - z) has mean square
@@ -382,14 +392,18 @@ protected:
     const std::vector<ir::Tensor> want = interp::Interpreter(m.graph).run(m.inputs);
     EXPECT_EQ(want.size(), m.outputs.size());
 
-    // The oracle against the formula.
+    // The oracle against the formula (a QConv's input made by another node is that node's
+    // output here, checked on its own).
     for (size_t o = 0; o < m.outputs.size(); ++o) {
       const ir::Node &node = *m.outputs[o]->producer();
+      if (node.opType() != "QConv") continue;
       auto tensorOf = [&](const ir::Value *v) -> const ir::Tensor * {
         if (!v) return nullptr;
         if (v->isConstant()) return v->constant();
         for (size_t i = 0; i < m.graph.inputs().size(); ++i)
           if (m.graph.inputs()[i] == v) return &m.inputs[i];
+        for (size_t i = 0; i < m.outputs.size(); ++i)
+          if (m.outputs[i] == v) return &want[i];
         auto made = m.dequantized.find(v);
         return made == m.dequantized.end() ? nullptr : &made->second;
       };
@@ -706,6 +720,79 @@ TEST_P(QConvCodegen, ResidualThroughDequantizeLinear) {
   options.target = target.triple[0] ? codegen::parseTarget(target.triple) : codegen::hostTarget();
   options.outputDir = (test::workRoot() / ("qconv_residual_dq_count_" + std::string(target.tag))).string();
   EXPECT_EQ(codegen::compileGraph(m.graph, options).residualDequantizesFolded, 3);
+}
+
+// ---- inputs whose bytes are known to lie in 0..127 ---------------------------------------------
+
+/// Producers whose outputs the compiler can bound (a ReLU, a Clip or direct requantization
+/// to int8 at zero point 0; a MaxPool of one; a float residual that is itself a QConv's
+/// output), each read by a convolution that can then multiply bytes with vpmaddubsw, and
+/// one producer (uint8 ReLU, up to 255) whose reader must not. The producers saturate
+/// often (yStd 250), so the readers see 127 (or 255) next to 127 in pairs of channels, where
+/// a saturating 16-bit pair sum would show.
+void addBoundedInputCases(QConvModel &m) {
+  auto producer = [&](const char *name, ir::Shape x, ir::Shape w) {
+    QConvSpec s = conv(name, std::move(x), std::move(w));
+    if (s.w[2] == 3) s.pads = kPad1;
+    s.xType = DType::I8, s.xZero = 0, s.outputType = "int8", s.yZero = 0, s.activation = "Relu";
+    s.yStd = 250.0f;
+    return s;
+  };
+  // A reader of `from` (shape x, the type its producer writes).
+  auto reader = [&](const char *name, ir::Value *from, DType type, ir::Shape x, ir::Shape w, int64_t group = 1) {
+    QConvSpec s = conv(name, std::move(x), std::move(w));
+    if (s.w[2] == 3) s.pads = kPad1;
+    s.group = group, s.xType = type, s.xZero = 0;
+    m.add(s, from);
+  };
+  // The general form with a ReLU: a dense 3x3 reader, and a 1x1 one behind a MaxPool.
+  QConvSpec s = producer("relu_i8", {1, 16, 10, 12}, {24, 16, 3, 3});
+  ir::Value *relu = m.add(s)->output(0);
+  reader("dense_after_relu", relu, DType::I8, QConvModel::outputShape(s), {20, 24, 3, 3});
+  ir::Node *pool = m.graph.addNode("MaxPool", "pool", {relu}, {"pool_y"});
+  pool->attrs().set("kernel_shape", Ints{2, 2});
+  pool->attrs().set("strides", Ints{2, 2});
+  m.outputs.push_back(pool->output(0));
+  m.names.push_back("pool");
+  reader("pointwise_after_pool", pool->output(0), DType::I8, {1, 24, 5, 6}, {12, 24, 1, 1});
+  // Direct requantization to [0, 127] (a folded ReLU): a depthwise reader.
+  s = producer("direct_i8", {1, 8, 9, 11}, {16, 8, 3, 3});
+  s.direct = true, s.yMin = 0, s.yMax = 127, s.activation = "";
+  reader("depthwise_after_direct", m.add(s)->output(0), DType::I8, QConvModel::outputShape(s), {16, 1, 3, 3}, 16);
+  // A Clip(0, 6) at int8 with a float residual made by a QConv: a fully connected reader.
+  ir::Value *residual = m.add(fullyConnected("fc_f32", 2, 64, 48))->output(0);
+  s = producer("fc_clip_residual", {2, 40, 1, 1}, {48, 40, 1, 1});
+  s.activation = "Clip", s.actParams = {0.0f, 6.0f}, s.vStd = 6.0f;
+  ir::Node *clip = m.add(s);
+  clip->addInput(residual);
+  reader("fc_after_clip", clip->output(0), DType::I8, QConvModel::outputShape(s), {30, 48, 1, 1});
+  // uint8 after a ReLU reaches 255: its reader keeps vpmaddwd.
+  s = producer("relu_u8", {1, 8, 9, 11}, {16, 8, 3, 3});
+  s.outputType = "uint8";
+  reader("dense_after_relu_u8", m.add(s)->output(0), DType::U8, QConvModel::outputShape(s), {12, 16, 3, 3});
+}
+
+TEST_P(QConvCodegen, InputsKnownInZeroTo127) {
+  for (const char *depthwise : {"lanes", "planes"}) {
+    ScopedEnv kernel("LEIP_DEPTHWISE_KERNEL", depthwise);
+    QConvModel m(1001);
+    addBoundedInputCases(m);
+    const std::vector<ir::Tensor> want = expectBitwiseAcrossThreads(m, std::string("bounded_") + depthwise);
+    // The producers' outputs hold both ends of 0..127, so the readers met the worst pairs.
+    for (size_t o = 0; o < want.size(); ++o) {
+      if (m.names[o] != "relu_i8" && m.names[o] != "direct_i8" && m.names[o] != "fc_clip_residual") continue;
+      EXPECT_GT(countEqual(want[o], 0), 0) << m.names[o];
+      EXPECT_GT(countEqual(want[o], 127), want[o].numElements() / 50) << m.names[o];
+    }
+    codegen::CompileOptions options;
+    const Target &target = GetParam();
+    options.target = target.triple[0] ? codegen::parseTarget(target.triple) : codegen::hostTarget();
+    options.outputDir = (test::workRoot() / ("qconv_bounded_count_" + std::string(target.tag))).string();
+    const codegen::CompileResult result = codegen::compileGraph(m.graph, options);
+    fs::remove_all(options.outputDir);
+    // Four readers qualify; the uint8 one and the producers (random int8 inputs) do not.
+    EXPECT_EQ(result.byteDotConvs, usesAvx2Dot(target) ? 4 : 0) << depthwise;
+  }
 }
 
 // ---- epilogues: output types, activations, zero points, saturation ------------------------------

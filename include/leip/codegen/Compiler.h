@@ -48,6 +48,9 @@ struct CompileResult {
   int64_t maxPoolsFused = 0;
   /// Convolutions that store their output over their residual (the last reader of it).
   int64_t outputsOverResiduals = 0;
+  /// Integer convolutions on AVX2 without VNNI whose input bytes are known to lie in 0..127
+  /// (a ReLU's int8 output, say), so that they multiply with vpmaddubsw.
+  int64_t byteDotConvs = 0;
 };
 
 /// Throws BadInputError naming the first node whose op cannot be compiled yet (before any

@@ -40,10 +40,14 @@ enum DotKind : int32_t {
   kDotVnni = 1,    // vpdpbusd: AVX-512 VNNI (L = 16) or AVX-VNNI (L = 8)
   kDotAvx2 = 2,    // vpmaddwd on 16-bit halves (exact; vpmaddubsw would saturate)
   kDotSdot = 3,    // aarch64 sdot (+dotprod): signed x signed, so the packed input is signed
+  kDotAvx2Bytes = 4, // vpmaddubsw, for input bytes the compiler knows lie in 0..127: exact
 };
 
 /// Whether a dot kind multiplies signed input bytes (the packer flips the input to match).
 constexpr bool packsSigned(int dot) { return dot == kDotSdot; }
+/// Whether a dot kind takes the input bytes as they are stored, whatever their type (the
+/// compiler chose it because they lie in 0..127, read signed or unsigned alike).
+constexpr bool packsAsStored(int dot) { return dot == kDotAvx2Bytes; }
 
 /// Limits the compiler respects when it picks this kernel (lower/QConv.cpp).
 constexpr int64_t kPackBytes = 128 * 1024;
@@ -81,6 +85,16 @@ __attribute__((target("avx2"))) inline void dotAvx2Pairs(I32x8Gcc *acc, const I3
   const I16x16Gcc w16 = (I16x16Gcc)*w;
   const I16x16Gcc we = (I16x16Gcc)(w16 << 8) >> 8, wo = w16 >> 8;
   *acc += __builtin_ia32_pmaddwd256((I16x16Gcc)even, we) + __builtin_ia32_pmaddwd256((I16x16Gcc)odd, wo);
+}
+/// The same for unsigned bytes of x in 0..127: vpmaddubsw's pair sums, at most
+/// 2 * 127 * 128 in magnitude, cannot saturate, and vpmaddwd with ones widens them to int32.
+/// Three instructions per 32 products against the four of dotAvx2Pairs plus its unpacking
+/// (about twice the throughput on Zen 3).
+__attribute__((target("avx2"))) inline void dotAvx2Bytes(I32x8Gcc *acc, const I32x8Gcc *x, const I32x8Gcc *w) {
+  const I16x16Gcc ones = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  const I16x16Gcc pairs = __builtin_ia32_pmaddubsw256((__attribute__((vector_size(32))) char)*x,
+                                                     (__attribute__((vector_size(32))) char)*w);
+  *acc += __builtin_ia32_pmaddwd256(pairs, ones);
 }
 /// Direct requantization of 16 int32 sums (16 channels of a position) to int32 values in
 /// [lo, hi]: rint(fma(float(a), mul, add)) clamped, computed as the clamp of the fma then
@@ -126,6 +140,9 @@ __attribute__((always_inline)) inline void dot4Vectors(typename IntVector<L>::Ty
   } else if constexpr (DOT == kDotAvx2 && L == 8) {
     dotAvx2Pairs((I32x8Gcc *)&acc, (const I32x8Gcc *)&a, (const I32x8Gcc *)&b);
     return;
+  } else if constexpr (DOT == kDotAvx2Bytes && L == 8) {
+    dotAvx2Bytes((I32x8Gcc *)&acc, (const I32x8Gcc *)&a, (const I32x8Gcc *)&b);
+    return;
   }
 #endif
 #if defined(__aarch64__)
@@ -154,7 +171,7 @@ struct PackedInput {
   uint8_t zero;  // the zero point's packed byte
 };
 inline PackedInput packedInput(int32_t xSigned, int32_t xZeroPoint, int32_t dotKind) {
-  const bool flips = (xSigned != 0) != packsSigned(dotKind);
+  const bool flips = !packsAsStored(dotKind) && (xSigned != 0) != packsSigned(dotKind);
   const int32_t zero = xZeroPoint + (flips ? (xSigned ? 128 : -128) : 0);
   return {flips ? 0x80808080u : 0u, (uint8_t)zero};
 }
@@ -1045,6 +1062,7 @@ extern "C" void leip_k_qconv2d(const void *x, int32_t xSigned, int32_t xZeroPoin
   LEIP_QCONV(kDotVnni, 16, 6, 4)
   LEIP_QCONV(kDotVnni, 8, 4, 2)
   LEIP_QCONV(kDotAvx2, 8, 4, 2)
+  LEIP_QCONV(kDotAvx2Bytes, 8, 4, 2)
   LEIP_QCONV(kDotSdot, 4, 8, 3)
   LEIP_QCONV(kDotSdot, 4, 6, 4)
   LEIP_QCONV(kDotGeneric, 16, 8, 3)
@@ -1084,6 +1102,7 @@ extern "C" void leip_k_qconv_depthwise(const void *x, int32_t xSigned, int32_t x
   LEIP_DEPTHWISE(kDotVnni, 16)
   LEIP_DEPTHWISE(kDotVnni, 8)
   LEIP_DEPTHWISE(kDotAvx2, 8)
+  LEIP_DEPTHWISE(kDotAvx2Bytes, 8)
   LEIP_DEPTHWISE(kDotSdot, 4)
   LEIP_DEPTHWISE(kDotGeneric, 16)
   LEIP_DEPTHWISE(kDotGeneric, 8)
@@ -1110,6 +1129,8 @@ extern "C" void leip_k_qgemm(const void *x, int32_t xSigned, int32_t xZeroPoint,
   if (dotKind == kDotVnni && lanes == 16) return qgemm<16, kDotVnni>(xb, in.flip, in.zero, w, N, K, M, o, begin, end);
   if (dotKind == kDotVnni && lanes == 8) return qgemm<8, kDotVnni>(xb, in.flip, in.zero, w, N, K, M, o, begin, end);
   if (dotKind == kDotAvx2 && lanes == 8) return qgemm<8, kDotAvx2>(xb, in.flip, in.zero, w, N, K, M, o, begin, end);
+  if (dotKind == kDotAvx2Bytes && lanes == 8)
+    return qgemm<8, kDotAvx2Bytes>(xb, in.flip, in.zero, w, N, K, M, o, begin, end);
   if (dotKind == kDotSdot && lanes == 4) return qgemm<4, kDotSdot>(xb, in.flip, in.zero, w, N, K, M, o, begin, end);
   if (lanes == 16) return qgemm<16, kDotGeneric>(xb, in.flip, in.zero, w, N, K, M, o, begin, end);
   if (lanes == 8) return qgemm<8, kDotGeneric>(xb, in.flip, in.zero, w, N, K, M, o, begin, end);

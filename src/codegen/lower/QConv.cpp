@@ -11,6 +11,7 @@
 #include "leip/ir/OpRegistry.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 
 namespace leip::codegen {
@@ -43,15 +44,74 @@ struct QConvTile {
 
 /// The tiles kernels/QConv.cpp instantiates for a dot kind and vector width.
 std::vector<QConvTile> tilesFor(Int8Dot dot, int floatLanes) {
-  if (floatLanes == 16 && dot != Int8Dot::Avx2) return {{16, 8, 3}, {16, 6, 4}};
+  const bool avx2 = dot == Int8Dot::Avx2 || dot == Int8Dot::Avx2Bytes; // 8 lanes even with AVX-512
+  if (floatLanes == 16 && !avx2) return {{16, 8, 3}, {16, 6, 4}};
   if (dot == Int8Dot::Sdot) return {{4, 8, 3}, {4, 6, 4}}; // NEON's 32 registers
-  if (dot == Int8Dot::Vnni || dot == Int8Dot::Avx2) return {{8, 4, 2}};
+  if (dot == Int8Dot::Vnni || avx2) return {{8, 4, 2}};
   return {{floatLanes >= 8 ? 8 : 4, 4, 2}};
 }
 
 QConvTile tileFor(Int8Dot dot, int floatLanes) { return tilesFor(dot, floatLanes).front(); }
 
 int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/// Whether a float tensor is known to hold no NaN: the output of a QConv whose float
+/// inputs (a residual, if any) hold none and whose scales and biases are finite.
+bool isNanFree(const ir::Value *v) {
+  const ir::Node *producer = v->producer();
+  if (!producer || producer->opType() != "QConv" || producer->domain() != ir::kLeipDomain) return false;
+  for (const char *name : {"scales", "biases"})
+    for (float value : producer->attrs().getFloats(name))
+      if (!std::isfinite(value)) return false;
+  const ir::Value *residual = producer->numInputs() > 2 ? producer->input(2) : nullptr;
+  return !residual || residual->type().dtype != ir::DType::F32 || isNanFree(residual);
+}
+
+/// The integers an 8-bit tensor's stored values can take, as far as its producer tells.
+struct StoredRange {
+  int64_t lo, hi;
+};
+StoredRange storedRange(const ir::Value *v) {
+  const StoredRange full = v->type().dtype == ir::DType::I8 ? StoredRange{-128, 127} : StoredRange{0, 255};
+  const ir::Node *producer = v->producer();
+  if (!producer) return full;
+  if (producer->opType() == "MaxPool" && producer->domain().empty() && producer->numInputs() == 1 &&
+      producer->input(0)->type().dtype == v->type().dtype)
+    return storedRange(producer->input(0)); // a maximum of input values
+  if (producer->opType() != "QConv" || producer->domain() != ir::kLeipDomain) return full;
+  const ir::AttributeMap &attrs = producer->attrs();
+  if (attrs.has("requant_scales")) // direct requantization clamps to [y_min, y_max]
+    return {std::max(full.lo, attrs.getInt("y_min", full.lo)), std::min(full.hi, attrs.getInt("y_max", full.hi))};
+  // The general form, saturate(rint(v * y_inverse_scale) + y_zero_point), is monotone in v
+  // (a positive inverse scale), so the activation's bounds bound it. A NaN would saturate to
+  // the type's low end: then nothing is known.
+  const float inverse = attrs.getFloat("y_inverse_scale", 1.0f);
+  if (!isNanFree(producer->output(0)) || !(inverse > 0.0f)) return full;
+  const int64_t zero = attrs.getInt("y_zero_point", 0);
+  auto quantized = [&](float limit) { return static_cast<int64_t>(std::nearbyintf(limit * inverse)) + zero; };
+  const ir::FusedActivation act = ir::fusedActivation(*producer);
+  StoredRange range = full;
+  if (act.kind == ir::ActivationKind::Relu) range.lo = std::max(range.lo, zero);
+  if (act.kind == ir::ActivationKind::Clip) {
+    range.lo = std::max(range.lo, quantized(act.alpha));
+    range.hi = std::min(range.hi, quantized(act.beta));
+  }
+  return range.lo <= range.hi ? range : full;
+}
+
+/// The dot kind for this node: the module's, except that on AVX2 without VNNI an input
+/// whose stored bytes (and zero point, the padding) all lie in 0..127, such as a ReLU's
+/// int8 output, takes vpmaddubsw: no pair of its products can saturate 16 bits then, and
+/// the bytes need no flip.
+Int8Dot dotForInput(NodeLowering &L) {
+  if (L.int8Dot() != Int8Dot::Avx2) return L.int8Dot();
+  const ir::Node &node = L.node();
+  const StoredRange range = storedRange(node.input(0));
+  const int64_t zero = node.attrs().getInt("x_zero_point", 0);
+  if (range.lo < 0 || range.hi > 127 || zero < 0 || zero > 127) return Int8Dot::Avx2;
+  L.countByteDotConv();
+  return Int8Dot::Avx2Bytes;
+}
 
 /// Four signed bytes as the kernels' dot products take them: one little-endian word (the
 /// AVX2 kernels unpack it to 16-bit pairs themselves).
@@ -128,14 +188,13 @@ void pushActivation(NodeLowering &L, std::vector<llvm::Value *> &args, const ir:
 /// words (zeros past C and S). `fits(rows, bytes)`: a task's buffers fit, its transposed
 /// input in `bytes`.
 template <typename Fits>
-int64_t lowerDepthwiseLanes(NodeLowering &L, const std::vector<int32_t> &corr, const ir::FusedActivation &act,
-                            int64_t lanes, const Fits &fits) {
+int64_t lowerDepthwiseLanes(NodeLowering &L, Int8Dot dot, const std::vector<int32_t> &corr,
+                            const ir::FusedActivation &act, int64_t lanes, const Fits &fits) {
   const ir::Node &node = L.node();
   const ir::Value *w = node.input(1);
   const ir::Shape &xs = node.input(0)->type().shape, &ws = w->type().shape;
   const ir::WindowGeometry g = ir::convGeometry(node, xs, ws);
   const int64_t N = xs[0], C = xs[1], R = ws[2], S = ws[3], OH = g.output[0], OW = g.output[1];
-  const Int8Dot dot = L.int8Dot();
   const int64_t groups = ceilDiv(S, 4), blocks = ceilDiv(C, lanes);
   // Rows per task: the transposed input in L1 when possible; enough tasks for the threads.
   int64_t rows = 1;
@@ -166,14 +225,14 @@ int64_t lowerDepthwiseLanes(NodeLowering &L, const std::vector<int32_t> &corr, c
 }
 
 /// group = C = K: leip_k_qconv_depthwise, one channel plane per task row block.
-int64_t lowerDepthwise(NodeLowering &L, const std::vector<int32_t> &corr, const ir::FusedActivation &act) {
+int64_t lowerDepthwise(NodeLowering &L, Int8Dot dot, const std::vector<int32_t> &corr,
+                       const ir::FusedActivation &act) {
   const ir::Node &node = L.node();
   const ir::Value *w = node.input(1);
   const ir::Shape &xs = node.input(0)->type().shape, &ws = w->type().shape;
   const ir::WindowGeometry g = ir::convGeometry(node, xs, ws);
   const int64_t R = ws[2], S = ws[3], OH = g.output[0], OW = g.output[1];
   const int64_t sh = g.strides[0], sw = g.strides[1], dh = g.dilations[0], dw = g.dilations[1];
-  const Int8Dot dot = L.int8Dot();
   const int64_t lanes = tileFor(dot, L.vectorLanes()).lanes, tileWidth = lanes * 4;
   const int64_t maxRowOff = (R - 1) * dh / sh, maxColOff = (S - 1) * dw / sw, Wph = OW + maxColOff;
   const int64_t groups = ceilDiv(S, 4);
@@ -198,7 +257,7 @@ int64_t lowerDepthwise(NodeLowering &L, const std::vector<int32_t> &corr, const 
   // can (the codegen tests use it to cover both kernels on the same shapes).
   const char *forced = std::getenv("LEIP_DEPTHWISE_KERNEL");
   const bool planes = forced && std::string(forced) == "planes" && fits(1);
-  if (!planes && fitsLanes(1, kPackBytes)) return lowerDepthwiseLanes(L, corr, act, lanes, fitsLanes);
+  if (!planes && fitsLanes(1, kPackBytes)) return lowerDepthwiseLanes(L, dot, corr, act, lanes, fitsLanes);
   if (!fits(1)) L.fail("an output row is too long for the depthwise integer kernel");
   int64_t rows = 1;
   while (rows < OH && fits(rows + 1)) ++rows;
@@ -227,13 +286,12 @@ int64_t lowerDepthwise(NodeLowering &L, const std::vector<int32_t> &corr, const 
 
 /// A 1x1 convolution of 1x1 images (a fully connected layer that the pass made a QConv):
 /// leip_k_qgemm, output channels in lanes. Weights [M / (4 lanes)][K / 4][4 lanes] words.
-int64_t lowerPointGemm(NodeLowering &L, const std::vector<int32_t> &corr, const ir::FusedActivation &act) {
+int64_t lowerPointGemm(NodeLowering &L, Int8Dot dot, const std::vector<int32_t> &corr,
+                       const ir::FusedActivation &act) {
   const ir::Node &node = L.node();
   const ir::Value *w = node.input(1);
   const int64_t N = node.input(0)->type().shape[0], K = w->type().shape[1], M = w->type().shape[0];
-  const Int8Dot dot =
-      L.int8Dot() == Int8Dot::Vnni || L.int8Dot() == Int8Dot::Sdot ? L.int8Dot() : Int8Dot::Generic;
-  const int64_t lanes = tileFor(L.int8Dot(), L.vectorLanes()).lanes, block = 4 * lanes;
+  const int64_t lanes = tileFor(dot, L.vectorLanes()).lanes, block = 4 * lanes;
   const int64_t K4 = ceilDiv(K, 4), blocks = ceilDiv(M, block);
   if (K4 * 4 > kPackBytes) L.fail("more than " + std::to_string(kPackBytes) + " input features");
   const auto *wData = static_cast<const int8_t *>(w->constant()->rawData());
@@ -336,13 +394,15 @@ int64_t lowerQConv(NodeLowering &L) {
   if (static_cast<int64_t>(scales.size()) != K || static_cast<int64_t>(biases.size()) != K)
     L.fail("scales and biases need one value per output channel");
 
-  const Int8Dot dot = L.int8Dot();
+  const Int8Dot dot = dotForInput(L);
 
   // Packed bytes are unsigned (signed for sdot; the kernel flips input of the other kind by
-  // 0x80): the zero point moves with them, and sum((x - z) w) = sum(x w) - z sum(w), the
-  // second term per channel.
+  // 0x80; Avx2Bytes takes them as stored): the zero point moves with them, and
+  // sum((x - z) w) = sum(x w) - z sum(w), the second term per channel.
   const bool packSigned = dot == Int8Dot::Sdot;
-  const int64_t zeroPacked = xSigned == packSigned ? xZero : xSigned ? xZero + 128 : xZero - 128;
+  const int64_t zeroPacked = dot == Int8Dot::Avx2Bytes || xSigned == packSigned ? xZero
+                             : xSigned                                          ? xZero + 128
+                                                                                : xZero - 128;
   const auto *wData = static_cast<const int8_t *>(w->constant()->rawData());
   std::vector<int32_t> corr(static_cast<size_t>(K));
   for (int64_t k = 0; k < K; ++k) {
@@ -352,8 +412,9 @@ int64_t lowerQConv(NodeLowering &L) {
   }
 
   const ir::FusedActivation &act = L.activation();
-  if (group == C && K == C && C > 1) return lowerDepthwise(L, corr, act);
-  if (H == 1 && W == 1 && R == 1 && S == 1 && group == 1 && OH == 1 && OW == 1) return lowerPointGemm(L, corr, act);
+  if (group == C && K == C && C > 1) return lowerDepthwise(L, dot, corr, act);
+  if (H == 1 && W == 1 && R == 1 && S == 1 && group == 1 && OH == 1 && OW == 1)
+    return lowerPointGemm(L, dot, corr, act);
 
   const QConvPlan plan = planQConv(dot, L.vectorLanes(), {N, group, Cg, K / group, R, S, OH, OW, sh, sw, dh, dw});
   if (plan.rows == 0)

@@ -395,7 +395,7 @@ __attribute__((always_inline)) inline void tile(const uint32_t *__restrict pack,
 /// Writes channel k (of the whole output) for the task's rows from its flat sums. The
 /// arithmetic runs over the flat positions, garbage columns included, so that its loops
 /// have whole vectors even for rows narrower than a vector; then each row's valid columns
-/// are copied out.
+/// are copied out (8-bit rows without garbage columns are written in place).
 __attribute__((always_inline)) inline void epilogue(const int32_t *__restrict acc, const QConvShape &s,
                                                     const QConvOutput &o, int64_t n, int64_t k, int64_t oh0,
                                                     int64_t rows) {
@@ -404,15 +404,21 @@ __attribute__((always_inline)) inline void epilogue(const int32_t *__restrict ac
   const int64_t flat = (rows * s.Wph + 15) & ~(int64_t)15; // the sums buffer holds whole tiles
   const int64_t plane = (n * s.K + k) * s.OH * s.OW + oh0 * s.OW;
   alignas(64) uint8_t bytes[kAccPositions];
+  // Rows without garbage columns (Wph = OW: 1x1 layers, say) lie back to back in the
+  // output too: their bytes go straight there, exactly rows * OW of them.
+  const bool contiguous = s.Wph == s.OW;
+  uint8_t *__restrict out = contiguous ? (uint8_t *)o.y + plane : bytes;
+  const int64_t count = contiguous ? rows * s.OW : flat;
   if (o.requantScales) {
     const float m = o.requantScales[k], c = o.requantOffsets[k];
-    for (int64_t q = 0; q < flat; ++q) {
+    for (int64_t q = 0; q < count; ++q) {
       float t = __builtin_rintf(__builtin_fmaf((float)(acc[q] + corr), m, c));
       t = t >= o.yMin ? t : o.yMin;
       t = t <= o.yMax ? t : o.yMax;
-      bytes[q] = (uint8_t)(int32_t)t;
+      out[q] = (uint8_t)(int32_t)t;
     }
-    for (int64_t i = 0; i < rows; ++i) __builtin_memcpy((uint8_t *)o.y + plane + i * s.OW, bytes + i * s.Wph, s.OW);
+    if (!contiguous)
+      for (int64_t i = 0; i < rows; ++i) __builtin_memcpy((uint8_t *)o.y + plane + i * s.OW, bytes + i * s.Wph, s.OW);
     return;
   }
   alignas(64) float v[kAccPositions];
@@ -428,14 +434,15 @@ __attribute__((always_inline)) inline void epilogue(const int32_t *__restrict ac
     return;
   }
   const float lo = o.yType == 2 ? -128.0f : 0.0f, hi = o.yType == 2 ? 127.0f : 255.0f;
-  for (int64_t q = 0; q < flat; ++q) {
+  for (int64_t q = 0; q < count; ++q) {
     float t = __builtin_rintf(v[q] * o.yInverseScale) + o.yZeroPoint;
     t = t >= lo ? t : lo; // NaN fails the comparison: lo
     t = t <= hi ? t : hi;
     // Both types through int32: the low byte is the same two's complement pattern.
-    bytes[q] = (uint8_t)(int32_t)t;
+    out[q] = (uint8_t)(int32_t)t;
   }
-  for (int64_t i = 0; i < rows; ++i) __builtin_memcpy((uint8_t *)o.y + plane + i * s.OW, bytes + i * s.Wph, s.OW);
+  if (!contiguous)
+    for (int64_t i = 0; i < rows; ++i) __builtin_memcpy((uint8_t *)o.y + plane + i * s.OW, bytes + i * s.Wph, s.OW);
 }
 
 template <int L, int MK, int NV, int DOT>

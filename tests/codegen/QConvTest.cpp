@@ -15,6 +15,7 @@
 #include "leip/ir/NNGeometry.h"
 #include "leip/ir/OpRegistry.h"
 #include "leip/passes/ShapeInference.h"
+#include "leip/support/Error.h"
 
 #include "CompiledCheck.h"
 
@@ -793,6 +794,26 @@ TEST_P(QConvCodegen, InputsKnownInZeroTo127) {
     // Four readers qualify; the uint8 one and the producers (random int8 inputs) do not.
     EXPECT_EQ(result.byteDotConvs, usesAvx2Dot(target) ? 4 : 0) << depthwise;
   }
+}
+
+// The dense kernel keeps a table of its taps' offsets (kMaxTaps): a larger kernel is a clear
+// compile error naming the limit, not a stack overrun.
+TEST(QConvLimits, KernelsOfMoreThan1024TapsAreRejected) {
+  QConvModel m(1101);
+  m.add(conv("taps_33x33", {1, 4, 40, 40}, {4, 4, 33, 32})); // 1056 taps
+  for (ir::Value *out : m.outputs) m.graph.addOutput(out);
+  passes::inferShapes(m.graph);
+  codegen::CompileOptions options;
+  options.target = codegen::hostTarget();
+  options.outputDir = (test::workRoot() / "qconv_taps_limit").string();
+  try {
+    codegen::compileGraph(m.graph, options);
+    ADD_FAILURE() << "a 33 x 32 integer kernel compiled";
+  } catch (const BadInputError &e) {
+    EXPECT_NE(std::string(e.what()).find("more than 1024 taps"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("taps_33x33"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(options.outputDir)) << "no partial artifact";
 }
 
 // ---- epilogues: output types, activations, zero points, saturation ------------------------------

@@ -54,6 +54,7 @@ constexpr int64_t kPackBytes = 128 * 1024;
 constexpr int64_t kAccPositions = 1024; // flat positions per task (times MK int32 sums)
 constexpr int64_t kMaxRowBytes = 4096;  // input and output row length
 constexpr int64_t kMaxStride = 8;
+constexpr int64_t kMaxTaps = 1024; // R x S of the dense kernel (its table of tap offsets)
 
 #if defined(__x86_64__)
 typedef int I32x16Gcc __attribute__((vector_size(64)));
@@ -363,10 +364,13 @@ __attribute__((always_inline)) inline void packRows(const uint8_t *__restrict x,
   for (int64_t q = 0; q < slack; ++q) pack[planes * planeWords + q] = zeroWord;
 }
 
-/// MK channels starting at k0 (of the group) x NV vectors of L flat positions from q0.
+/// MK channels starting at k0 (of the group) x NV vectors of L flat positions from q0;
+/// tapWords[t]: where tap t = r * S + s reads in the pack (phase plane, row and column
+/// offset), relative to the position.
 template <int L, int MK, int NV, int DOT>
 __attribute__((always_inline)) inline void tile(const uint32_t *__restrict pack, const int32_t *__restrict wp,
-                                                const QConvShape &s, int64_t planeWords, int64_t q0,
+                                                const QConvShape &s, int64_t planeWords,
+                                                const int64_t *__restrict tapWords, int64_t q0,
                                                 int32_t *__restrict acc, int64_t accStride) {
   typedef typename IntVector<L>::Type V;
   typedef int32_t VU __attribute__((ext_vector_type(L), aligned(4)));
@@ -374,19 +378,15 @@ __attribute__((always_inline)) inline void tile(const uint32_t *__restrict pack,
   _Pragma("clang loop unroll(full)") for (int m = 0; m < MK; ++m)
       _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) sum[m][v] = 0;
   const int32_t *__restrict wq = wp;
-  for (int64_t r = 0; r < s.R; ++r)
-    for (int64_t c = 0; c < s.S; ++c) {
-      const int64_t phase = ((r * s.dilH) % s.strideH) * s.strideW + (c * s.dilW) % s.strideW;
-      const int64_t offset = ((r * s.dilH) / s.strideH) * s.Wph + (c * s.dilW) / s.strideW;
-      const uint32_t *__restrict xt = pack + phase * s.C4 * planeWords + offset + q0;
-      for (int64_t c4 = 0; c4 < s.C4; ++c4, xt += planeWords, wq += MK) {
-        V xv[NV];
-        _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) xv[v] = *(const VU *)(xt + v * L);
-        _Pragma("clang loop unroll(full)") for (int m = 0; m < MK; ++m)
-            _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v)
-                dot4<L, DOT>(sum[m][v], xv[v], wq + m);
-      }
+  for (int64_t t = 0; t < s.R * s.S; ++t) {
+    const uint32_t *__restrict xt = pack + tapWords[t] + q0;
+    for (int64_t c4 = 0; c4 < s.C4; ++c4, xt += planeWords, wq += MK) {
+      V xv[NV];
+      _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) xv[v] = *(const VU *)(xt + v * L);
+      _Pragma("clang loop unroll(full)") for (int m = 0; m < MK; ++m)
+          _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) dot4<L, DOT>(sum[m][v], xv[v], wq + m);
     }
+  }
   _Pragma("clang loop unroll(full)") for (int m = 0; m < MK; ++m)
       _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) *(VU *)(acc + m * accStride + v * L) =
           sum[m][v];
@@ -463,6 +463,15 @@ __attribute__((always_inline)) inline void qconv(const uint8_t *x, uint32_t flip
   const int64_t tiles = (s.rowsPerTask * s.Wph + TILE - 1) / TILE;
   const int64_t kBlocksPerGroup = (s.Kg + MK - 1) / MK;
   const int64_t taps = s.R * s.S;
+  // Computed once: the divisions by the strides stay out of the tile loop (they are not
+  // always constant-folded, and a 3-channel stem's tile does one quad per tap).
+  int64_t tapWords[kMaxTaps];
+  for (int64_t r = 0; r < s.R; ++r)
+    for (int64_t c = 0; c < s.S; ++c) {
+      const int64_t phase = ((r * s.dilH) % s.strideH) * s.strideW + (c * s.dilW) % s.strideW;
+      tapWords[r * s.S + c] =
+          phase * s.C4 * planeWords + ((r * s.dilH) / s.strideH) * s.Wph + (c * s.dilW) / s.strideW;
+    }
   alignas(64) uint32_t pack[kPackBytes / 4];
   alignas(64) int32_t acc[MK * kAccPositions];
   int64_t packed = -1; // the task / channelBlocks whose rows `pack` holds
@@ -479,7 +488,7 @@ __attribute__((always_inline)) inline void qconv(const uint8_t *x, uint32_t flip
     const int64_t kEnd = (cb + 1) * s.channelsPerTask < s.Kg ? (cb + 1) * s.channelsPerTask : s.Kg;
     for (int64_t k0 = cb * s.channelsPerTask; k0 < kEnd; k0 += MK) {
       const int32_t *wk = wp + (g * kBlocksPerGroup + k0 / MK) * taps * s.C4 * MK;
-      for (int64_t t = 0; t < rowTiles; ++t) tile<L, MK, NV, DOT>(pack, wk, s, planeWords, t * TILE, acc + t * TILE, tiles * TILE);
+      for (int64_t t = 0; t < rowTiles; ++t) tile<L, MK, NV, DOT>(pack, wk, s, planeWords, tapWords, t * TILE, acc + t * TILE, tiles * TILE);
       for (int64_t m = 0; m < MK && k0 + m < kEnd; ++m)
         epilogue(acc + m * tiles * TILE, s, o, n, g * s.Kg + k0 + m, oh0, rows);
     }

@@ -25,6 +25,7 @@ constexpr const char *kResidualZeroPointAttr = "leip_residual_zero_point";
 
 // Mirrors of kernels/QConv.cpp's limits.
 constexpr int64_t kPackBytes = 128 * 1024, kAccPositions = 1024, kMaxRowBytes = 4096, kMaxStride = 8;
+constexpr int64_t kMaxTaps = 1024;
 constexpr int64_t kLaneOutBytes = 32 * 1024;
 /// Preferred transposed input per task of the channel-lane depthwise kernel: stays in L1.
 constexpr int64_t kLanePreferredBytes = 32 * 1024;
@@ -416,6 +417,7 @@ int64_t lowerQConv(NodeLowering &L) {
   if (H == 1 && W == 1 && R == 1 && S == 1 && group == 1 && OH == 1 && OW == 1)
     return lowerPointGemm(L, dot, corr, act);
 
+  if (R * S > kMaxTaps) L.fail("kernels of more than " + std::to_string(kMaxTaps) + " taps (R x S)");
   const QConvPlan plan = planQConv(dot, L.vectorLanes(), {N, group, Cg, K / group, R, S, OH, OW, sh, sw, dh, dw});
   if (plan.rows == 0)
     L.fail("an output row needs more packed input than the " + std::to_string(kPackBytes) +

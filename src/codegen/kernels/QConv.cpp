@@ -309,7 +309,9 @@ __attribute__((always_inline)) inline void packRows(const uint8_t *__restrict x,
   uint8_t padRow[kMaxRowBytes];
   for (int64_t i = 0; i < s.W; ++i) padRow[i] = zero ^ (uint8_t)flip; // flipped back below
   const uint32_t zeroWord = zero * 0x01010101u;
-  auto quadRowByRow = [&](int64_t ph, int64_t c4) {
+  // always_inline: out of line, this lambda took `s` by reference, and then none of the
+  // kernel's shapes folded to constants (divisions by the strides stayed in every tile).
+  auto quadRowByRow = [&](int64_t ph, int64_t c4) __attribute__((always_inline)) {
     for (int64_t i = 0; i < RH; ++i) {
       const int64_t ih = (oh0 + i) * s.strideH + ph - s.padT;
       const uint8_t *src[4];
@@ -463,8 +465,8 @@ __attribute__((always_inline)) inline void qconv(const uint8_t *x, uint32_t flip
   const int64_t tiles = (s.rowsPerTask * s.Wph + TILE - 1) / TILE;
   const int64_t kBlocksPerGroup = (s.Kg + MK - 1) / MK;
   const int64_t taps = s.R * s.S;
-  // Computed once: the divisions by the strides stay out of the tile loop (they are not
-  // always constant-folded, and a 3-channel stem's tile does one quad per tap).
+  // Computed once per call: no division by a stride is left in the tile loop even where
+  // the shapes are not constants (a 3-channel stem's tile does one quad per tap).
   int64_t tapWords[kMaxTaps];
   for (int64_t r = 0; r < s.R; ++r)
     for (int64_t c = 0; c < s.S; ++c) {

@@ -8,6 +8,7 @@
 #include "leip/runtime.hpp"
 #include "leip/support/Error.h"
 
+#include "CompiledCheck.h"
 #include "TestWorkDir.h"
 
 #include <gtest/gtest.h>
@@ -18,6 +19,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <random>
+#include <set>
 
 namespace fs = std::filesystem;
 using namespace leip;
@@ -185,6 +187,36 @@ TEST(Codegen, ArtifactNeedsOnlyLibcLibmLibpthread) {
     ++needed;
   }
   EXPECT_GE(needed, 1);
+}
+
+// Every kernel is inlined into its node function, where the node's constant shapes
+// specialize it (a helper left out of line with the shapes behind a reference once kept
+// the integer kernels from folding any: QConvCodegen.KernelsAreInlinedIntoTheNodeFunctions).
+// The example models' libraries define only what a one-Relu library does, plus their
+// node functions.
+TEST(Codegen, KernelsAreInlinedIntoTheNodeFunctions) {
+  ir::Graph relu;
+  ir::Value *x = relu.addInput("x", ir::TensorType{ir::DType::F32, {1, 8}});
+  relu.addOutput(relu.addNode("Relu", "relu", {x}, {"y"})->output(0));
+  passes::inferShapes(relu);
+  fs::path reluDir = workDir("inlined_relu");
+  compile(relu, reluDir, "relu");
+  const std::set<std::string> runtime = test::definedFunctions(reluDir / "modelLibrary.so");
+  if (runtime.empty()) GTEST_SKIP() << "nm (binutils) cannot list the library's functions";
+  for (const char *model : {"fmnist_cnn", "fmnist_mobilenetv2", "fmnist_resnet"}) {
+    auto graph = loadExample(model);
+    fs::path dir = workDir(std::string("inlined_") + model);
+    compile(*graph, dir, model);
+    int nodes = 0;
+    for (const std::string &name : test::definedFunctions(dir / "modelLibrary.so")) {
+      if (name.rfind("leip_node_", 0) == 0) {
+        ++nodes;
+        continue;
+      }
+      EXPECT_TRUE(runtime.count(name)) << model << ": " << name << " is a function of its own";
+    }
+    EXPECT_GE(nodes, 5) << model;
+  }
 }
 
 TEST(Codegen, TwoCompilesInOneProcess) {

@@ -13,13 +13,33 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
 namespace leip::test {
+
+/// The names of the functions `library` defines (nm), or an empty set when nm fails. Every
+/// kernel is meant to be inlined into its node function, where the node's constant shapes
+/// specialize it: a library defines its node functions, the runtime's, and nothing else.
+inline std::set<std::string> definedFunctions(const std::filesystem::path &library) {
+  std::set<std::string> names;
+  FILE *pipe = ::popen(("nm --defined-only '" + library.string() + "' 2>/dev/null").c_str(), "r");
+  if (!pipe) return names;
+  char line[4096];
+  while (std::fgets(line, sizeof line, pipe)) {
+    std::istringstream fields(line);
+    std::string address, type, name;
+    if (fields >> address >> type >> name && (type == "t" || type == "T")) names.insert(name);
+  }
+  if (::pclose(pipe) != 0) names.clear();
+  return names;
+}
 
 /// Compiles `graph` for `target` ("" is the host) into a fresh scratch directory `name`.
 inline std::filesystem::path compileForTest(const ir::Graph &graph, const std::string &name,

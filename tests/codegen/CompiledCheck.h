@@ -5,6 +5,7 @@
 
 #include "leip/codegen/Compiler.h"
 #include "leip/ir/Graph.h"
+#include "leip/passes/ShapeInference.h"
 #include "leip/runtime.hpp"
 
 #include "TestWorkDir.h"
@@ -24,6 +25,20 @@
 
 namespace leip::test {
 
+/// Compiles `graph` for `target` ("" is the host) into a fresh scratch directory `name`.
+inline std::filesystem::path compileForTest(const ir::Graph &graph, const std::string &name,
+                                            const std::string &target = "") {
+  std::filesystem::path dir = workRoot() / name;
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir.parent_path());
+  codegen::CompileOptions options;
+  options.target = target.empty() ? codegen::hostTarget() : codegen::parseTarget(target);
+  options.sourcePath = name;
+  options.outputDir = dir.string();
+  codegen::compileGraph(graph, options);
+  return dir;
+}
+
 /// The names of the functions `library` defines (nm), or an empty set when nm fails. Every
 /// kernel is meant to be inlined into its node function, where the node's constant shapes
 /// specialize it: a library defines its node functions, the runtime's, and nothing else.
@@ -41,18 +56,30 @@ inline std::set<std::string> definedFunctions(const std::filesystem::path &libra
   return names;
 }
 
-/// Compiles `graph` for `target` ("" is the host) into a fresh scratch directory `name`.
-inline std::filesystem::path compileForTest(const ir::Graph &graph, const std::string &name,
-                                            const std::string &target = "") {
-  std::filesystem::path dir = workRoot() / name;
+/// The functions every library defines whatever its nodes (the runtime's): those of a
+/// one-Relu library compiled for `target` ("" is the host); empty when nm cannot list them.
+inline std::set<std::string> runtimeFunctions(const std::string &target = "") {
+  ir::Graph relu;
+  ir::Value *x = relu.addInput("x", ir::TensorType{ir::DType::F32, {1, 8}});
+  relu.addOutput(relu.addNode("Relu", "relu", {x}, {"y"})->output(0));
+  passes::inferShapes(relu);
+  const std::filesystem::path dir = compileForTest(relu, "runtime_functions", target);
+  std::set<std::string> names = definedFunctions(dir / "modelLibrary.so");
   std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir.parent_path());
-  codegen::CompileOptions options;
-  options.target = target.empty() ? codegen::hostTarget() : codegen::parseTarget(target);
-  options.sourcePath = name;
-  options.outputDir = dir.string();
-  codegen::compileGraph(graph, options);
-  return dir;
+  return names;
+}
+
+/// The functions `library` defines besides its node functions and `runtime`'s: kernels or
+/// helpers left out of line. `nodes` counts its node functions.
+inline std::vector<std::string> functionsBesideNodes(const std::filesystem::path &library,
+                                                     const std::set<std::string> &runtime, int &nodes) {
+  std::vector<std::string> stray;
+  nodes = 0;
+  for (const std::string &name : definedFunctions(library)) {
+    if (name.rfind("leip_node_", 0) == 0) ++nodes;
+    else if (!runtime.count(name)) stray.push_back(name);
+  }
+  return stray;
 }
 
 /// Runs the artifact in `dir` on `inputs` with `threads` threads; the outputs' bytes. Every

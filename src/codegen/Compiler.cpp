@@ -367,8 +367,9 @@ Int8Dot int8Dot(const llvm::TargetMachine &tm, int lanes) {
   if (tm.getTargetTriple().isAArch64()) return sti->checkFeatures("+dotprod") ? Int8Dot::Sdot : Int8Dot::Generic;
   if (!tm.getTargetTriple().isX86()) return Int8Dot::Generic;
   if (lanes == 16 && sti->checkFeatures("+avx512vnni")) return Int8Dot::Vnni;
-  if (lanes == 8 && sti->checkFeatures("+avxvnni")) return Int8Dot::Vnni;
-  if (sti->checkFeatures("+avx2")) return Int8Dot::Avx2;
+  // The kernels' epilogues use FMA with every x86 kind (avx512f implies it).
+  if (lanes == 8 && sti->checkFeatures("+avxvnni,+fma")) return Int8Dot::Vnni;
+  if (sti->checkFeatures("+avx2,+fma")) return Int8Dot::Avx2;
   return Int8Dot::Generic;
 }
 

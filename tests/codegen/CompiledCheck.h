@@ -60,7 +60,7 @@ inline std::set<std::string> definedFunctions(const std::filesystem::path &libra
 /// one-Relu library compiled for `target` ("" is the host); empty when nm cannot list them.
 inline std::set<std::string> runtimeFunctions(const std::string &target = "") {
   ir::Graph relu;
-  ir::Value *x = relu.addInput("x", ir::TensorType{ir::DType::F32, {1, 8}});
+  ir::Value *x = relu.addInput("x", ir::TensorType{ir::DType::F32, {1, 8}, {}});
   relu.addOutput(relu.addNode("Relu", "relu", {x}, {"y"})->output(0));
   passes::inferShapes(relu);
   const std::filesystem::path dir = compileForTest(relu, "runtime_functions", target);

@@ -907,6 +907,34 @@ TEST_P(QConvCodegen, DirectRequantization) {
   expectBitwiseAcrossThreads(m, "direct requantization");
 }
 
+TEST_P(QConvCodegen, EpiloguesOfEveryRunLength) {
+  // 1x1 layers write each task's rows as one run of positions per channel: runs under 32,
+  // exactly 32, and longer ones whose last 32 values overlap the step before (the x86
+  // epilogues convert 32 at a time), for each output form.
+  QConvModel m(911);
+  const std::pair<int64_t, int64_t> planes[] = {{1, 1}, {3, 5}, {4, 8}, {5, 7}, {7, 9}, {2, 33}};
+  struct Form {
+    const char *name, *out;
+    bool direct, residual;
+    int64_t yZero, yMin, yMax;
+  };
+  const Form forms[] = {{"direct_u8", "uint8", true, false, 128, 0, 255},
+                        {"direct_i8_clip", "int8", true, false, -3, -100, 90},
+                        {"general_i8_residual", "int8", false, true, 5, 0, 0},
+                        {"general_u8", "uint8", false, false, 128, 0, 0},
+                        {"float_residual", "float32", false, true, 0, 0, 0}};
+  for (const auto &[h, w] : planes)
+    for (const Form &f : forms) {
+      QConvSpec s = conv(std::string(f.name) + "_" + std::to_string(h) + "x" + std::to_string(w), {1, 12, h, w},
+                         {10, 12, 1, 1});
+      s.outputType = f.out, s.yZero = f.yZero, s.direct = f.direct, s.yMin = f.yMin, s.yMax = f.yMax;
+      s.residual = f.residual, s.xType = DType::I8, s.xZero = 2;
+      s.yStd = 120.0f; // the quantized forms reach their bounds
+      m.add(s);
+    }
+  expectBitwiseAcrossThreads(m, "epilogue runs");
+}
+
 TEST_P(QConvCodegen, SaturatesAtBothBounds) {
   QConvModel m(808);
   std::vector<std::pair<double, double>> bounds; // per output: the values that must both occur

@@ -49,6 +49,10 @@ constexpr bool packsSigned(int dot) { return dot == kDotSdot; }
 /// compiler chose it because they lie in 0..127, read signed or unsigned alike).
 constexpr bool packsAsStored(int dot) { return dot == kDotAvx2Bytes; }
 
+/// Whether a dot kind implies AVX2 and FMA (the compiler picks the x86 kinds only for
+/// targets with both), so the epilogues may use their instructions.
+constexpr bool impliesAvx2Fma(int dot) { return dot == kDotVnni || dot == kDotAvx2 || dot == kDotAvx2Bytes; }
+
 /// Limits the compiler respects when it picks this kernel (lower/QConv.cpp).
 constexpr int64_t kPackBytes = 128 * 1024;
 constexpr int64_t kAccPositions = 1024; // flat positions per task (times MK int32 sums)
@@ -110,7 +114,79 @@ __attribute__((target("avx512f"))) inline void requant512(I32x16Gcc *r, const I3
   t = __builtin_ia32_minps512(t, *hi, 4);
   *r = __builtin_ia32_cvtps2dq512_mask(t, (I32x16Gcc){}, (unsigned short)-1, 4);
 }
+
+typedef float F32x8Gcc __attribute__((vector_size(32)));
+typedef char I8x32Gcc __attribute__((vector_size(32)));
+
+/// Four vectors of 8 int32 values, each already in [-128, 255], as 32 bytes in their order:
+/// two saturating packs (which keep every value) and a dword permutation that undoes their
+/// interleaving of the 128-bit lanes. Signed bytes when the values may be negative.
+__attribute__((target("avx2"))) inline void packBytes32(uint8_t *y, const I32x8Gcc *r, bool signedBytes) {
+  const I16x16Gcc ab = __builtin_ia32_packssdw256(r[0], r[1]), cd = __builtin_ia32_packssdw256(r[2], r[3]);
+  const I8x32Gcc bytes = signedBytes ? __builtin_ia32_packsswb256(ab, cd) : (I8x32Gcc)__builtin_ia32_packuswb256(ab, cd);
+  const I32x8Gcc ordered = __builtin_ia32_permvarsi256((I32x8Gcc)bytes, (I32x8Gcc){0, 4, 1, 5, 2, 6, 3, 7});
+  __builtin_memcpy(y, &ordered, 32);
+}
+
+/// Direct requantization of 32 int32 sums a[0..3] into bytes, as requant512: the clamp of
+/// fma(float(a), mul, add) to [lo, hi] (maxps keeps lo for NaN, as t >= lo ? t : lo does),
+/// then vcvtps2dq's rounding in the current mode, which is rintf's.
+__attribute__((target("avx2,fma"))) inline void requant32(uint8_t *y, const I32x8Gcc *a, const F32x8Gcc *mul,
+                                                          const F32x8Gcc *add, const F32x8Gcc *lo,
+                                                          const F32x8Gcc *hi, bool signedBytes) {
+  I32x8Gcc r[4];
+  _Pragma("clang loop unroll(full)") for (int j = 0; j < 4; ++j) {
+    F32x8Gcc t = __builtin_ia32_vfmaddps256(__builtin_convertvector(a[j], F32x8Gcc), *mul, *add);
+    t = __builtin_ia32_minps256(__builtin_ia32_maxps256(t, *lo), *hi);
+    r[j] = __builtin_ia32_cvtps2dq256(t);
+  }
+  packBytes32(y, r, signedBytes);
+}
+
+/// The general form's last step for 32 floats v[0..3]: clamp(rint(v * inverseScale) +
+/// zeroPoint, lo, hi) as bytes (roundps in the current mode is rintf; maxps keeps lo for
+/// NaN, as t >= lo ? t : lo does).
+__attribute__((target("avx2"))) inline void quantize32(uint8_t *y, const F32x8Gcc *v, const F32x8Gcc *inverseScale,
+                                                       const F32x8Gcc *zeroPoint, const F32x8Gcc *lo,
+                                                       const F32x8Gcc *hi, bool signedBytes) {
+  I32x8Gcc r[4];
+  _Pragma("clang loop unroll(full)") for (int j = 0; j < 4; ++j) {
+    F32x8Gcc t = __builtin_ia32_roundps256(v[j] * *inverseScale, 4) + *zeroPoint;
+    t = __builtin_ia32_minps256(__builtin_ia32_maxps256(t, *lo), *hi);
+    r[j] = __builtin_ia32_cvtps2dq256(t);
+  }
+  packBytes32(y, r, signedBytes);
+}
 #endif
+
+/// Copies n < 32 bytes in moves of constant size (a copy of variable size would be a call
+/// to libc's memcpy).
+__attribute__((always_inline)) inline void copyUnder32(uint8_t *__restrict y, const uint8_t *__restrict x, int64_t n) {
+  int64_t i = 0;
+  _Pragma("clang loop unroll(full)") for (int64_t size = 16; size >= 1; size /= 2) if (n & size) {
+      __builtin_memcpy(y + i, x + i, size);
+      i += size;
+    }
+}
+
+/// y[q] = f(x[q]) for q < n, by step(x + q, y + q), which maps 32 values to 32 bytes. The
+/// last step moves back to n - 32, overlapping the one before rather than leaving a
+/// remainder. Under 32 values, x must have 32 readable ones (the sums buffers hold whole
+/// tiles and more); the bytes past n are dropped.
+template <typename T, typename Step>
+__attribute__((always_inline)) inline void overlappingSteps32(const T *x, int64_t n, uint8_t *y, Step step) {
+  if (n < 32) {
+    alignas(32) uint8_t out[32];
+    step(x, out);
+    copyUnder32(y, out, n);
+    return;
+  }
+  for (int64_t q = 0;; q += 32) {
+    if (q + 32 > n) q = n - 32;
+    step(x + q, y + q);
+    if (q + 32 == n) return;
+  }
+}
 
 #if defined(__aarch64__)
 typedef int I32x4Gcc __attribute__((vector_size(16)));
@@ -398,6 +474,7 @@ __attribute__((always_inline)) inline void tile(const uint32_t *__restrict pack,
 /// arithmetic runs over the flat positions, garbage columns included, so that its loops
 /// have whole vectors even for rows narrower than a vector; then each row's valid columns
 /// are copied out (8-bit rows without garbage columns are written in place).
+template <int DOT>
 __attribute__((always_inline)) inline void epilogue(const int32_t *__restrict acc, const QConvShape &s,
                                                     const QConvOutput &o, int64_t n, int64_t k, int64_t oh0,
                                                     int64_t rows) {
@@ -413,7 +490,23 @@ __attribute__((always_inline)) inline void epilogue(const int32_t *__restrict ac
   const int64_t count = contiguous ? rows * s.OW : flat;
   if (o.requantScales) {
     const float m = o.requantScales[k], c = o.requantOffsets[k];
-    for (int64_t q = 0; q < count; ++q) {
+    int64_t q = 0;
+#if defined(__x86_64__)
+    if constexpr (impliesAvx2Fma(DOT)) {
+      const F32x8Gcc vm = (F32x8Gcc){} + m, vc = (F32x8Gcc){} + c, lo = (F32x8Gcc){} + o.yMin,
+                     hi = (F32x8Gcc){} + o.yMax;
+      overlappingSteps32(acc, count, out, [&](const int32_t *a32, uint8_t *y32) {
+        I32x8Gcc a[4];
+        _Pragma("clang loop unroll(full)") for (int j = 0; j < 4; ++j) {
+          __builtin_memcpy(&a[j], a32 + 8 * j, sizeof(a[j]));
+          a[j] += corr;
+        }
+        requant32(y32, a, &vm, &vc, &lo, &hi, o.yMin < 0.0f);
+      });
+      q = count;
+    }
+#endif
+    for (; q < count; ++q) {
       float t = __builtin_rintf(__builtin_fmaf((float)(acc[q] + corr), m, c));
       t = t >= o.yMin ? t : o.yMin;
       t = t <= o.yMax ? t : o.yMax;
@@ -423,20 +516,40 @@ __attribute__((always_inline)) inline void epilogue(const int32_t *__restrict ac
       for (int64_t i = 0; i < rows; ++i) __builtin_memcpy((uint8_t *)o.y + plane + i * s.OW, bytes + i * s.Wph, s.OW);
     return;
   }
-  alignas(64) float v[kAccPositions];
-  for (int64_t q = 0; q < flat; ++q) v[q] = __builtin_fmaf((float)(acc[q] + corr), scale, bias);
+  // Float rows without garbage columns are computed in place in the output (exactly
+  // count values: the output is never the residual, which the lowering keeps apart).
+  const bool floatsInPlace = o.yType == 0 && contiguous;
+  alignas(64) float staged[kAccPositions];
+  float *__restrict v = floatsInPlace ? (float *)o.y + plane : staged;
+  const int64_t computed = floatsInPlace ? count : flat;
+  for (int64_t q = 0; q < computed; ++q) v[q] = __builtin_fmaf((float)(acc[q] + corr), scale, bias);
   if (o.residual)
     for (int64_t i = 0; i < rows; ++i) {
       float *__restrict vi = v + i * s.Wph;
       for (int64_t j = 0; j < s.OW; ++j) vi[j] += residualAt(o, plane + i * s.OW + j);
     }
-  activateFast(v, flat, o.activation, o.alpha, o.beta);
+  activateFast(v, computed, o.activation, o.alpha, o.beta);
   if (o.yType == 0) {
-    for (int64_t i = 0; i < rows; ++i) __builtin_memcpy((float *)o.y + plane + i * s.OW, v + i * s.Wph, s.OW * sizeof(float));
+    if (!floatsInPlace)
+      for (int64_t i = 0; i < rows; ++i)
+        __builtin_memcpy((float *)o.y + plane + i * s.OW, v + i * s.Wph, s.OW * sizeof(float));
     return;
   }
   const float lo = o.yType == 2 ? -128.0f : 0.0f, hi = o.yType == 2 ? 127.0f : 255.0f;
-  for (int64_t q = 0; q < count; ++q) {
+  int64_t q = 0;
+#if defined(__x86_64__)
+  if constexpr (impliesAvx2Fma(DOT)) {
+    const F32x8Gcc inverse = (F32x8Gcc){} + o.yInverseScale, zeroPoint = (F32x8Gcc){} + o.yZeroPoint,
+                   vlo = (F32x8Gcc){} + lo, vhi = (F32x8Gcc){} + hi;
+    overlappingSteps32(v, count, out, [&](const float *v32, uint8_t *y32) {
+      F32x8Gcc f[4];
+      _Pragma("clang loop unroll(full)") for (int j = 0; j < 4; ++j) __builtin_memcpy(&f[j], v32 + 8 * j, sizeof(f[j]));
+      quantize32(y32, f, &inverse, &zeroPoint, &vlo, &vhi, o.yType == 2);
+    });
+    q = count;
+  }
+#endif
+  for (; q < count; ++q) {
     float t = __builtin_rintf(v[q] * o.yInverseScale) + o.yZeroPoint;
     t = t >= lo ? t : lo; // NaN fails the comparison: lo
     t = t <= hi ? t : hi;
@@ -492,7 +605,7 @@ __attribute__((always_inline)) inline void qconv(const uint8_t *x, uint32_t flip
       const int32_t *wk = wp + (g * kBlocksPerGroup + k0 / MK) * taps * s.C4 * MK;
       for (int64_t t = 0; t < rowTiles; ++t) tile<L, MK, NV, DOT>(pack, wk, s, planeWords, tapWords, t * TILE, acc + t * TILE, tiles * TILE);
       for (int64_t m = 0; m < MK && k0 + m < kEnd; ++m)
-        epilogue(acc + m * tiles * TILE, s, o, n, g * s.Kg + k0 + m, oh0, rows);
+        epilogue<DOT>(acc + m * tiles * TILE, s, o, n, g * s.Kg + k0 + m, oh0, rows);
     }
   }
 }
@@ -572,7 +685,7 @@ __attribute__((always_inline)) inline void qconvDepthwise(const uint8_t *x, uint
         }
       _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) *(V *)(acc + t * TILE + v * L) = sum[v];
     }
-    epilogue(acc, s, o, n, k, oh0, rows);
+    epilogue<DOT>(acc, s, o, n, k, oh0, rows);
   }
 }
 
@@ -814,6 +927,14 @@ __attribute__((always_inline)) inline void requantRow(Sums sumsOf, int64_t p0, i
       const auto cd = lowBytes((B64)r[2], (B64)r[3], __make_integer_seq<IndexList, int, 32>{});
       *(B64U *)(y + p * 16) = concatVectors(ab, cd, __make_integer_seq<IndexList, int, 64>{});
     }
+  } else if constexpr (impliesAvx2Fma(DOT) && L == 8) {
+    const F32x8Gcc m = *(const F32x8Gcc *)mul, c = *(const F32x8Gcc *)add;
+    const F32x8Gcc vlo = (F32x8Gcc){} + lo, vhi = (F32x8Gcc){} + hi;
+    for (; p + 4 <= p1; p += 4) {
+      I32x8Gcc a[4];
+      _Pragma("clang loop unroll(full)") for (int j = 0; j < 4; ++j) a[j] = (I32x8Gcc)sumsOf(p + j);
+      requant32(y + p * 8, a, &m, &c, &vlo, &vhi, lo < 0.0f);
+    }
   }
 #endif
   alignas(64) int32_t a[4 * L];
@@ -973,7 +1094,7 @@ __attribute__((always_inline)) inline void qconvDepthwiseLanes(const uint8_t *x,
       for (int64_t l = 0; l < valid; ++l) {
         for (int64_t q = 0; q < P; ++q) accPlane[q] = sums[q * L + l];
         for (int64_t q = P; q < ((P + 15) & ~(int64_t)15); ++q) accPlane[q] = 0;
-        epilogue(accPlane, flat, o, n, c0 + l, oh0, rows);
+        epilogue<DOT>(accPlane, flat, o, n, c0 + l, oh0, rows);
       }
       continue;
     }

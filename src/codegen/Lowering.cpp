@@ -195,10 +195,13 @@ bool collapseDims(std::vector<int64_t> &dims, std::vector<std::vector<int64_t>> 
   return true;
 }
 
-/// Pads (top, left, bottom, right) of a 2-D window op, resolving auto_pad.
 int64_t laneTileRows(int lanes, int64_t count) {
+  // At 8 lanes always 6 (12 accumulators): a 4-position tile's 8 accumulators only just
+  // cover two FMA pipes of latency 4, and the kernels run a rest under half a tile as two
+  // even tiles. resnet18's 56- and 28-wide 3x3 layers ran 4-10 % faster with 6 than with 4,
+  // which divides their rows (AVX2 Zen 3, docs/performance-notes.md).
   const std::vector<int64_t> choices = lanes == 16 ? std::vector<int64_t>{14, 12, 8, 7, 4}
-                                       : lanes == 8 ? std::vector<int64_t>{6, 4}
+                                       : lanes == 8 ? std::vector<int64_t>{6}
                                                     : std::vector<int64_t>{12, 6};
   for (int64_t mr : choices)
     if (count % mr == 0) return mr;

@@ -152,7 +152,7 @@ bool collapseDims(std::vector<int64_t> &dims, std::vector<std::vector<int64_t>> 
 
 /// Positions per register tile of kernels/MicroKernel.h (a value the kernels instantiate:
 /// leip_k_conv2d_direct_f32, leip_k_gemm_packed_f32) for `count` positions: the widest that
-/// the target's registers hold, preferring one that divides `count`.
+/// the target's registers hold (preferring one that divides `count` at 16 and 4 lanes).
 int64_t laneTileRows(int lanes, int64_t count);
 
 /// Graph rewrites the convolution kernels rely on, run on the compiler's copy of the graph

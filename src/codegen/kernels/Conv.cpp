@@ -776,7 +776,7 @@ extern "C" void leip_k_conv2d_direct_f32(const float *__restrict xp, const float
                              rowsPerTask, channelChunk, rowsOuter != 0, yH, yW, padT, padL, resH, resW, resPadT,      \
                              resPadL, activation, actAlpha, actBeta, begin, end);
   LEIP_DIRECT(16, 14) LEIP_DIRECT(16, 12) LEIP_DIRECT(16, 8) LEIP_DIRECT(16, 7) LEIP_DIRECT(16, 4)
-  LEIP_DIRECT(8, 6) LEIP_DIRECT(8, 4) LEIP_DIRECT(4, 12) LEIP_DIRECT(4, 6)
+  LEIP_DIRECT(8, 6) LEIP_DIRECT(4, 12) LEIP_DIRECT(4, 6)
 #undef LEIP_DIRECT
 }
 
@@ -799,7 +799,7 @@ extern "C" void leip_k_conv2d_direct_maxpool_f32(const float *__restrict xp, con
                                     channelChunk, PH, PW, kH, kW, sH, sW, pT, pL, yH, yW, padT, padL, activation,     \
                                     actAlpha, actBeta, begin, end);
   LEIP_DIRECT_POOL(16, 14) LEIP_DIRECT_POOL(16, 12) LEIP_DIRECT_POOL(16, 8) LEIP_DIRECT_POOL(16, 7)
-  LEIP_DIRECT_POOL(16, 4) LEIP_DIRECT_POOL(8, 6) LEIP_DIRECT_POOL(8, 4) LEIP_DIRECT_POOL(4, 12)
+  LEIP_DIRECT_POOL(16, 4) LEIP_DIRECT_POOL(8, 6) LEIP_DIRECT_POOL(4, 12)
   LEIP_DIRECT_POOL(4, 6)
 #undef LEIP_DIRECT_POOL
 }

@@ -83,7 +83,7 @@ extern "C" void leip_k_gemm_packed_f32(const float *__restrict a, const float *_
   if (lanes == l && rows == mr)                                                                                        \
     return gemmPacked<l, mr>(a, bp, bias, y, M, N, K, activation, actAlpha, actBeta, begin, end);
   LEIP_GEMM(16, 14) LEIP_GEMM(16, 12) LEIP_GEMM(16, 8) LEIP_GEMM(16, 7) LEIP_GEMM(16, 4)
-  LEIP_GEMM(8, 6) LEIP_GEMM(8, 4) LEIP_GEMM(4, 12) LEIP_GEMM(4, 6)
+  LEIP_GEMM(8, 6) LEIP_GEMM(4, 12) LEIP_GEMM(4, 6)
 #undef LEIP_GEMM
 }
 

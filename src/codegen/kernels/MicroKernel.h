@@ -26,16 +26,16 @@ inline void activateFast(float *__restrict y, int64_t n, int32_t activation, flo
 /// (Gemm.cpp): MR "positions" x 2L output channels (two L-lane vectors per position) stay in
 /// registers while the reduction runs over q = (c, r, s) for channels [0, CC). Each step
 /// loads the 2L packed weights of q and broadcasts the MR input values the positions read
-/// at tap q: position i, channel c, tap (r, s) reads x[i * strideW + c * plane + r * dilH *
-/// Wp + s * dilW]. wp holds the packed weights [q][2L]; acc the positions' partial sums
+/// at tap q: position i, channel c, tap (r, s) reads x[pos[i] + c * plane + r * dilH * Wp +
+/// s * dilW]. wp holds the packed weights [q][2L]; acc the positions' partial sums
 /// [MR][2L], started from `bias` (2L values) when `first`. A Gemm row is a position with
-/// strideW = K, plane = 1 and a 1x1 tap.
+/// pos[i] = i * K, plane = 1 and a 1x1 tap.
 template <int L, int MR>
 __attribute__((always_inline)) inline void channelLaneTile(const float *__restrict x, const float *__restrict wp,
                                                              const float *__restrict bias, float *__restrict acc,
                                                              bool first, int64_t CC, int64_t plane, int64_t Wp,
                                                              int64_t R, int64_t S, int64_t dilH, int64_t dilW,
-                                                             int64_t strideW) {
+                                                             const int64_t *pos) {
   typedef float V __attribute__((ext_vector_type(L)));
   typedef float VU __attribute__((ext_vector_type(L), aligned(4)));
   V acc0[MR], acc1[MR];
@@ -43,6 +43,8 @@ __attribute__((always_inline)) inline void channelLaneTile(const float *__restri
     acc0[i] = *(const VU *)(first ? bias : acc + i * 2 * L);
     acc1[i] = *(const VU *)(first ? bias + L : acc + i * 2 * L + L);
   }
+  int64_t at[MR];
+  _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; ++i) at[i] = pos[i];
   const float *__restrict wq = wp;
   for (int64_t c = 0; c < CC; ++c) {
     for (int64_t r = 0; r < R; ++r) {
@@ -51,7 +53,7 @@ __attribute__((always_inline)) inline void channelLaneTile(const float *__restri
         const float *__restrict xs = xr + s * dilW;
         const V w0 = *(const VU *)wq, w1 = *(const VU *)(wq + L);
         _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; ++i) {
-          const float xv = xs[i * strideW];
+          const float xv = xs[at[i]];
           acc0[i] += xv * w0;
           acc1[i] += xv * w1;
         }
@@ -64,32 +66,36 @@ __attribute__((always_inline)) inline void channelLaneTile(const float *__restri
   }
 }
 
-/// OW consecutive positions (partial sums acc [OW][2L]) for one channel chunk: groups of MR
-/// positions, then the rest. A rest under MR / 2 positions would be a tile with too few
-/// accumulators to hide the FMA latency (AVX2, OW = 7: tiles of 6 and 1, the 1 at a quarter
-/// of the rate), so the last full group and the rest run as two tiles of about equal size
-/// instead (4 and 3).
-template <int L, int MR>
-__attribute__((always_inline)) inline void channelLaneRow(const float *__restrict x, const float *__restrict wp,
-                                                     const float *__restrict bias, float *__restrict acc, bool first,
-                                                     int64_t CC, int64_t plane, int64_t Wp, int64_t R, int64_t S,
-                                                     int64_t dilH, int64_t dilW, int64_t strideW, int64_t OW) {
-  const int64_t rest = OW % MR;
-  const int64_t groupsEnd = OW - rest - (rest != 0 && 2 * rest < MR && OW > MR ? MR : 0);
-  int64_t ow = 0;
-  for (; ow < groupsEnd; ow += MR)
-    channelLaneTile<L, MR>(x + ow * strideW, wp, bias, acc + ow * 2 * L, first, CC, plane, Wp, R, S, dilH, dilW,
-                             strideW);
+/// `count` positions (partial sums acc [count][2L]) for one channel chunk, position p reading
+/// its input at offsetOf(p): groups of MR positions, then the rest. A rest under MR / 2
+/// positions would be a tile with too few accumulators to hide the FMA latency (AVX2, 7
+/// positions: tiles of 6 and 1, the 1 at a quarter of the rate), so the last full group and
+/// the rest run as two tiles of about equal size instead (4 and 3).
+template <int L, int MR, typename OffsetOf>
+__attribute__((always_inline)) inline void channelLanePositions(const float *__restrict x, const float *__restrict wp,
+                                                                const float *__restrict bias, float *__restrict acc,
+                                                                bool first, int64_t CC, int64_t plane, int64_t Wp,
+                                                                int64_t R, int64_t S, int64_t dilH, int64_t dilW,
+                                                                int64_t count, OffsetOf offsetOf) {
+  const int64_t rest = count % MR;
+  const int64_t groupsEnd = count - rest - (rest != 0 && 2 * rest < MR && count > MR ? MR : 0);
+  int64_t p = 0;
+  for (; p < groupsEnd; p += MR) {
+    int64_t pos[MR];
+    _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; ++i) pos[i] = offsetOf(p + i);
+    channelLaneTile<L, MR>(x, wp, bias, acc + p * 2 * L, first, CC, plane, Wp, R, S, dilH, dilW, pos);
+  }
   // The positions left: rest, or MR + rest as two tiles.
-  const int64_t left = OW - ow, firstTile = left > MR ? (left + 1) / 2 : left;
+  const int64_t left = count - p, firstTile = left > MR ? (left + 1) / 2 : left;
   const int64_t tiles[2] = {firstTile, left - firstTile};
   for (int64_t n : tiles) {
-    const float *__restrict xr = x + ow * strideW;
-    float *__restrict ar = acc + ow * 2 * L;
+    int64_t pos[MR];
+    for (int64_t i = 0; i < n; ++i) pos[i] = offsetOf(p + i);
+    float *__restrict ar = acc + p * 2 * L;
 #define LEIP_TILE_REST(k)                                                                                            \
   case k:                                                                                                              \
     if constexpr (k < MR)                                                                                              \
-      channelLaneTile<L, k>(xr, wp, bias, ar, first, CC, plane, Wp, R, S, dilH, dilW, strideW);                      \
+      channelLaneTile<L, k>(x, wp, bias, ar, first, CC, plane, Wp, R, S, dilH, dilW, pos);                           \
     break;
     switch (n) {
       LEIP_TILE_REST(1) LEIP_TILE_REST(2) LEIP_TILE_REST(3) LEIP_TILE_REST(4) LEIP_TILE_REST(5)
@@ -98,8 +104,18 @@ __attribute__((always_inline)) inline void channelLaneRow(const float *__restric
     default: break;
     }
 #undef LEIP_TILE_REST
-    ow += n;
+    p += n;
   }
+}
+
+/// OW consecutive positions of one row, strideW apart in x (channelLanePositions).
+template <int L, int MR>
+__attribute__((always_inline)) inline void channelLaneRow(const float *__restrict x, const float *__restrict wp,
+                                                     const float *__restrict bias, float *__restrict acc, bool first,
+                                                     int64_t CC, int64_t plane, int64_t Wp, int64_t R, int64_t S,
+                                                     int64_t dilH, int64_t dilW, int64_t strideW, int64_t OW) {
+  channelLanePositions<L, MR>(x, wp, bias, acc, first, CC, plane, Wp, R, S, dilH, dilW, OW,
+                              [strideW](int64_t p) { return p * strideW; });
 }
 
 typedef float V16 __attribute__((ext_vector_type(16)));

@@ -77,11 +77,17 @@ constexpr int64_t kDirectMinReduction = 16, kDirectMinPointwiseReduction = 128;
 /// Floats of the direct kernel's per-task accumulator buffer (kDirectAccFloats in
 /// kernels/Conv.cpp).
 constexpr int64_t kDirectAccFloats = 8192;
-/// Bytes of packed weights a channel chunk may take. Every chunk after the first reloads the
-/// task's partial sums, so spatial kernels take most of L1: with 32 KiB instead of 16
-/// resnet18 went from 1.04 to 1.02x ONNX Runtime at 1 thread and 1.11 to 1.08x at 2 (48 and
-/// 64 KiB: no better). 1x1 layers keep 16 KiB: mobilenet_v2 was 4 % slower with 32.
-constexpr int64_t kDirectSpatialChunkBytes = 32768, kDirectPointwiseChunkBytes = 16384;
+/// Bytes of packed weights a channel chunk of a spatial kernel may take. Every chunk after
+/// the first reloads the task's partial sums, so spatial kernels take most of L1: with 32 KiB
+/// instead of 16 resnet18 went from 1.04 to 1.02x ONNX Runtime at 1 thread and 1.11 to 1.08x
+/// at 2 (48 and 64 KiB: no better).
+constexpr int64_t kDirectSpatialChunkBytes = 32768;
+/// Input channels per chunk of a 1x1 kernel. Each tile reads one input line per channel
+/// besides the chunk's weights (2L floats per channel), and both must stay in L1 from one
+/// tile to the next: 128 channels are 16 KiB of weights at 16 lanes (mobilenet_v2 was 4 %
+/// slower with 32) and 8 KiB at 8, where 16 KiB (256 channels) made mobilenet_v2's 7x7
+/// pointwise layers 15-25 % slower on a 32 KiB-L1 AVX2 machine.
+constexpr int64_t kDirectPointwiseChunkChannels = 128;
 
 
 /// Attribute of a direct Conv reading a padded tensor (kOutputPadsAttr) with a wider border
@@ -145,8 +151,10 @@ int64_t lowerDirectConv(NodeLowering &L, const ir::Value *x, const ir::Value *y,
   const int64_t fewestRowBlocks = std::min<int64_t>(ys[2], (kMinTasks + ys[0] * blocks - 1) / (ys[0] * blocks));
   int64_t rowsPerTask = std::clamp<int64_t>(kDirectAccFloats / (ys[3] * KB), 1, ys[2]);
   rowsPerTask = std::min(rowsPerTask, (ys[2] + fewestRowBlocks - 1) / fewestRowBlocks);
-  const int64_t chunkBytes = ws[2] * ws[3] > 1 ? kDirectSpatialChunkBytes : kDirectPointwiseChunkBytes;
-  const int64_t channelChunk = std::clamp<int64_t>(chunkBytes / (ws[2] * ws[3] * KB * 4), 1, ws[1]);
+  const int64_t channelChunk =
+      std::clamp<int64_t>(ws[2] * ws[3] > 1 ? kDirectSpatialChunkBytes / (ws[2] * ws[3] * KB * 4)
+                                            : kDirectPointwiseChunkChannels,
+                          1, ws[1]);
   // A reader of a tensor stored with a wider border than it needs starts inside it.
   llvm::Value *input = L.address(x);
   if (node.attrs().has(kInputOffsetAttr)) {

@@ -490,8 +490,8 @@ __attribute__((always_inline)) inline void directConvMaxPool(
 
 constexpr int64_t kDwRow = 640; // floats per padded input row of the 3x3 depthwise path
 
-/// The even lanes (0, 2, 4, ...) and odd lanes of the concatenation (a, b): the stride-2 taps
-/// of 2 x VL columns. (Results by reference: vector returns warn of ABI changes.)
+/// The even lanes (0, 2, 4, ...) and odd lanes of the concatenation (a, b). (Results by
+/// reference: vector returns warn of ABI changes.)
 template <typename V>
 __attribute__((always_inline)) inline void splitEvenOdd(const V &a, const V &b, V &even, V &odd) {
   if constexpr (sizeof(V) == 64) {
@@ -527,6 +527,8 @@ __attribute__((always_inline)) inline void depthwise3x3(const float *__restrict 
   const int64_t OWv = (OW + 31) / 32 * 32;
   const int64_t need = OWv * STRIDE + 32; // padded columns read by the vector loop
   for (int64_t j = 0; j < need; ++j) zeroRow[j] = 0.0f;
+  if (STRIDE == 2) // its odd columns
+    for (int64_t j = 0; j < need / 2; ++j) zeroRow[kDwRow / 2 + j] = 0.0f;
   V wv[9];
   for (int i = 0; i < 9; ++i) wv[i] = filter[i];
   for (int64_t oh0 = 0; oh0 < OH; oh0 += kRows) {
@@ -547,9 +549,35 @@ __attribute__((always_inline)) inline void depthwise3x3(const float *__restrict 
       if (tag[ih & 15] != ih) {
         tag[ih & 15] = ih;
         const float *__restrict in = plane + ih * W;
-        for (int64_t c = 0; c < padL; ++c) buf[c] = 0.0f;
-        for (int64_t c = 0; c < W; ++c) buf[padL + c] = in[c];
-        for (int64_t c = padL + W; c < need; ++c) buf[c] = 0.0f;
+        if (STRIDE == 1) {
+          for (int64_t c = 0; c < padL; ++c) buf[c] = 0.0f;
+          for (int64_t c = 0; c < W; ++c) buf[padL + c] = in[c];
+          for (int64_t c = padL + W; c < need; ++c) buf[c] = 0.0f;
+        } else {
+          // Stride 2 stores the padded row's even columns, then its odd ones (at kDwRow / 2),
+          // split straight from the input row: the three taps of a vector of outputs are
+          // then three plain loads (even, odd, even one further), where splitting each use
+          // of a row cost six shuffles per vector.
+          auto column = [&](int64_t c) { return c >= 0 && c < W ? in[c] : 0.0f; }; // padded column c + padL
+          int64_t j = 0;
+          for (; 2 * j < padL; ++j) {
+            buf[j] = column(2 * j - padL);
+            buf[kDwRow / 2 + j] = column(2 * j + 1 - padL);
+          }
+          for (; 2 * j - padL + 2 * VL <= W; j += VL) {
+            const V lo = *(const VU *)(in + 2 * j - padL), hi = *(const VU *)(in + 2 * j - padL + VL);
+            V even, odd;
+            splitEvenOdd(lo, hi, even, odd);
+            *(VU *)(buf + j) = even;
+            *(VU *)(buf + kDwRow / 2 + j) = odd;
+          }
+          for (; 2 * j - padL < W; ++j) {
+            buf[j] = column(2 * j - padL);
+            buf[kDwRow / 2 + j] = column(2 * j + 1 - padL);
+          }
+          for (int64_t k = j; k < need / 2; ++k) buf[k] = 0.0f;
+          for (int64_t k = j; k < need / 2; ++k) buf[kDwRow / 2 + k] = 0.0f;
+        }
       }
       src[j] = buf;
     }
@@ -562,20 +590,16 @@ __attribute__((always_inline)) inline void depthwise3x3(const float *__restrict 
       _Pragma("clang loop unroll(full)") for (int r = 0; r < 3; ++r) {
         _Pragma("clang loop unroll(full)") for (int o = 0; o < kRows; ++o) {
           _Pragma("clang loop unroll(full)") for (int v = 0; v < NV; ++v) {
-            const float *__restrict base = src[o * STRIDE + r] + (ow + VL * v) * STRIDE;
             if (STRIDE == 1) {
+              const float *__restrict base = src[o * STRIDE + r] + ow + VL * v;
               acc[o][v] += wv[r * 3 + 0] * *(const VU *)base;
               acc[o][v] += wv[r * 3 + 1] * *(const VU *)(base + 1);
               acc[o][v] += wv[r * 3 + 2] * *(const VU *)(base + 2);
             } else {
-              const V a0 = *(const VU *)base, a1 = *(const VU *)(base + VL);
-              const V a0s = *(const VU *)(base + 2), a1s = *(const VU *)(base + VL + 2);
-              V even, odd, even2, odd2;
-              splitEvenOdd(a0, a1, even, odd);
-              splitEvenOdd(a0s, a1s, even2, odd2);
-              acc[o][v] += wv[r * 3 + 0] * even;
-              acc[o][v] += wv[r * 3 + 1] * odd;
-              acc[o][v] += wv[r * 3 + 2] * even2;
+              const float *__restrict even = src[o * STRIDE + r] + ow + VL * v;
+              acc[o][v] += wv[r * 3 + 0] * *(const VU *)even;
+              acc[o][v] += wv[r * 3 + 1] * *(const VU *)(even + kDwRow / 2);
+              acc[o][v] += wv[r * 3 + 2] * *(const VU *)(even + 1);
             }
           }
         }

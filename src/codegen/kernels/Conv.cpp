@@ -524,8 +524,12 @@ __attribute__((always_inline)) inline void depthwise3x3(const float *__restrict 
   alignas(64) float zeroRow[kDwRow];
   int64_t tag[16];
   for (int i = 0; i < 16; ++i) tag[i] = -1;
-  const int64_t OWv = (OW + 31) / 32 * 32;
-  const int64_t need = OWv * STRIDE + 32; // padded columns read by the vector loop
+  // Padded columns the vector loop reads: it steps NV vectors at a time while ow < OW, and
+  // a tap reads up to 2 columns further (at stride 2, each half of the split row holds
+  // OWv + VL). Small planes (7 wide) spend more on filling rows than on their taps, so
+  // no more is filled than this.
+  const int64_t OWv = (OW + VL * NV - 1) / (VL * NV) * (VL * NV);
+  const int64_t need = STRIDE == 1 ? OWv + VL + 2 : 2 * (OWv + VL);
   for (int64_t j = 0; j < need; ++j) zeroRow[j] = 0.0f;
   if (STRIDE == 2) // its odd columns
     for (int64_t j = 0; j < need / 2; ++j) zeroRow[kDwRow / 2 + j] = 0.0f;

@@ -563,24 +563,24 @@ __attribute__((always_inline)) inline void depthwise3x3(const float *__restrict 
           // then three plain loads (even, odd, even one further), where splitting each use
           // of a row cost six shuffles per vector.
           auto column = [&](int64_t c) { return c >= 0 && c < W ? in[c] : 0.0f; }; // padded column c + padL
-          int64_t j = 0;
-          for (; 2 * j < padL; ++j) {
-            buf[j] = column(2 * j - padL);
-            buf[kDwRow / 2 + j] = column(2 * j + 1 - padL);
+          int64_t half = 0; // column `half` of each half: padded columns 2 half and 2 half + 1
+          for (; 2 * half < padL; ++half) {
+            buf[half] = column(2 * half - padL);
+            buf[kDwRow / 2 + half] = column(2 * half + 1 - padL);
           }
-          for (; 2 * j - padL + 2 * VL <= W; j += VL) {
-            const V lo = *(const VU *)(in + 2 * j - padL), hi = *(const VU *)(in + 2 * j - padL + VL);
+          for (; 2 * half - padL + 2 * VL <= W; half += VL) {
+            const V lo = *(const VU *)(in + 2 * half - padL), hi = *(const VU *)(in + 2 * half - padL + VL);
             V even, odd;
             splitEvenOdd(lo, hi, even, odd);
-            *(VU *)(buf + j) = even;
-            *(VU *)(buf + kDwRow / 2 + j) = odd;
+            *(VU *)(buf + half) = even;
+            *(VU *)(buf + kDwRow / 2 + half) = odd;
           }
-          for (; 2 * j - padL < W; ++j) {
-            buf[j] = column(2 * j - padL);
-            buf[kDwRow / 2 + j] = column(2 * j + 1 - padL);
+          for (; 2 * half - padL < W; ++half) {
+            buf[half] = column(2 * half - padL);
+            buf[kDwRow / 2 + half] = column(2 * half + 1 - padL);
           }
-          for (int64_t k = j; k < need / 2; ++k) buf[k] = 0.0f;
-          for (int64_t k = j; k < need / 2; ++k) buf[kDwRow / 2 + k] = 0.0f;
+          for (int64_t k = half; k < need / 2; ++k) buf[k] = 0.0f;
+          for (int64_t k = half; k < need / 2; ++k) buf[kDwRow / 2 + k] = 0.0f;
         }
       }
       src[j] = buf;

@@ -374,15 +374,18 @@ TEST(CodegenConvGemm, DepthwiseSmallAndLargePlanes) {
   ir::Value *z = large.node("Conv", {large.input("x", {1, 4, 70, 75}), large.weights({4, 1, 3, 3})},
                             {{"group", int64_t{4}}, {"pads", Ints{1, 1, 1, 1}}, {"strides", Ints{2, 2}}});
   expectMatchesInterpreter(large, large.node("Relu", {z}), "depthwise_blocked");
-  OneNodeModel narrow; // blocked kernel, stride 2, 8 output columns: one vector per row at 8 lanes
-  ir::Value *v = narrow.node("Conv", {narrow.input("x", {1, 5, 40, 15}), narrow.weights({5, 1, 3, 3})},
+  // Blocked kernel, stride 2, 8 output columns: one vector per row at 8 lanes (120 rows: too
+  // many for the flat stride-2 kernel's buffers).
+  OneNodeModel narrow;
+  ir::Value *v = narrow.node("Conv", {narrow.input("x", {1, 5, 240, 15}), narrow.weights({5, 1, 3, 3})},
                              {{"group", int64_t{5}}, {"pads", Ints{1, 1, 1, 1}}, {"strides", Ints{2, 2}}});
   expectMatchesInterpreter(narrow, narrow.node("Relu", {v}), "depthwise_blocked_narrow");
   // Blocked kernel, stride 2, whose rows are split into even and odd columns: no left pad
-  // (even columns start at column 0) and an even width, then a left pad of 1 and an odd one.
+  // (even columns start at column 0) and an even width, then a left pad of 1 and an odd one
+  // (121 rows: blocked, not flat).
   for (const auto &[w, pads] : {std::pair<int64_t, Ints>{34, {0, 0, 1, 1}}, {33, {1, 1, 1, 1}}}) {
     OneNodeModel split;
-    ir::Value *u = split.node("Conv", {split.input("x", {1, 3, 21, w}), split.weights({3, 1, 3, 3}), split.weights({3})},
+    ir::Value *u = split.node("Conv", {split.input("x", {1, 3, 121, w}), split.weights({3, 1, 3, 3}), split.weights({3})},
                               {{"group", int64_t{3}}, {"pads", pads}, {"strides", Ints{2, 2}}});
     expectMatchesInterpreter(split, u, "depthwise_blocked_s2_w" + std::to_string(w));
   }
@@ -394,6 +397,35 @@ TEST(CodegenConvGemm, DepthwiseSmallAndLargePlanes) {
                            clipped.node("Clip", {c, clipped.graph.addConstant("lo", ir::Tensor::scalar(-0.5f)),
                                                  clipped.graph.addConstant("hi", ir::Tensor::scalar(0.5f))}),
                            "depthwise_blocked_clip");
+}
+
+// The flat stride-2 kernel (outputs up to about 28 x 28): the padded plane split into four
+// phases. Pads on every side or none, odd and even widths, an input row and column that no
+// output reads, and each way of applying the activation (Relu and Clip on registers,
+// HardSwish after the plane).
+TEST(CodegenConvGemm, DepthwiseStride2SmallPlanes) {
+  struct Case {
+    Ints shape, pads;
+    std::string activation;
+  };
+  const Case cases[] = {{{1, 6, 14, 14}, {1, 1, 1, 1}, "Clip"},
+                        {{1, 3, 15, 16}, {0, 0, 1, 1}, "Relu"},
+                        {{1, 3, 28, 27}, {1, 2, 1, 0}, "HardSwish"},
+                        {{1, 2, 10, 12}, {0, 0, 0, 0}, "Relu"},
+                        {{1, 2, 56, 56}, {1, 1, 1, 1}, "Clip"}};
+  for (const Case &c : cases) {
+    OneNodeModel m;
+    const int64_t channels = c.shape[1];
+    ir::Value *y = m.node("Conv", {m.input("x", c.shape), m.weights({channels, 1, 3, 3}), m.weights({channels})},
+                          {{"group", channels}, {"pads", c.pads}, {"strides", Ints{2, 2}}});
+    if (c.activation == "Clip")
+      y = m.node("Clip", {y, m.graph.addConstant("lo", ir::Tensor::scalar(0.0f)),
+                          m.graph.addConstant("hi", ir::Tensor::scalar(0.4f))});
+    else
+      y = m.node(c.activation, {y});
+    expectMatchesInterpreter(m, y,
+                             "depthwise_flat_s2_" + std::to_string(c.shape[2]) + "x" + std::to_string(c.shape[3]));
+  }
 }
 
 TEST(CodegenConvGemm, PackedGemm) {

@@ -635,16 +635,49 @@ __attribute__((always_inline)) inline void depthwise3x3(const float *__restrict 
   if (activation != kRelu && activation != kClip) activateRange(out, OH * OW, activation, actAlpha, actBeta);
 }
 
-/// Floats of the zero-padded plane of depthwise3x3Flat (with 2 rows + 64 floats of slack for the
-/// last vectors): planes up to about 30 x 30.
+/// Floats of each zero-padded buffer of the flat depthwise kernels (the plane, or one of its
+/// four stride-2 phases, with slack for the last vectors): planes up to about 30 x 30.
 constexpr int64_t kDwFlat = 1024;
+constexpr int kDwFlatVectors = 4; // vectors per step of the flat kernels: independent accumulators
+
+/// The flat kernels' arithmetic: res[p] = bias + sum over the taps t, in (r, s) order, of
+/// filter[t] * tap[t][p], for p < flat rounded up to whole steps of kDwFlatVectors VL-float
+/// vectors (each tap must have that many readable floats). Relu and Clip are applied on
+/// registers; the other activations are left to the caller.
+template <int VL>
+__attribute__((always_inline)) inline void depthwise3x3FlatTaps(const float *const tap[9],
+                                                                const float *__restrict filter, float b,
+                                                                int64_t flat, float *__restrict res,
+                                                                int32_t activation, float actAlpha, float actBeta) {
+  typedef float V __attribute__((ext_vector_type(VL)));
+  typedef float VU __attribute__((ext_vector_type(VL), aligned(4)));
+  V wv[9];
+  for (int i = 0; i < 9; ++i) wv[i] = filter[i];
+  for (int64_t p0 = 0; p0 < flat; p0 += VL * kDwFlatVectors) {
+    V acc[kDwFlatVectors];
+    _Pragma("clang loop unroll(full)") for (int v = 0; v < kDwFlatVectors; ++v) acc[v] = b;
+    _Pragma("clang loop unroll(full)") for (int t = 0; t < 9; ++t) {
+      _Pragma("clang loop unroll(full)") for (int v = 0; v < kDwFlatVectors; ++v)
+        acc[v] += wv[t] * *(const VU *)(tap[t] + p0 + VL * v);
+    }
+    _Pragma("clang loop unroll(full)") for (int v = 0; v < kDwFlatVectors; ++v) {
+      V value = acc[v];
+      if (activation == kRelu) value = value > 0.0f ? value : 0.0f;
+      if (activation == kClip) {
+        value = value < actAlpha ? actAlpha : value;
+        value = value > actBeta ? actBeta : value;
+      }
+      *(VU *)(res + p0 + VL * v) = value;
+    }
+  }
+}
 
 /// Depthwise 3x3, stride 1, for small planes: the plane is copied into a zero-padded Hp x Wp
 /// buffer, and outputs are computed in its flat coordinates p = oh * Wp + ow, where tap (r,
-/// s) is simply p + r * Wp + s: whole vectors of 16 outputs per load, no per-row edges (the
+/// s) is simply p + r * Wp + s: whole vectors of outputs per load, no per-row edges (the
 /// Wp - OW columns per row that fall in the padding are computed and dropped), VL = the
-/// target's float lanes per vector. Each output is
-/// bias + taps in (r, s) order, as in depthwise3x3.
+/// target's float lanes per vector. Each output is bias + taps in (r, s) order, as in
+/// depthwise3x3.
 template <int VL>
 __attribute__((always_inline)) inline void depthwise3x3Flat(const float *__restrict plane,
                                                             const float *__restrict filter, float b,
@@ -655,40 +688,85 @@ __attribute__((always_inline)) inline void depthwise3x3Flat(const float *__restr
   alignas(64) float buf[kDwFlat];
   alignas(64) float res[kDwFlat];
   for (int64_t i = 0; i < Hp * Wp + 2 * Wp + 64; ++i) buf[i] = 0.0f; // all the vectors read
+  // Input columns [cLo, cHi) land inside the padded row.
+  const int64_t cLo = imax(0, -padL), cHi = imin(W, Wp - padL);
   for (int64_t ih = 0; ih < H; ++ih) {
     const int64_t row = ih + padT;
-    if (row < 0 || row >= Hp) continue;
-    for (int64_t c = 0; c < W; ++c) {
-      const int64_t col = c + padL;
-      if (col >= 0 && col < Wp) buf[row * Wp + col] = plane[ih * W + c];
-    }
+    if (row < 0 || row >= Hp || cHi <= cLo) continue;
+    copyFloats<VL>(buf + row * Wp + padL + cLo, plane + ih * W + cLo, cHi - cLo);
   }
+  const float *tap[9];
+  for (int t = 0; t < 9; ++t) tap[t] = buf + (t / 3) * Wp + t % 3;
+  depthwise3x3FlatTaps<VL>(tap, filter, b, flat, res, activation, actAlpha, actBeta);
+  for (int64_t oh = 0; oh < OH; ++oh) copyFloats<VL>(out + oh * OW, res + oh * Wp, OW);
+  if (activation != kRelu && activation != kClip) activateRange(out, OH * OW, activation, actAlpha, actBeta);
+}
+
+/// Floats of each phase buffer of depthwise3x3FlatStride2 for an OH x OW output: its flat
+/// outputs rounded up to whole steps plus the furthest tap offset (Wh + 1), and at least the
+/// (OH + 1) rows of Wh written plus the last split's vector.
+inline int64_t depthwise3x3PhaseFloats(int64_t OH, int64_t OW, int64_t VL) {
+  const int64_t Wh = OW + 1, step = VL * kDwFlatVectors;
+  const int64_t steps = (OH * Wh + step - 1) / step * step;
+  return imax(steps + Wh + 1, (OH + 1) * Wh + VL);
+}
+
+/// Floats of the zero-padded plane of depthwise3x3FlatStride2: its 2 OH + 1 rows of 2 Wh
+/// columns, and the last split's two vectors past them.
+inline int64_t depthwise3x3PaddedFloats(int64_t OH, int64_t OW, int64_t VL) {
+  return (2 * OH + 1) * 2 * (OW + 1) + 2 * VL;
+}
+
+/// Depthwise 3x3, stride 2, for small planes: the zero-padded plane is split into its four
+/// phases (even or odd padded row) x (even or odd padded column), each (OH + 1) x Wh with
+/// Wh = OW + 1, so that padded element (2 oh + r, 2 ow + s), which output (oh, ow) reads at
+/// tap (r, s), is element p + (r / 2) Wh + s / 2 of phase (r % 2, s % 2), with p = oh Wh +
+/// ow. The outputs are then computed in flat coordinates as in depthwise3x3Flat: whole
+/// vectors, one load per tap, no shuffles (the split costs one per input vector, once).
+template <int VL>
+__attribute__((always_inline)) inline void depthwise3x3FlatStride2(const float *__restrict plane,
+                                                                   const float *__restrict filter, float b,
+                                                                   float *__restrict out, int64_t H, int64_t W,
+                                                                   int64_t OH, int64_t OW, int64_t padT, int64_t padL,
+                                                                   int32_t activation, float actAlpha, float actBeta) {
   typedef float V __attribute__((ext_vector_type(VL)));
   typedef float VU __attribute__((ext_vector_type(VL), aligned(4)));
-  V wv[9];
-  for (int i = 0; i < 9; ++i) wv[i] = filter[i];
-  constexpr int kVec = 4; // vectors per step: independent accumulators
-  for (int64_t p0 = 0; p0 < flat; p0 += VL * kVec) {
-    V acc[kVec];
-    _Pragma("clang loop unroll(full)") for (int v = 0; v < kVec; ++v) acc[v] = b;
-    _Pragma("clang loop unroll(full)") for (int r = 0; r < 3; ++r) {
-      _Pragma("clang loop unroll(full)") for (int t = 0; t < 3; ++t) {
-        _Pragma("clang loop unroll(full)") for (int v = 0; v < kVec; ++v)
-          acc[v] += wv[r * 3 + t] * *(const VU *)(buf + p0 + VL * v + r * Wp + t);
-      }
-    }
-    _Pragma("clang loop unroll(full)") for (int v = 0; v < kVec; ++v) {
-      V value = acc[v];
-      if (activation == kRelu) value = value > 0.0f ? value : 0.0f;
-      if (activation == kClip) {
-        value = value < actAlpha ? actAlpha : value;
-        value = value > actBeta ? actBeta : value;
-      }
-      *(VU *)(res + p0 + VL * v) = value;
+  const int64_t Wh = OW + 1, Wp = 2 * Wh, flat = OH * Wh;
+  const int64_t phaseFloats = depthwise3x3PhaseFloats(OH, OW, VL);
+  const int64_t paddedFloats = depthwise3x3PaddedFloats(OH, OW, VL);
+  alignas(64) float padded[2 * kDwFlat];
+  alignas(64) float phase[4][kDwFlat];
+  alignas(64) float res[kDwFlat];
+  // The whole padded plane first, then its split: splitting each row right after copying it
+  // loaded vectors that straddle the copy's stores, which stalls store-to-load forwarding
+  // (a third of the layer's time).
+  for (int64_t i = 0; i < paddedFloats; ++i) padded[i] = 0.0f;
+  const int64_t cLo = imax(0, -padL), cHi = imin(W, Wp - padL); // input columns in the padded row
+  for (int64_t row = 0; row <= 2 * OH; ++row) {
+    const int64_t ih = row - padT;
+    if (ih >= 0 && ih < H && cLo < cHi)
+      copyFloats<VL>(padded + row * Wp + padL + cLo, plane + ih * W + cLo, cHi - cLo);
+  }
+  // Split rows write whole vectors: past Wh, into the next row of the phase, which the next
+  // row of the same parity then overwrites. Past the last rows: zeros, read only by the
+  // dropped outputs.
+  for (int k = 0; k < 4; ++k)
+    for (int64_t i = OH * Wh; i < phaseFloats; ++i) phase[k][i] = 0.0f;
+  for (int64_t row = 0; row <= 2 * OH; ++row) {
+    float *__restrict even = phase[(row % 2) * 2] + (row / 2) * Wh;
+    float *__restrict odd = phase[(row % 2) * 2 + 1] + (row / 2) * Wh;
+    for (int64_t j = 0; j < Wh; j += VL) {
+      const V lo = *(const VU *)(padded + row * Wp + 2 * j), hi = *(const VU *)(padded + row * Wp + 2 * j + VL);
+      V e, o;
+      splitEvenOdd(lo, hi, e, o);
+      *(VU *)(even + j) = e;
+      *(VU *)(odd + j) = o;
     }
   }
-  for (int64_t oh = 0; oh < OH; ++oh)
-    for (int64_t ow = 0; ow < OW; ++ow) out[oh * OW + ow] = res[oh * Wp + ow];
+  const float *tap[9];
+  for (int t = 0; t < 9; ++t) tap[t] = phase[(t / 3) % 2 * 2 + t % 3 % 2] + (t / 3) / 2 * Wh + (t % 3) / 2;
+  depthwise3x3FlatTaps<VL>(tap, filter, b, flat, res, activation, actAlpha, actBeta);
+  for (int64_t oh = 0; oh < OH; ++oh) copyFloats<VL>(out + oh * OW, res + oh * Wh, OW);
   if (activation != kRelu && activation != kClip) activateRange(out, OH * OW, activation, actAlpha, actBeta);
 }
 
@@ -704,6 +782,9 @@ __attribute__((always_inline)) inline void depthwise3x3Plane(const float *__rest
   // The flat kernel reads up to 16 * 4 - 1 floats past the last output's taps.
   if (stride == 1 && (OH + 2) * (OW + 2) + 2 * (OW + 2) + 64 <= kDwFlat)
     depthwise3x3Flat<VL>(plane, filter, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);
+  else if (stride == 2 && depthwise3x3PhaseFloats(OH, OW, VL) <= kDwFlat &&
+           depthwise3x3PaddedFloats(OH, OW, VL) <= 2 * kDwFlat)
+    depthwise3x3FlatStride2<VL>(plane, filter, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);
   else if (stride == 1 && OW <= VL)
     depthwise3x3<1, 1, VL>(plane, filter, b, out, H, W, OH, OW, padT, padL, activation, actAlpha, actBeta);
   else if (stride == 1)

@@ -1,5 +1,5 @@
-// Helpers shared by the NN lowering rules (Pool, ConvTranspose, IntegerNN, Normalization,
-// Resize, GridSample).
+// Helpers shared by the NN lowering rules (Conv, QConv, Pool, ConvTranspose, IntegerNN,
+// Normalization, Resize, GridSample).
 #pragma once
 
 #include "../Lowering.h"
@@ -10,6 +10,9 @@
 #include <vector>
 
 namespace leip::codegen {
+
+/// a / b rounded up, for a >= 0 and b > 0: blocks of b that cover a.
+inline int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 /// The geometry table of the window kernels (kernels/Pool.cpp, ConvTranspose.cpp,
 /// IntegerNN.cpp): [input dims, output dims, kernel, strides, dilations, leading pads], 3 values each

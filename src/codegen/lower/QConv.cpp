@@ -54,8 +54,6 @@ std::vector<QConvTile> tilesFor(Int8Dot dot, int floatLanes) {
 
 QConvTile tileFor(Int8Dot dot, int floatLanes) { return tilesFor(dot, floatLanes).front(); }
 
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 /// Whether a float tensor is known to hold no NaN: the output of a QConv whose float
 /// inputs (a residual, if any) hold none and whose scales and biases are at most 1e20 in
 /// magnitude (with int32 sums, its values then stay far from overflowing to infinities,

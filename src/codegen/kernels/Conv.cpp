@@ -19,9 +19,11 @@
 // - 1x1, stride 1, no padding (output the size of the input): the column panel of a full
 //   tile is just NR contiguous floats of each input channel, so the micro-kernel reads x
 //   directly (no packing); a partial last tile is packed by a plain copy.
-// - Depthwise 3x3, stride 1 or 2, dilation 1: blocks of 4 output rows x 16 columns with
-//   all 9 taps accumulated in registers (bias + taps in (r, s) order, padding read as
-//   zero from zero-padded copies of the input rows in a small stack ring buffer).
+// - Depthwise 3x3, stride 1 or 2, dilation 1: small planes in flat coordinates of a
+//   zero-padded copy of the plane (at stride 2, of its four row x column phases), whole
+//   vectors per tap; larger ones in blocks of 4 output rows x 16 columns with all 9 taps
+//   accumulated in registers (bias + taps in (r, s) order, padding read as zero from
+//   zero-padded copies of the input rows in a small stack ring buffer).
 // - Other depthwise (one input channel per group): direct convolution. For each filter tap it
 //   adds w * (a shifted input row) to the output row, over the output columns whose input
 //   column lies inside the image (no bounds checks in the inner loop).

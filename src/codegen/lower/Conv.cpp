@@ -168,8 +168,8 @@ int64_t lowerDirectConv(NodeLowering &L, const ir::Value *x, const ir::Value *y,
   int64_t rowsPerTask = std::clamp<int64_t>(kDirectAccFloats / (ys[3] * KB), 1, ys[2]);
   rowsPerTask = std::min(rowsPerTask, (ys[2] + fewestRowBlocks - 1) / fewestRowBlocks);
   // Row blocks of equal height (56 rows as 7 x 8, not 6 x 9 + 2): the pool hands each thread
-  // an equal number of tasks, so unequal tasks left one thread a quarter more work than the
-  // other (layer1 of resnet18, 2 threads).
+  // an equal number of tasks, so unequal tasks could leave one thread a quarter more work
+  // than the other (layer1 of resnet18, 2 threads).
   if (ys[2] > 0) rowsPerTask = ceilDiv(ys[2], ceilDiv(ys[2], rowsPerTask));
   const int64_t channelChunk =
       std::clamp<int64_t>(ws[2] * ws[3] > 1 ? kDirectSpatialChunkBytes / (ws[2] * ws[3] * KB * 4)

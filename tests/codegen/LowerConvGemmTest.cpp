@@ -327,8 +327,10 @@ TEST(CodegenConvGemm, PointwiseConvWithWideAndNarrowReductions) {
                            fewOutputs.node("Conv", {fewOutputs.input("x", {1, 144, 12, 12}),
                                                     fewOutputs.weights({24, 144, 1, 1})}),
                            "pointwise_few_outputs");
-  // 300 input channels: the direct kernel in two channel chunks at every vector width; the
-  // 7 rows of a task run as one row of 49 positions (the input has no border).
+  // 300 input channels on 7x7 planes: the direct kernel in 64-channel chunks (4 full and
+  // one of 44), the small-plane chunk size at every vector width; the 7 rows of a task run
+  // as one row of 49 positions (the input has no border). The wide case above takes
+  // 128-channel chunks (128 + 72).
   OneNodeModel chunked;
   ir::Value *c = chunked.node("Conv", {chunked.input("x", {1, 300, 7, 7}), chunked.weights({40, 300, 1, 1}),
                                        chunked.weights({40})});

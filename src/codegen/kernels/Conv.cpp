@@ -750,8 +750,8 @@ __attribute__((always_inline)) inline void depthwise3x3FlatStride2(const float *
       copyFloats<VL>(padded + row * Wp + padL + cLo, plane + ih * W + cLo, cHi - cLo);
   }
   // Split rows write whole vectors: past Wh, into the next row of the phase, which the next
-  // row of the same parity then overwrites. Past the last rows: zeros, read only by the
-  // dropped outputs.
+  // row of the same parity then overwrites. Past the last rows: zeros or that overflow,
+  // read only by the dropped outputs.
   for (int k = 0; k < 4; ++k)
     for (int64_t i = OH * Wh; i < phaseFloats; ++i) phase[k][i] = 0.0f;
   for (int64_t row = 0; row <= 2 * OH; ++row) {

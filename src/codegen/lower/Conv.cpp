@@ -91,14 +91,14 @@ constexpr int64_t kDirectSpatialChunkBytes = 32768;
 constexpr int64_t kDirectPointwiseChunkChannels = 128;
 /// On small planes every tile of a 1x1 layer re-reads the chunk's whole input planes, so the
 /// chunk is halved when its planes and weights then fit this much of L1 (three quarters of
-/// 32 KiB): 64 channels on 7x7 planes made mobilenet_v2's 7x7 pointwise layers 5-7 % faster
+/// 32 KiB): 64 channels on 7x7 planes made mobilenet_v2's 7x7 pointwise layers 5-13 % faster
 /// on the AVX2 machine (on 14x14, where even 64 planes do not fit, 64 was 4 % slower).
 constexpr int64_t kDirectPointwisePlanesBytes = 24576;
 
-/// Input channels per chunk of a direct 1x1 kernel with `positions` output positions and
-/// `blockChannels` (2L) packed weights per input channel.
-int64_t pointwiseChunkChannels(int64_t positions, int64_t blockChannels) {
-  const int64_t half = kDirectPointwiseChunkChannels / 2, bytesPerChannel = (positions + blockChannels) * 4;
+/// Input channels per chunk of a direct 1x1 kernel whose input planes hold `planeFloats`
+/// floats, with `blockChannels` (2L) packed weights per input channel.
+int64_t pointwiseChunkChannels(int64_t planeFloats, int64_t blockChannels) {
+  const int64_t half = kDirectPointwiseChunkChannels / 2, bytesPerChannel = (planeFloats + blockChannels) * 4;
   return bytesPerChannel * kDirectPointwiseChunkChannels > kDirectPointwisePlanesBytes &&
                  bytesPerChannel * half <= kDirectPointwisePlanesBytes
              ? half

@@ -22,26 +22,32 @@ inline void activateFast(float *__restrict y, int64_t n, int32_t activation, flo
   }
 }
 
+/// y[i] = x[i] for i < n < Limit (a power of two), in moves of constant size by the bits of
+/// n: a copy of variable size would be a call to libc's memcpy, and a loop a masked one
+/// (copyFloats).
+template <int Limit, typename T>
+__attribute__((always_inline)) inline void copyUnder(T *__restrict y, const T *__restrict x, int64_t n) {
+  int64_t i = 0;
+  _Pragma("clang loop unroll(full)") for (int64_t size = Limit / 2; size >= 1; size /= 2) if (n & size) {
+      __builtin_memcpy(y + i, x + i, size * sizeof(T));
+      i += size;
+    }
+}
+
 /// y[i] = x[i] for i < n, for short rows (n a constant after inlining). LLVM vectorizes a
 /// loop whose constant trip count is under 16 only by masking its tail (vmaskmovps on
 /// AVX2), which AMD's Zen cores run as microcode: such copies took half of mobilenet_v2's
 /// 7x7 and 14x14 depthwise time. Here: whole VL-float vectors, the last one overlapping the
-/// one before, and under VL floats, copies of constant sizes.
+/// one before, and under VL floats, copyUnder.
 template <int VL>
 __attribute__((always_inline)) inline void copyFloats(float *__restrict y, const float *__restrict x, int64_t n) {
   typedef float VU __attribute__((ext_vector_type(VL), aligned(4)));
-  if (n >= VL) {
-    for (int64_t i = 0;; i += VL) {
-      if (i + VL > n) i = n - VL;
-      *(VU *)(y + i) = *(const VU *)(x + i);
-      if (i + VL == n) return;
-    }
+  if (n < VL) return copyUnder<VL>(y, x, n);
+  for (int64_t i = 0;; i += VL) {
+    if (i + VL > n) i = n - VL;
+    *(VU *)(y + i) = *(const VU *)(x + i);
+    if (i + VL == n) return;
   }
-  int64_t i = 0;
-  _Pragma("clang loop unroll(full)") for (int64_t size = VL / 2; size >= 1; size /= 2) if (n & size) {
-      __builtin_memcpy(y + i, x + i, size * sizeof(float));
-      i += size;
-    }
 }
 
 /// The register tile shared by the direct convolution (Conv.cpp) and the packed Gemm

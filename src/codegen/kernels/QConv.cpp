@@ -159,16 +159,6 @@ __attribute__((target("avx2"))) inline void quantize32(uint8_t *y, const F32x8Gc
 }
 #endif
 
-/// Copies n < 32 bytes in moves of constant size (a copy of variable size would be a call
-/// to libc's memcpy).
-__attribute__((always_inline)) inline void copyUnder32(uint8_t *__restrict y, const uint8_t *__restrict x, int64_t n) {
-  int64_t i = 0;
-  _Pragma("clang loop unroll(full)") for (int64_t size = 16; size >= 1; size /= 2) if (n & size) {
-      __builtin_memcpy(y + i, x + i, size);
-      i += size;
-    }
-}
-
 /// y[q] = f(x[q]) for q < n, by step(x + q, y + q), which maps 32 values to 32 bytes. The
 /// last step moves back to n - 32, overlapping the one before rather than leaving a
 /// remainder. Under 32 values, x must have 32 readable ones (the sums buffers hold whole
@@ -178,7 +168,7 @@ __attribute__((always_inline)) inline void overlappingSteps32(const T *x, int64_
   if (n < 32) {
     alignas(32) uint8_t out[32];
     step(x, out);
-    copyUnder32(y, out, n);
+    copyUnder<32>(y, out, n);
     return;
   }
   for (int64_t q = 0;; q += 32) {

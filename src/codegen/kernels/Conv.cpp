@@ -674,6 +674,18 @@ __attribute__((always_inline)) inline void depthwise3x3FlatTaps(const float *con
   }
 }
 
+/// Copies the plane's rows that land in rows [0, rows) of `padded` (zero-filled rows of Wp
+/// floats) at offset (padT, padL), each clipped to the columns that land inside its row.
+template <int VL>
+__attribute__((always_inline)) inline void copyIntoPadded(const float *__restrict plane, int64_t H, int64_t W,
+                                                          float *__restrict padded, int64_t rows, int64_t Wp,
+                                                          int64_t padT, int64_t padL) {
+  const int64_t cLo = imax(0, -padL), cHi = imin(W, Wp - padL);
+  if (cHi <= cLo) return;
+  for (int64_t row = imax(0, padT); row < imin(rows, H + padT); ++row)
+    copyFloats<VL>(padded + row * Wp + padL + cLo, plane + (row - padT) * W + cLo, cHi - cLo);
+}
+
 /// Depthwise 3x3, stride 1, for small planes: the plane is copied into a zero-padded Hp x Wp
 /// buffer, and outputs are computed in its flat coordinates p = oh * Wp + ow, where tap (r,
 /// s) is simply p + r * Wp + s: whole vectors of outputs per load, no per-row edges (the
@@ -690,13 +702,7 @@ __attribute__((always_inline)) inline void depthwise3x3Flat(const float *__restr
   alignas(64) float buf[kDwFlat];
   alignas(64) float res[kDwFlat];
   for (int64_t i = 0; i < Hp * Wp + 2 * Wp + 64; ++i) buf[i] = 0.0f; // all the vectors read
-  // Input columns [cLo, cHi) land inside the padded row.
-  const int64_t cLo = imax(0, -padL), cHi = imin(W, Wp - padL);
-  for (int64_t ih = 0; ih < H; ++ih) {
-    const int64_t row = ih + padT;
-    if (row < 0 || row >= Hp || cHi <= cLo) continue;
-    copyFloats<VL>(buf + row * Wp + padL + cLo, plane + ih * W + cLo, cHi - cLo);
-  }
+  copyIntoPadded<VL>(plane, H, W, buf, Hp, Wp, padT, padL);
   const float *tap[9];
   for (int t = 0; t < 9; ++t) tap[t] = buf + (t / 3) * Wp + t % 3;
   depthwise3x3FlatTaps<VL>(tap, filter, b, flat, res, activation, actAlpha, actBeta);
@@ -743,12 +749,7 @@ __attribute__((always_inline)) inline void depthwise3x3FlatStride2(const float *
   // loaded vectors that straddle the copy's stores, which stalls store-to-load forwarding
   // (a third of the layer's time).
   for (int64_t i = 0; i < paddedFloats; ++i) padded[i] = 0.0f;
-  const int64_t cLo = imax(0, -padL), cHi = imin(W, Wp - padL); // input columns in the padded row
-  for (int64_t row = 0; row <= 2 * OH; ++row) {
-    const int64_t ih = row - padT;
-    if (ih >= 0 && ih < H && cLo < cHi)
-      copyFloats<VL>(padded + row * Wp + padL + cLo, plane + ih * W + cLo, cHi - cLo);
-  }
+  copyIntoPadded<VL>(plane, H, W, padded, 2 * OH + 1, Wp, padT, padL); // the rows read
   // Split rows write whole vectors: past Wh, into the next row of the phase, which the next
   // row of the same parity then overwrites. Past the last rows: zeros or that overflow,
   // read only by the dropped outputs.

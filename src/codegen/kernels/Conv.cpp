@@ -309,6 +309,38 @@ __attribute__((always_inline)) inline void zeroBorder(float *__restrict planes, 
   }
 }
 
+/// The end of a direct-convolution task: acc holds output rows [oh0, oh0 + rows) x OW
+/// positions x KB channels of channel block kb (channels in lanes). Adds the residual (see
+/// directConv), applies the activation, and stores the rows transposed into y [N, K, yH, yW]
+/// at (padT, padL), zeroing the border cells of its rows and channels.
+__attribute__((always_inline)) inline void storeChannelLaneRows(
+    float *__restrict acc, int64_t KB, const float *residual, float *y, int64_t n, int64_t K, int64_t kb, int64_t oh0,
+    int64_t rows, int64_t OH, int64_t OW, int64_t yH, int64_t yW, int64_t padT, int64_t padL, int64_t resH,
+    int64_t resW, int64_t resPadT, int64_t resPadL, int32_t activation, float actAlpha, float actBeta) {
+  const int64_t positions = rows * OW, kValid = imin(KB, K - kb * KB), yPlane = yH * yW;
+  // Not restrict: the residual may be this very tensor (the compiler writes over a
+  // residual read by nothing after), so it is read before the rows are stored.
+  float *planes = y + (n * K + kb * KB) * yPlane;
+  if (residual) {
+    const int64_t resPlane = resH * resW;
+    const float *resPlanes = residual + (n * K + kb * KB) * resPlane;
+    if (resW == OW) { // the block's rows are one run of positions
+      addTransposed(acc, KB, resPlanes + (resPadT + oh0) * resW, resPlane, positions, kValid);
+    } else {
+      for (int64_t i = 0; i < rows; ++i)
+        addTransposed(acc + i * OW * KB, KB, resPlanes + (resPadT + oh0 + i) * resW + resPadL, resPlane, OW, kValid);
+    }
+  }
+  activateFast(acc, positions * KB, activation, actAlpha, actBeta);
+  if (yW == OW) { // the block's rows are one run of positions
+    storeTransposed(acc, KB, planes + (padT + oh0) * yW, yPlane, positions, kValid);
+  } else {
+    for (int64_t i = 0; i < rows; ++i)
+      storeTransposed(acc + i * OW * KB, KB, planes + (padT + oh0 + i) * yW + padL, yPlane, OW, kValid);
+  }
+  if (yW != OW || yH != OH) zeroBorder(planes, kValid, yPlane, yH, yW, padT, padL, OH, OW, oh0, rows);
+}
+
 /// Floats of the direct convolution's accumulator buffer (32 KiB of stack): a task's
 /// output rows x positions x 2L channels. The compiler only picks the direct kernel when one
 /// row fits.
@@ -338,8 +370,7 @@ __attribute__((always_inline)) inline void directConv(const float *__restrict x,
                                                       int64_t resPadL, int32_t activation, float actAlpha,
                                                       float actBeta, int64_t begin, int64_t end) {
   constexpr int64_t KB = 2 * L;
-  const int64_t yPlane = yH * yW;
-  const int64_t blocks = (K + KB - 1) / KB, rowBlocks = (OH + RB - 1) / RB, Q = C * R * S, P = OH * OW;
+  const int64_t blocks = (K + KB - 1) / KB, rowBlocks = (OH + RB - 1) / RB, Q = C * R * S;
   const int64_t plane = Hp * Wp;
   alignas(64) float acc[kDirectAccFloats];
   for (int64_t task = begin; task < end; ++task) {
@@ -376,29 +407,201 @@ __attribute__((always_inline)) inline void directConv(const float *__restrict x,
         channelLaneRow<L, MR>(xn + c0 * plane + (oh0 + i) * strideH * Wp, wk + c0 * R * S * KB, bias + kb * KB,
                          acc + i * OW * KB, c0 == 0, imin(CC, C - c0), plane, Wp, R, S, dilH, dilW, strideW, OW);
     }
-    const int64_t positions = rows * OW, kValid = imin(KB, K - kb * KB);
-    // Not restrict: the residual may be this very tensor (the compiler writes over a
-    // residual read by nothing after), so it is read before the rows are stored.
-    float *planes = y + (n * K + kb * KB) * yPlane;
-    if (residual) {
-      const int64_t resPlane = resH * resW;
-      const float *resPlanes = residual + (n * K + kb * KB) * resPlane;
-      if (resW == OW) { // the block's rows are one run of positions
-        addTransposed(acc, KB, resPlanes + (resPadT + oh0) * resW, resPlane, positions, kValid);
-      } else {
-        for (int64_t i = 0; i < rows; ++i)
-          addTransposed(acc + i * OW * KB, KB, resPlanes + (resPadT + oh0 + i) * resW + resPadL, resPlane, OW,
-                        kValid);
+    storeChannelLaneRows(acc, KB, residual, y, n, K, kb, oh0, rows, OH, OW, yH, yW, padT, padL, resH, resW, resPadT,
+                         resPadL, activation, actAlpha, actBeta);
+  }
+}
+
+/// Floats of the Winograd kernel's transformed-input buffer V (16 slabs of CC x T floats
+/// plus kWinogradSlabPad: 128 KiB of stack) and of its sums M (KG x 16 x T x 2L: 64 KiB);
+/// lower/Conv.cpp sizes CC, KG and T to fit.
+constexpr int64_t kWinogradInputFloats = 32768, kWinogradSumFloats = 16384, kWinogradSlabPad = 16;
+/// Floats of each of the Winograd kernel's four row buffers: the padded input width (OW + 2)
+/// plus the column the last tile reads past it when OW is odd.
+constexpr int64_t kWinogradRowFloats = 1024;
+
+/// The even lanes (0, 2, 4, ...) and odd lanes of the concatenation (a, b). (Results by
+/// reference: vector returns warn of ABI changes.)
+template <typename V>
+__attribute__((always_inline)) inline void splitEvenOdd(const V &a, const V &b, V &even, V &odd) {
+  if constexpr (sizeof(V) == 64) {
+    even = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    odd = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  } else if constexpr (sizeof(V) == 32) {
+    even = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
+    odd = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
+  } else {
+    even = __builtin_shufflevector(a, b, 0, 2, 4, 6);
+    odd = __builtin_shufflevector(a, b, 1, 3, 5, 7);
+  }
+}
+
+/// Winograd F(2x2, 3x3)'s input transform down the columns, B^T d for the four input rows
+/// of a row of tiles: t0 = r0 - r2, t1 = r1 + r2, t2 = r2 - r1, t3 = r1 - r3 (r3 null: a
+/// row of zeros) over n columns, in whole VL-float vectors, the last one overlapping, so
+/// that no loop ends in a masked tail (microcode on AMD, see copyFloats).
+template <int VL>
+__attribute__((always_inline)) inline void winogradColumns(const float *__restrict r0, const float *__restrict r1,
+                                                           const float *__restrict r2, const float *__restrict r3,
+                                                           float *__restrict t0, float *__restrict t1,
+                                                           float *__restrict t2, float *__restrict t3, int64_t n) {
+  typedef float V __attribute__((ext_vector_type(VL)));
+  typedef float VU __attribute__((ext_vector_type(VL), aligned(4)));
+  if (n < VL) {
+#pragma clang loop vectorize(disable)
+    for (int64_t j = 0; j < n; ++j) {
+      t0[j] = r0[j] - r2[j];
+      t1[j] = r1[j] + r2[j];
+      t2[j] = r2[j] - r1[j];
+      t3[j] = r3 ? r1[j] - r3[j] : r1[j];
+    }
+    return;
+  }
+  for (int64_t j = 0;; j += VL) {
+    if (j + VL > n) j = n - VL;
+    const V a = *(const VU *)(r0 + j), b = *(const VU *)(r1 + j), c = *(const VU *)(r2 + j);
+    const V d = r3 ? *(const VU *)(r3 + j) : V(0.0f);
+    *(VU *)(t0 + j) = a - c;
+    *(VU *)(t1 + j) = b + c;
+    *(VU *)(t2 + j) = c - b;
+    *(VU *)(t3 + j) = b - d;
+    if (j + VL == n) return;
+  }
+}
+
+/// The transform across, d B, of one transformed row t (2 TX + 2 columns): for tile tx,
+/// with a, b, e, f = t[2tx .. 2tx + 3], v0 = a - e, v1 = b + e, v2 = e - b, v3 = b - f. In
+/// VL-tile vectors (even and odd columns split by shuffles), the last one overlapping; rows
+/// of fewer tiles in vectors of 4, or one by one under 4.
+template <int VL>
+__attribute__((always_inline)) inline void winogradAcross(const float *__restrict t, float *__restrict v0,
+                                                          float *__restrict v1, float *__restrict v2,
+                                                          float *__restrict v3, int64_t TX) {
+  if constexpr (VL > 4) {
+    if (TX < VL) return winogradAcross<4>(t, v0, v1, v2, v3, TX);
+  }
+  typedef float V __attribute__((ext_vector_type(VL)));
+  typedef float VU __attribute__((ext_vector_type(VL), aligned(4)));
+  if (TX < VL) {
+#pragma clang loop vectorize(disable)
+    for (int64_t tx = 0; tx < TX; ++tx) {
+      const float a = t[2 * tx], b = t[2 * tx + 1], e = t[2 * tx + 2], f = t[2 * tx + 3];
+      v0[tx] = a - e;
+      v1[tx] = b + e;
+      v2[tx] = e - b;
+      v3[tx] = b - f;
+    }
+    return;
+  }
+  for (int64_t tx = 0;; tx += VL) {
+    if (tx + VL > TX) tx = TX - VL;
+    const V lo = *(const VU *)(t + 2 * tx), hi = *(const VU *)(t + 2 * tx + VL);
+    const V lo2 = *(const VU *)(t + 2 * tx + 2), hi2 = *(const VU *)(t + 2 * tx + 2 + VL);
+    V a, b, e, f;
+    splitEvenOdd(lo, hi, a, b);
+    splitEvenOdd(lo2, hi2, e, f);
+    *(VU *)(v0 + tx) = a - e;
+    *(VU *)(v1 + tx) = b + e;
+    *(VU *)(v2 + tx) = e - b;
+    *(VU *)(v3 + tx) = b - f;
+    if (tx + VL == TX) return;
+  }
+}
+
+/// 3x3, stride 1, dilation 1 convolution by Winograd's minimal filtering F(2x2, 3x3)
+/// (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2015): each 2x2 tile
+/// of outputs is A^T [ (G g G^T) .* (B^T d B) ] A over its 4x4 input tile d, 16 products per
+/// input channel where the direct convolution needs 36, so 2.25x fewer multiply-adds. The
+/// compiler transforms the weights (U = G g G^T, exact in binary: G holds 0, 1 and 1/2) and
+/// packs them [K / 2L blocks][16 elements xi][C][2L]; B^T and A^T hold only 0 and +-1.
+///
+/// Tasks are (image, group of KG blocks of 2L output channels, block of RB output rows),
+/// rows fastest unless rowsOuter (as the direct convolution's), with the same input (zero-padded [N, C, Hp, Wp], read from its first OH + 2
+/// rows and OW + 2 columns) and the same epilogue (residual, activation, bordered output:
+/// storeChannelLaneRows). A task's T = ceil(rows / 2) x ceil(OW / 2) tiles: for each chunk of
+/// CC input channels it transforms their tiles into V [16][CC][T], then runs for each
+/// block 16 products M[xi] += V[xi]^T U[xi] (T tiles x 2L channels, reduction over the
+/// chunk) on the shared register tile (channelLanePositions, tiles as positions); last, the
+/// output transform turns each block's M into its rows, plus bias. Each output is the same sum whatever the task
+/// split (the chunks are fixed at compile time), so threads do not change the result.
+template <int L, int MR>
+__attribute__((always_inline)) inline void winogradConv(const float *__restrict x, const float *__restrict u,
+                                                        const float *__restrict bias, const float *residual,
+                                                        float *y, int64_t C, int64_t Hp, int64_t Wp, int64_t K,
+                                                        int64_t OH, int64_t OW, int64_t RB, int64_t KG,
+                                                        int64_t CC, bool rowsOuter, int64_t yH, int64_t yW, int64_t padT,
+                                                        int64_t padL, int64_t resH, int64_t resW, int64_t resPadT,
+                                                        int64_t resPadL, int32_t activation, float actAlpha,
+                                                        float actBeta, int64_t begin, int64_t end) {
+  typedef float V __attribute__((ext_vector_type(L)));
+  typedef float VU __attribute__((ext_vector_type(L), aligned(4)));
+  constexpr int64_t KB = 2 * L;
+  const int64_t blocks = (K + KB - 1) / KB, groups = (blocks + KG - 1) / KG, rowBlocks = (OH + RB - 1) / RB;
+  const int64_t plane = Hp * Wp, TX = (OW + 1) / 2, inRows = OH + 2, inCols = OW + 2, tileCols = 2 * TX + 2;
+  alignas(64) float v[kWinogradInputFloats];
+  alignas(64) float m[kWinogradSumFloats];
+  alignas(64) float acc[kDirectAccFloats];
+  alignas(64) float t[4][kWinogradRowFloats];
+  alignas(64) const float zeros[KB] = {};
+  for (int64_t task = begin; task < end; ++task) {
+    const int64_t rb = rowsOuter ? task / groups % rowBlocks : task % rowBlocks;
+    const int64_t g = rowsOuter ? task % groups : task / rowBlocks % groups, n = task / rowBlocks / groups;
+    const int64_t oh0 = rb * RB, rows = imin(RB, OH - oh0), TY = (rows + 1) / 2, T = TY * TX;
+    const int64_t kb0 = g * KG, kbs = imin(KG, blocks - kb0);
+    for (int64_t c0 = 0; c0 < C; c0 += CC) {
+      // Slabs a little more than cc x T apart: slabs a multiple of 4 KiB apart made the
+      // transform's four stores per tile alias each other in the store buffer.
+      const int64_t cc = imin(CC, C - c0), xiStride = cc * T + kWinogradSlabPad;
+      // Input transform B^T d B of each tile: first down the columns, four rows at a time
+      // over the whole width (the row past the padded input of an odd height reads as
+      // zero), then across.
+      for (int64_t c = 0; c < cc; ++c) {
+        const float *__restrict in = x + (n * C + c0 + c) * plane;
+        for (int64_t ty = 0; ty < TY; ++ty) {
+          const float *__restrict r0 = in + (oh0 + 2 * ty) * Wp;
+          const bool lastRowIn = oh0 + 2 * ty + 3 < inRows;
+          winogradColumns<L>(r0, r0 + Wp, r0 + 2 * Wp, lastRowIn ? r0 + 3 * Wp : nullptr, t[0], t[1], t[2], t[3],
+                             inCols);
+          if (tileCols > inCols) // odd widths: the last tile's column past the padded input
+            for (int64_t i = 0; i < 4; ++i) t[i][inCols] = 0.0f;
+          for (int64_t i = 0; i < 4; ++i) {
+            float *__restrict v0 = v + (4 * i) * xiStride + c * T + ty * TX;
+            winogradAcross<L>(t[i], v0, v0 + xiStride, v0 + 2 * xiStride, v0 + 3 * xiStride, TX);
+          }
+        }
       }
+      // The 16 element-wise products of each channel block, summed over the chunk's channels.
+      for (int64_t b = 0; b < kbs; ++b)
+        for (int64_t xi = 0; xi < 16; ++xi)
+          channelLanePositions<L, MR>(v + xi * xiStride, u + (((kb0 + b) * 16 + xi) * C + c0) * KB, zeros,
+                                      m + (b * 16 + xi) * T * KB, c0 == 0, cc, T, 0, 1, 1, 1, 1, T,
+                                      [](int64_t p) { return p; });
     }
-    activateFast(acc, positions * KB, activation, actAlpha, actBeta);
-    if (yW == OW) { // the block's rows are one run of positions
-      storeTransposed(acc, KB, planes + (padT + oh0) * yW, yPlane, positions, kValid);
-    } else {
-      for (int64_t i = 0; i < rows; ++i)
-        storeTransposed(acc + i * OW * KB, KB, planes + (padT + oh0 + i) * yW + padL, yPlane, OW, kValid);
+    // Output transform A^T M A, plus bias, into each block's rows (the tiles' columns and
+    // rows past OW and `rows` are dropped), then the direct kernel's epilogue.
+    for (int64_t b = 0; b < kbs; ++b) {
+      const float *__restrict mb = m + b * 16 * T * KB;
+      for (int64_t ty = 0; ty < TY; ++ty)
+        for (int64_t tx = 0; tx < TX; ++tx)
+          for (int64_t h = 0; h < KB; h += L) {
+            V e[16];
+            for (int xi = 0; xi < 16; ++xi) e[xi] = *(const VU *)(mb + (xi * T + ty * TX + tx) * KB + h);
+            V s[4], d[4];
+            for (int j = 0; j < 4; ++j) {
+              s[j] = e[j] + e[4 + j] + e[8 + j];
+              d[j] = e[4 + j] - e[8 + j] - e[12 + j];
+            }
+            const V bv = *(const VU *)(bias + (kb0 + b) * KB + h);
+            const V out[2][2] = {{s[0] + s[1] + s[2] + bv, s[1] - s[2] - s[3] + bv},
+                                 {d[0] + d[1] + d[2] + bv, d[1] - d[2] - d[3] + bv}};
+            for (int64_t dy = 0; dy < 2; ++dy)
+              for (int64_t dx = 0; dx < 2; ++dx)
+                if (2 * ty + dy < rows && 2 * tx + dx < OW)
+                  *(VU *)(acc + ((2 * ty + dy) * OW + 2 * tx + dx) * KB + h) = out[dy][dx];
+          }
+      storeChannelLaneRows(acc, KB, residual, y, n, K, kb0 + b, oh0, rows, OH, OW, yH, yW, padT, padL, resH, resW,
+                           resPadT, resPadL, activation, actAlpha, actBeta);
     }
-    if (yW != OW || yH != OH) zeroBorder(planes, kValid, yPlane, yH, yW, padT, padL, OH, OW, oh0, rows);
   }
 }
 
@@ -491,22 +694,6 @@ __attribute__((always_inline)) inline void directConvMaxPool(
 }
 
 constexpr int64_t kDwRow = 640; // floats per padded input row of the 3x3 depthwise path
-
-/// The even lanes (0, 2, 4, ...) and odd lanes of the concatenation (a, b). (Results by
-/// reference: vector returns warn of ABI changes.)
-template <typename V>
-__attribute__((always_inline)) inline void splitEvenOdd(const V &a, const V &b, V &even, V &odd) {
-  if constexpr (sizeof(V) == 64) {
-    even = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    odd = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-  } else if constexpr (sizeof(V) == 32) {
-    even = __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14);
-    odd = __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15);
-  } else {
-    even = __builtin_shufflevector(a, b, 0, 2, 4, 6);
-    odd = __builtin_shufflevector(a, b, 1, 3, 5, 7);
-  }
-}
 
 /// Depthwise 3x3, stride 1 or 2, dilation 1: output plane `out` of input plane `plane`.
 /// Each output row is computed VL columns at a time (VL = the target's float lanes, so that
@@ -901,6 +1088,31 @@ extern "C" void leip_k_conv2d_direct_f32(const float *__restrict xp, const float
   LEIP_DIRECT(16, 14) LEIP_DIRECT(16, 12) LEIP_DIRECT(16, 8) LEIP_DIRECT(16, 7) LEIP_DIRECT(16, 4)
   LEIP_DIRECT(8, 6) LEIP_DIRECT(4, 12) LEIP_DIRECT(4, 6)
 #undef LEIP_DIRECT
+}
+
+/// leip_k_conv2d_direct_f32's convolution for 3x3 kernels, stride 1 and dilation 1, by
+/// Winograd F(2x2, 3x3) (winogradConv): the same input, output, residual and tasks; weights
+/// transformed and packed by the compiler as [K / 2L blocks][16][C][2L], bias padded to a
+/// multiple of 2L. Tasks: N x ceil(K / 2L / blocksPerTask) x ceil(OH / rowsPerTask).
+/// rowsPerTask x OW x 2L floats must fit kDirectAccFloats, 16 x (channelChunk x tiles +
+/// kWinogradSlabPad) kWinogradInputFloats and blocksPerTask x 16 x tiles x 2L
+/// kWinogradSumFloats (tiles: ceil(rowsPerTask / 2) x ceil(OW / 2)).
+extern "C" void leip_k_conv2d_winograd_f32(const float *__restrict xp, const float *__restrict u,
+                                           const float *__restrict bias, const float *residual, float *y, int64_t C,
+                                           int64_t Hp, int64_t Wp, int64_t K, int64_t OH, int64_t OW, int64_t lanes,
+                                           int64_t rows, int64_t rowsPerTask, int64_t blocksPerTask,
+                                           int64_t channelChunk, int32_t rowsOuter, int64_t yH, int64_t yW, int64_t padT, int64_t padL, int64_t resH,
+                                           int64_t resW, int64_t resPadT, int64_t resPadL, int32_t activation,
+                                           float actAlpha, float actBeta, int64_t begin, int64_t end) {
+#define LEIP_WINOGRAD(l, mr)                                                                                           \
+  if (lanes == l && rows == mr)                                                                                        \
+    return winogradConv<l, mr>(xp, u, bias, residual, y, C, Hp, Wp, K, OH, OW, rowsPerTask, blocksPerTask,            \
+                               channelChunk,                                                                           \
+                               rowsOuter != 0, yH, yW, padT, padL, resH, resW, resPadT, resPadL, activation, actAlpha, \
+                               actBeta, begin, end);
+  LEIP_WINOGRAD(16, 14) LEIP_WINOGRAD(16, 12) LEIP_WINOGRAD(16, 8) LEIP_WINOGRAD(16, 7) LEIP_WINOGRAD(16, 4)
+  LEIP_WINOGRAD(8, 6) LEIP_WINOGRAD(4, 12) LEIP_WINOGRAD(4, 6)
+#undef LEIP_WINOGRAD
 }
 
 /// leip_k_conv2d_direct_f32's convolution (no residual) with a 2-D max pool after it

@@ -141,6 +141,89 @@ bool usesDirectConv(const ir::Node &conv, int lanes) {
          ys[3] * 2 * lanes <= kDirectAccFloats;
 }
 
+/// Floats of the Winograd kernel's stack buffers and slab padding (kWinogradInputFloats,
+/// kWinogradSumFloats, kWinogradSlabPad and kWinogradRowFloats in kernels/Conv.cpp).
+constexpr int64_t kWinogradInputFloats = 32768, kWinogradSumFloats = 16384, kWinogradSlabPad = 16,
+                  kWinogradRowFloats = 1024;
+/// Input and output channels from which a 3x3 stride-1 convolution runs as Winograd F(2x2,
+/// 3x3): its transforms cost per channel what the products save per pair of channels, so
+/// layers with fewer keep the direct kernel.
+constexpr int64_t kWinogradMinChannels = 16;
+/// Tiles (2x2 outputs) per Winograd task at most: its sums, 16 x tiles x 2L floats, must fit
+/// kWinogradSumFloats (64 tiles at 8 lanes, 32 at 16).
+int64_t winogradMaxTiles(int64_t blockChannels) { return kWinogradSumFloats / (16 * blockChannels); }
+
+/// Whether a direct convolution (C input and K output channels, weights ws, OW output
+/// columns) runs as Winograd F(2x2, 3x3): 3x3, stride 1, dilation 1, enough channels, and a
+/// row of tiles that fits the kernel's buffers (wider rows keep the direct kernel).
+bool usesWinograd(int64_t C, int64_t K, const ir::Shape &ws, int64_t OW, const std::vector<int64_t> &strides,
+                  const std::vector<int64_t> &dilations, int lanes) {
+  const int64_t KB = 2 * lanes;
+  return ws[2] == 3 && ws[3] == 3 && strides == std::vector<int64_t>{1, 1} && dilations == std::vector<int64_t>{1, 1} &&
+         C >= kWinogradMinChannels && K >= kWinogradMinChannels && (OW + 1) / 2 <= winogradMaxTiles(KB) &&
+         2 * OW * KB <= kDirectAccFloats && OW + 4 <= kWinogradRowFloats;
+}
+
+/// The direct convolution's node by Winograd F(2x2, 3x3) (leip_k_conv2d_winograd_f32): the
+/// weights transformed to U = G g G^T (computed in double; G's entries 0, 1, 1/2 make U exact
+/// up to the final rounding) and packed [K / 2L][16][C][2L] with zeros past K.
+int64_t lowerWinogradConv(NodeLowering &L, llvm::Value *input, const ir::Value *y, const StoredWindow &residual,
+                          const std::vector<float> &bias) {
+  const ir::Node &node = L.node();
+  const ir::Shape &xs = node.input(0)->type().shape, ys = convOutputShape(node), &ws = node.input(1)->type().shape;
+  const ir::Shape &paddedYs = y->type().shape;
+  const std::array<int64_t, 4> outPads = outputPads(node);
+  const int64_t lanes = L.vectorLanes(), KB = 2 * lanes, K = ws[0], C = ws[1];
+  const int64_t blocks = (K + KB - 1) / KB, OH = ys[2], OW = ys[3], tileCols = (OW + 1) / 2;
+  const float *w = node.input(1)->constant()->data<float>();
+  constexpr double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  std::vector<float> packed(static_cast<size_t>(blocks * 16 * C * KB), 0.0f);
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t c = 0; c < C; ++c) {
+      const float *g = w + (k * C + c) * 9;
+      double gG[3][4]; // g G^T
+      for (int r = 0; r < 3; ++r)
+        for (int j = 0; j < 4; ++j) gG[r][j] = G[j][0] * g[r * 3] + G[j][1] * g[r * 3 + 1] + G[j][2] * g[r * 3 + 2];
+      for (int i = 0; i < 4; ++i)
+        for (int j = 0; j < 4; ++j) {
+          const double u = G[i][0] * gG[0][j] + G[i][1] * gG[1][j] + G[i][2] * gG[2][j];
+          packed[(((k / KB) * 16 + i * 4 + j) * C + c) * KB + k % KB] = static_cast<float>(u);
+        }
+    }
+  // Tile rows per task: as many as the sums and the accumulator rows hold, but at least
+  // kMinTasks tasks when there are rows enough (as the direct kernel); rows in pairs.
+  constexpr int64_t kMinTasks = 8;
+  const int64_t tileRows = (OH + 1) / 2;
+  int64_t tileRowsPerTask =
+      std::clamp<int64_t>(std::min(winogradMaxTiles(KB) / tileCols, kDirectAccFloats / (2 * OW * KB)), 1, tileRows);
+  const int64_t fewestRowBlocks = std::min<int64_t>(tileRows, ceilDiv(kMinTasks, ys[0] * blocks));
+  tileRowsPerTask = std::min(tileRowsPerTask, ceilDiv(tileRows, fewestRowBlocks));
+  tileRowsPerTask = ceilDiv(tileRows, ceilDiv(tileRows, tileRowsPerTask)); // equal blocks
+  const int64_t tiles = tileRowsPerTask * tileCols, rowsPerTask = std::min(OH, 2 * tileRowsPerTask);
+  // Output-channel blocks per task: each chunk's transformed input serves every block of the
+  // task, so as many as the sums hold while there are still kMinTasks tasks (resnet18's
+  // 7x7 layer4: 4 blocks of 16 tiles, 8 tasks).
+  const int64_t rowBlocks = ceilDiv(OH, rowsPerTask);
+  int64_t blocksPerTask = std::clamp<int64_t>(winogradMaxTiles(KB) / tiles, 1, blocks);
+  blocksPerTask = std::min(blocksPerTask, std::max<int64_t>(1, blocks * rowBlocks * ys[0] / kMinTasks));
+  blocksPerTask = ceilDiv(blocks, ceilDiv(blocks, blocksPerTask)); // equal groups
+  // Input channels per chunk: as many as the transformed input holds, in equal chunks.
+  const int64_t maxChunk = std::max<int64_t>(1, (kWinogradInputFloats / 16 - kWinogradSlabPad) / tiles);
+  const int64_t channelChunk = ceilDiv(C, ceilDiv(C, maxChunk));
+  std::vector<llvm::Value *> args{input, L.derivedConstant(packed), L.derivedConstant(bias), L.address(L.residual()),
+                                  L.address(y)};
+  for (int64_t v : {C, xs[2], xs[3], K, OH, OW, lanes, laneTileRows(L.vectorLanes(), tiles), rowsPerTask,
+                    blocksPerTask, channelChunk})
+    args.push_back(L.i64(v));
+  args.push_back(L.i32(directConvSplitsRows(node, L.vectorLanes())));
+  for (int64_t v : {paddedYs[2], paddedYs[3], outPads[0], outPads[1], residual.height, residual.width, residual.top,
+                    residual.left})
+    args.push_back(L.i64(v));
+  L.pushActivation(args);
+  L.callKernel("leip_k_conv2d_winograd_f32", args);
+  return ys[0] * ceilDiv(blocks, blocksPerTask) * rowBlocks;
+}
+
 /// The direct kernel: weights packed [K / 2L][q][2L] with zeros past K, bias padded the
 /// same way; the input was zero-padded by insertConvPadding.
 int64_t lowerDirectConv(NodeLowering &L, const ir::Value *x, const ir::Value *y, const std::vector<int64_t> &strides,
@@ -195,6 +278,8 @@ int64_t lowerDirectConv(NodeLowering &L, const ir::Value *x, const ir::Value *y,
     return ys[0] * blocks * pooled[2];
   }
   const StoredWindow residual = L.residual() ? residualWindow(*L.residual()) : StoredWindow{ys[2], ys[3], 0, 0};
+  if (usesWinograd(xs[1], K, ws, ys[3], strides, dilations, lanes))
+    return lowerWinogradConv(L, input, y, residual, bias);
   std::vector<llvm::Value *> args{input, L.derivedConstant(packed), L.derivedConstant(bias), L.address(L.residual()),
                                   L.address(y)};
   for (int64_t v : {xs[1], xs[2], xs[3], K, ws[2], ws[3], ys[2], ys[3], strides[0], strides[1], dilations[0],

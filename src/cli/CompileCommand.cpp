@@ -155,6 +155,7 @@ void printCompileSummary(const CompileOptions &options, const CompileRun &run) {
                                 {"target", run.target},
                                 {"peak_activation_bytes", result.peakActivationBytes},
                                 {"data_type", result.dataType},
+                                {"winograd_convolutions", result.winogradConvs},
                                 {"seconds", run.seconds}}
                      .dump(2)
               << "\n";
@@ -163,6 +164,8 @@ void printCompileSummary(const CompileOptions &options, const CompileRun &run) {
   std::printf("compiled %s for %s in %.1f s\n", options.inputPath.c_str(), run.target.c_str(), run.seconds);
   std::printf("  library:   %s\n  schema:    %s\n  peak activation memory: %lld bytes\n", result.libraryPath.c_str(),
               result.schemaPath.c_str(), static_cast<long long>(result.peakActivationBytes));
+  if (result.winogradConvs > 0)
+    std::printf("  3x3 convolutions by Winograd F(2x2, 3x3): %" PRId64 "\n", result.winogradConvs);
   printQuantization(result);
   if (run.quantized && result.quantization.convsLowered == 0)
     spdlog::warn("--data_type {}: no convolution of {} could run on integers (see the reasons above)",

@@ -55,6 +55,8 @@ struct ModuleState {
   int derivedConstants = 0;
   /// Integer convolutions lowered with Int8Dot::Avx2Bytes (CompileResult::byteDotConvs).
   int64_t byteDotConvs = 0;
+  /// Float convolutions lowered as Winograd F(2x2, 3x3) (CompileResult::winogradConvs).
+  int64_t winogradConvs = 0;
 };
 
 /// One node function being built: `void leip_node_N(arena, io, begin, end)`.
@@ -76,6 +78,8 @@ public:
   Int8Dot int8Dot() const { return state_.int8Dot; }
   /// Counts this node among the integer convolutions on Int8Dot::Avx2Bytes.
   void countByteDotConv() { ++state_.byteDotConvs; }
+  /// Counts this node among the Winograd convolutions.
+  void countWinogradConv() { ++state_.winogradConvs; }
 
   /// Throws the BadInputError for a node the compiler cannot lower, with the reason.
   [[noreturn]] void fail(const std::string &why = "") const;

@@ -124,6 +124,60 @@ int64_t residualAddsFused(const ir::Graph &graph, const std::string &name) {
   return compileForHost(graph, name).residualAddsFused;
 }
 
+TEST(CodegenConvGemm, WinogradOddSizesPartialBlocksAndTwoImages) {
+  // 17 x 15 outputs (9 x 8 tiles, the last row and column of tiles half outside), 40 output
+  // channels (partial lane blocks at every width), 20 input channels, two images; then
+  // valid padding on an even plane and asymmetric pads, each with an activation.
+  struct Case {
+    Ints xShape, pads;
+    int64_t k;
+    std::string name;
+  };
+  const Case cases[] = {{{2, 20, 17, 15}, {1, 1, 1, 1}, 40, "winograd_odd"},
+                        {{1, 16, 18, 18}, {0, 0, 0, 0}, 16, "winograd_valid"},
+                        {{1, 24, 20, 17}, {0, 1, 1, 0}, 33, "winograd_asymmetric"}};
+  for (const Case &c : cases) {
+    OneNodeModel m;
+    ir::Value *y = m.node("Conv", {m.input("x", c.xShape), m.weights({c.k, c.xShape[1], 3, 3}), m.weights({c.k})},
+                          {{"pads", c.pads}});
+    expectMatchesInterpreter(m, m.node("Relu", {y}), c.name);
+    EXPECT_EQ(compileForHost(m.graph, c.name).winogradConvs, 1) << c.name;
+  }
+}
+
+TEST(CodegenConvGemm, WinogradResnetBlockWithPaddedOutputsAndResidual) {
+  // x -> conv -> Relu (h) -> conv -> Relu (g) -> conv + h -> Relu, plus two more readers of
+  // g: a Winograd convolution and a dilated one (the direct kernel, border 2). h and g are
+  // written inside the borders their readers need (g inside the wider one, so the two
+  // Winograd readers of g start one cell in); the third convolution adds the residual h,
+  // and one of g's two side readers adds the other's output.
+  OneNodeModel m;
+  auto conv3x3 = [&](ir::Value *in, Ints pads, Ints dilations) {
+    return m.node("Conv", {in, m.weights({24, 24, 3, 3}), m.weights({24})}, {{"pads", pads}, {"dilations", dilations}});
+  };
+  const Ints one{1, 1, 1, 1}, unit{1, 1};
+  ir::Value *h = m.node("Relu", {conv3x3(m.input("x", {1, 24, 16, 19}), one, unit)});
+  ir::Value *g = m.node("Relu", {conv3x3(h, one, unit)});
+  ir::Value *out = m.node("Relu", {m.node("Add", {conv3x3(g, one, unit), h})});
+  ir::Value *side = m.node("Add", {conv3x3(g, one, unit), conv3x3(g, Ints{2, 2, 2, 2}, Ints{2, 2})});
+  expectMatchesInterpreter(m, m.node("Add", {out, side}), "winograd_block");
+  const codegen::CompileResult result = compileForHost(m.graph, "winograd_block");
+  EXPECT_EQ(result.winogradConvs, 4);
+  EXPECT_EQ(result.residualAddsFused, 2);
+  EXPECT_EQ(result.paddedOutputs, 2);
+}
+
+TEST(CodegenConvGemm, SmallPlanesAndFewChannelsKeepTheDirectKernel) {
+  // Under 64 tiles (13 x 13 outputs: 49), or under 16 input channels: the direct kernel.
+  OneNodeModel m;
+  ir::Value *small = m.node("Conv", {m.input("x", {1, 32, 13, 13}), m.weights({32, 32, 3, 3})}, {{"pads", Ints{1, 1, 1, 1}}});
+  ir::Value *few = m.node("Conv", {m.input("z", {1, 8, 20, 20}), m.weights({32, 8, 3, 3})}, {{"pads", Ints{1, 1, 1, 1}}});
+  m.graph.addOutput(small);
+  m.graph.addOutput(few);
+  passes::inferShapes(m.graph);
+  EXPECT_EQ(compileForHost(m.graph, "winograd_not_used").winogradConvs, 0);
+}
+
 TEST(CodegenConvGemm, DirectConvWritesTheNextConvolutionsPaddedInput) {
   // conv -> Relu -> conv: the first convolution stores its rows inside the zero border the
   // second reads (no Pad node), for a stride-1 and a stride-2 second layer (whose trimmed

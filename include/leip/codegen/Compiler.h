@@ -51,6 +51,8 @@ struct CompileResult {
   /// Integer convolutions on AVX2 without VNNI whose input bytes are known to lie in 0..127
   /// (a ReLU's int8 output, say), so that they multiply with vpmaddubsw.
   int64_t byteDotConvs = 0;
+  /// Float 3x3 stride-1 convolutions computed by Winograd F(2x2, 3x3) (lower/Conv.cpp).
+  int64_t winogradConvs = 0;
 };
 
 /// Throws BadInputError naming the first node whose op cannot be compiled yet (before any

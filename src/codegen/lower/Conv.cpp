@@ -153,13 +153,21 @@ constexpr int64_t kWinogradMinChannels = 16;
 /// kWinogradSumFloats (64 tiles at 8 lanes, 32 at 16).
 int64_t winogradMaxTiles(int64_t blockChannels) { return kWinogradSumFloats / (16 * blockChannels); }
 
-/// Whether a direct convolution (C input and K output channels, weights ws, OW output
-/// columns) runs as Winograd F(2x2, 3x3): 3x3, stride 1, dilation 1, enough channels, and a
-/// row of tiles that fits the kernel's buffers (wider rows keep the direct kernel).
-bool usesWinograd(int64_t C, int64_t K, const ir::Shape &ws, int64_t OW, const std::vector<int64_t> &strides,
-                  const std::vector<int64_t> &dilations, int lanes) {
+/// Output tiles from which a 3x3 stride-1 convolution runs as Winograd F(2x2, 3x3). Its
+/// transformed weights are 16/9 of the direct kernel's and each serves one tile per
+/// image, so on small planes the layer is bound by reading them: resnet18's 14x14 and 7x7
+/// layers (49 and 16 tiles, 4 and 16 MB of weights) were no faster in the model on an AVX2
+/// Zen 3, and their larger weights made the whole model's times vary more between runs.
+constexpr int64_t kWinogradMinTiles = 64;
+
+/// Whether a direct convolution (C input and K output channels, weights ws, OH x OW
+/// outputs) runs as Winograd F(2x2, 3x3): 3x3, stride 1, dilation 1, enough channels and
+/// tiles, and a row of tiles that fits the kernel's buffers (wider rows keep the direct
+/// kernel).
+bool usesWinograd(int64_t C, int64_t K, const ir::Shape &ws, int64_t OH, int64_t OW,
+                  const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations, int lanes) {
   const int64_t KB = 2 * lanes;
-  return ws[2] == 3 && ws[3] == 3 && strides == std::vector<int64_t>{1, 1} && dilations == std::vector<int64_t>{1, 1} &&
+  return ((OH + 1) / 2) * ((OW + 1) / 2) >= kWinogradMinTiles && ws[2] == 3 && ws[3] == 3 && strides == std::vector<int64_t>{1, 1} && dilations == std::vector<int64_t>{1, 1} &&
          C >= kWinogradMinChannels && K >= kWinogradMinChannels && (OW + 1) / 2 <= winogradMaxTiles(KB) &&
          2 * OW * KB <= kDirectAccFloats && OW + 4 <= kWinogradRowFloats;
 }
@@ -221,6 +229,7 @@ int64_t lowerWinogradConv(NodeLowering &L, llvm::Value *input, const ir::Value *
     args.push_back(L.i64(v));
   L.pushActivation(args);
   L.callKernel("leip_k_conv2d_winograd_f32", args);
+  L.countWinogradConv();
   return ys[0] * ceilDiv(blocks, blocksPerTask) * rowBlocks;
 }
 
@@ -278,7 +287,7 @@ int64_t lowerDirectConv(NodeLowering &L, const ir::Value *x, const ir::Value *y,
     return ys[0] * blocks * pooled[2];
   }
   const StoredWindow residual = L.residual() ? residualWindow(*L.residual()) : StoredWindow{ys[2], ys[3], 0, 0};
-  if (usesWinograd(xs[1], K, ws, ys[3], strides, dilations, lanes))
+  if (usesWinograd(xs[1], K, ws, ys[2], ys[3], strides, dilations, lanes))
     return lowerWinogradConv(L, input, y, residual, bias);
   std::vector<llvm::Value *> args{input, L.derivedConstant(packed), L.derivedConstant(bias), L.address(L.residual()),
                                   L.address(y)};

@@ -172,6 +172,25 @@ bool usesWinograd(int64_t C, int64_t K, const ir::Shape &ws, int64_t OH, int64_t
          2 * OW * KB <= kDirectAccFloats && OW + 4 <= kWinogradRowFloats;
 }
 
+/// Calls a channel-lane convolution kernel (leip_k_conv2d_direct_f32 or _winograd_f32):
+/// input, packed weights, bias, residual, output, then `sizes`, then whether the threads
+/// split it by rows, the output's stored window, the residual's, and the activation.
+void callChannelLaneKernel(NodeLowering &L, const char *kernel, llvm::Value *input, const std::vector<float> &packed,
+                           const std::vector<float> &bias, const ir::Value *y, const StoredWindow &residual,
+                           std::initializer_list<int64_t> sizes) {
+  const ir::Shape &paddedYs = y->type().shape;
+  const std::array<int64_t, 4> outPads = outputPads(L.node());
+  std::vector<llvm::Value *> args{input, L.derivedConstant(packed), L.derivedConstant(bias), L.address(L.residual()),
+                                  L.address(y)};
+  for (int64_t v : sizes) args.push_back(L.i64(v));
+  args.push_back(L.i32(directConvSplitsRows(L.node(), L.vectorLanes())));
+  for (int64_t v : {paddedYs[2], paddedYs[3], outPads[0], outPads[1], residual.height, residual.width, residual.top,
+                    residual.left})
+    args.push_back(L.i64(v));
+  L.pushActivation(args);
+  L.callKernel(kernel, args);
+}
+
 /// The direct convolution's node by Winograd F(2x2, 3x3) (leip_k_conv2d_winograd_f32): the
 /// weights transformed to U = G g G^T (computed in double; G's entries 0, 1, 1/2 make U exact
 /// up to the final rounding) and packed [K / 2L][16][C][2L] with zeros past K.
@@ -179,8 +198,6 @@ int64_t lowerWinogradConv(NodeLowering &L, llvm::Value *input, const ir::Value *
                           const std::vector<float> &bias) {
   const ir::Node &node = L.node();
   const ir::Shape &xs = node.input(0)->type().shape, ys = convOutputShape(node), &ws = node.input(1)->type().shape;
-  const ir::Shape &paddedYs = y->type().shape;
-  const std::array<int64_t, 4> outPads = outputPads(node);
   const int64_t lanes = L.vectorLanes(), KB = 2 * lanes, K = ws[0], C = ws[1];
   const int64_t blocks = (K + KB - 1) / KB, OH = ys[2], OW = ys[3], tileCols = (OW + 1) / 2;
   const float *w = node.input(1)->constant()->data<float>();
@@ -218,35 +235,36 @@ int64_t lowerWinogradConv(NodeLowering &L, llvm::Value *input, const ir::Value *
   // Input channels per chunk: as many as the transformed input holds, in equal chunks.
   const int64_t maxChunk = std::max<int64_t>(1, (kWinogradInputFloats / 16 - kWinogradSlabPad) / tiles);
   const int64_t channelChunk = ceilDiv(C, ceilDiv(C, maxChunk));
-  std::vector<llvm::Value *> args{input, L.derivedConstant(packed), L.derivedConstant(bias), L.address(L.residual()),
-                                  L.address(y)};
-  for (int64_t v : {C, xs[2], xs[3], K, OH, OW, lanes, laneTileRows(L.vectorLanes(), tiles), rowsPerTask,
-                    blocksPerTask, channelChunk})
-    args.push_back(L.i64(v));
-  args.push_back(L.i32(directConvSplitsRows(node, L.vectorLanes())));
-  for (int64_t v : {paddedYs[2], paddedYs[3], outPads[0], outPads[1], residual.height, residual.width, residual.top,
-                    residual.left})
-    args.push_back(L.i64(v));
-  L.pushActivation(args);
-  L.callKernel("leip_k_conv2d_winograd_f32", args);
+  callChannelLaneKernel(L, "leip_k_conv2d_winograd_f32", input, packed, bias, y, residual,
+                        {C, xs[2], xs[3], K, OH, OW, lanes, laneTileRows(L.vectorLanes(), tiles), rowsPerTask,
+                         blocksPerTask, channelChunk});
   L.countWinogradConv();
   return ys[0] * ceilDiv(blocks, blocksPerTask) * rowBlocks;
 }
 
-/// The direct kernel: weights packed [K / 2L][q][2L] with zeros past K, bias padded the
-/// same way; the input was zero-padded by insertConvPadding.
+/// A direct convolution's weights packed [K / KB][q][KB] (q = (c, r, s)), zeros past K.
+std::vector<float> packDirectWeights(const ir::Node &conv, int64_t KB) {
+  const ir::Shape &ws = conv.input(1)->type().shape;
+  const int64_t K = ws[0], Q = ws[1] * ws[2] * ws[3];
+  const float *w = conv.input(1)->constant()->data<float>();
+  std::vector<float> packed(static_cast<size_t>(ceilDiv(K, KB) * Q * KB), 0.0f);
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t q = 0; q < Q; ++q) packed[((k / KB) * Q + q) * KB + k % KB] = w[k * Q + q];
+  return packed;
+}
+
+/// The direct kernel: weights packed by packDirectWeights, bias padded the same way; the
+/// input was zero-padded by insertConvPadding. 3x3 stride-1 layers that usesWinograd
+/// accepts go to lowerWinogradConv.
 int64_t lowerDirectConv(NodeLowering &L, const ir::Value *x, const ir::Value *y, const std::vector<int64_t> &strides,
                         const std::vector<int64_t> &dilations) {
   const ir::Node &node = L.node();
   const ir::Shape &xs = x->type().shape, ys = convOutputShape(node), &ws = node.input(1)->type().shape;
   const ir::Shape &paddedYs = y->type().shape;
   const std::array<int64_t, 4> outPads = outputPads(node);
-  const int64_t lanes = L.vectorLanes(), KB = 2 * lanes, K = ws[0], Q = ws[1] * ws[2] * ws[3];
+  const int64_t lanes = L.vectorLanes(), KB = 2 * lanes, K = ws[0];
   const int64_t blocks = (K + KB - 1) / KB;
-  const float *w = node.input(1)->constant()->data<float>();
-  std::vector<float> packed(static_cast<size_t>(blocks * Q * KB), 0.0f), bias(static_cast<size_t>(blocks * KB), 0.0f);
-  for (int64_t k = 0; k < K; ++k)
-    for (int64_t q = 0; q < Q; ++q) packed[((k / KB) * Q + q) * KB + k % KB] = w[k * Q + q];
+  std::vector<float> bias(static_cast<size_t>(blocks * KB), 0.0f);
   const ir::Value *b = node.numInputs() > 2 ? node.input(2) : nullptr;
   if (b) {
     if (!b->isConstant()) L.fail("bias must be a constant");
@@ -276,7 +294,8 @@ int64_t lowerDirectConv(NodeLowering &L, const ir::Value *x, const ir::Value *y,
   if (std::optional<passes::FusedMaxPool> pool = passes::fusedMaxPool(node)) {
     // The pooled output: PH x PW rows and columns, stored at (outPads[0], outPads[1]).
     const ir::Shape pooled = unpaddedOutputShape(node);
-    std::vector<llvm::Value *> args{input, L.derivedConstant(packed), L.derivedConstant(bias), L.address(y)};
+    std::vector<llvm::Value *> args{input, L.derivedConstant(packDirectWeights(node, KB)), L.derivedConstant(bias),
+                                    L.address(y)};
     for (int64_t v : {xs[1], xs[2], xs[3], K, ws[2], ws[3], ys[2], ys[3], strides[0], strides[1], dilations[0],
                       dilations[1], lanes, laneTileRows(L.vectorLanes(), ys[3]), channelChunk, pooled[2], pooled[3],
                       pool->kernel[0], pool->kernel[1], pool->strides[0], pool->strides[1], pool->padBegin[0],
@@ -289,17 +308,9 @@ int64_t lowerDirectConv(NodeLowering &L, const ir::Value *x, const ir::Value *y,
   const StoredWindow residual = L.residual() ? residualWindow(*L.residual()) : StoredWindow{ys[2], ys[3], 0, 0};
   if (usesWinograd(xs[1], K, ws, ys[2], ys[3], strides, dilations, lanes))
     return lowerWinogradConv(L, input, y, residual, bias);
-  std::vector<llvm::Value *> args{input, L.derivedConstant(packed), L.derivedConstant(bias), L.address(L.residual()),
-                                  L.address(y)};
-  for (int64_t v : {xs[1], xs[2], xs[3], K, ws[2], ws[3], ys[2], ys[3], strides[0], strides[1], dilations[0],
-                    dilations[1], lanes, laneTileRows(L.vectorLanes(), ys[3]), rowsPerTask, channelChunk})
-    args.push_back(L.i64(v));
-  args.push_back(L.i32(directConvSplitsRows(node, L.vectorLanes())));
-  for (int64_t v : {paddedYs[2], paddedYs[3], outPads[0], outPads[1], residual.height, residual.width, residual.top,
-                    residual.left})
-    args.push_back(L.i64(v));
-  L.pushActivation(args);
-  L.callKernel("leip_k_conv2d_direct_f32", args);
+  callChannelLaneKernel(L, "leip_k_conv2d_direct_f32", input, packDirectWeights(node, KB), bias, y, residual,
+                        {xs[1], xs[2], xs[3], K, ws[2], ws[3], ys[2], ys[3], strides[0], strides[1], dilations[0],
+                         dilations[1], lanes, laneTileRows(L.vectorLanes(), ys[3]), rowsPerTask, channelChunk});
   return ys[0] * blocks * ((ys[2] + rowsPerTask - 1) / rowsPerTask);
 }
 

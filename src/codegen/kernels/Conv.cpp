@@ -516,23 +516,25 @@ __attribute__((always_inline)) inline void winogradAcross(const float *__restric
 /// packs them [K / 2L blocks][16 elements xi][C][2L]; B^T and A^T hold only 0 and +-1.
 ///
 /// Tasks are (image, group of KG blocks of 2L output channels, block of RB output rows),
-/// rows fastest unless rowsOuter (as the direct convolution's), with the same input (zero-padded [N, C, Hp, Wp], read from its first OH + 2
-/// rows and OW + 2 columns) and the same epilogue (residual, activation, bordered output:
-/// storeChannelLaneRows). A task's T = ceil(rows / 2) x ceil(OW / 2) tiles: for each chunk of
-/// CC input channels it transforms their tiles into V [16][CC][T], then runs for each
+/// rows fastest unless rowsOuter (as the direct convolution's), with the direct
+/// convolution's input (zero-padded [N, C, Hp, Wp], read from its first OH + 2 rows and
+/// OW + 2 columns) and epilogue (residual, activation, bordered output:
+/// storeChannelLaneRows). A task's T = ceil(rows / 2) x ceil(OW / 2) tiles: for each chunk
+/// of CC input channels it transforms their tiles into V [16][CC][T], then runs for each
 /// block 16 products M[xi] += V[xi]^T U[xi] (T tiles x 2L channels, reduction over the
 /// chunk) on the shared register tile (channelLanePositions, tiles as positions); last, the
-/// output transform turns each block's M into its rows, plus bias. Each output is the same sum whatever the task
-/// split (the chunks are fixed at compile time), so threads do not change the result.
+/// output transform turns each block's M into its rows, plus bias. Each output is the same
+/// sum whatever the task split (the chunks are fixed at compile time), so threads do not
+/// change the result.
 template <int L, int MR>
 __attribute__((always_inline)) inline void winogradConv(const float *__restrict x, const float *__restrict u,
                                                         const float *__restrict bias, const float *residual,
                                                         float *y, int64_t C, int64_t Hp, int64_t Wp, int64_t K,
                                                         int64_t OH, int64_t OW, int64_t RB, int64_t KG,
-                                                        int64_t CC, bool rowsOuter, int64_t yH, int64_t yW, int64_t padT,
-                                                        int64_t padL, int64_t resH, int64_t resW, int64_t resPadT,
-                                                        int64_t resPadL, int32_t activation, float actAlpha,
-                                                        float actBeta, int64_t begin, int64_t end) {
+                                                        int64_t CC, bool rowsOuter, int64_t yH, int64_t yW,
+                                                        int64_t padT, int64_t padL, int64_t resH, int64_t resW,
+                                                        int64_t resPadT, int64_t resPadL, int32_t activation,
+                                                        float actAlpha, float actBeta, int64_t begin, int64_t end) {
   typedef float V __attribute__((ext_vector_type(L)));
   typedef float VU __attribute__((ext_vector_type(L), aligned(4)));
   constexpr int64_t KB = 2 * L;
@@ -1101,15 +1103,15 @@ extern "C" void leip_k_conv2d_winograd_f32(const float *__restrict xp, const flo
                                            const float *__restrict bias, const float *residual, float *y, int64_t C,
                                            int64_t Hp, int64_t Wp, int64_t K, int64_t OH, int64_t OW, int64_t lanes,
                                            int64_t rows, int64_t rowsPerTask, int64_t blocksPerTask,
-                                           int64_t channelChunk, int32_t rowsOuter, int64_t yH, int64_t yW, int64_t padT, int64_t padL, int64_t resH,
-                                           int64_t resW, int64_t resPadT, int64_t resPadL, int32_t activation,
-                                           float actAlpha, float actBeta, int64_t begin, int64_t end) {
+                                           int64_t channelChunk, int32_t rowsOuter, int64_t yH, int64_t yW,
+                                           int64_t padT, int64_t padL, int64_t resH, int64_t resW, int64_t resPadT,
+                                           int64_t resPadL, int32_t activation, float actAlpha, float actBeta,
+                                           int64_t begin, int64_t end) {
 #define LEIP_WINOGRAD(l, mr)                                                                                           \
   if (lanes == l && rows == mr)                                                                                        \
     return winogradConv<l, mr>(xp, u, bias, residual, y, C, Hp, Wp, K, OH, OW, rowsPerTask, blocksPerTask,            \
-                               channelChunk,                                                                           \
-                               rowsOuter != 0, yH, yW, padT, padL, resH, resW, resPadT, resPadL, activation, actAlpha, \
-                               actBeta, begin, end);
+                               channelChunk, rowsOuter != 0, yH, yW, padT, padL, resH, resW, resPadT, resPadL,         \
+                               activation, actAlpha, actBeta, begin, end);
   LEIP_WINOGRAD(16, 14) LEIP_WINOGRAD(16, 12) LEIP_WINOGRAD(16, 8) LEIP_WINOGRAD(16, 7) LEIP_WINOGRAD(16, 4)
   LEIP_WINOGRAD(8, 6) LEIP_WINOGRAD(4, 12) LEIP_WINOGRAD(4, 6)
 #undef LEIP_WINOGRAD

@@ -167,9 +167,10 @@ constexpr int64_t kWinogradMinTiles = 64;
 bool usesWinograd(int64_t C, int64_t K, const ir::Shape &ws, int64_t OH, int64_t OW,
                   const std::vector<int64_t> &strides, const std::vector<int64_t> &dilations, int lanes) {
   const int64_t KB = 2 * lanes;
-  return ((OH + 1) / 2) * ((OW + 1) / 2) >= kWinogradMinTiles && ws[2] == 3 && ws[3] == 3 && strides == std::vector<int64_t>{1, 1} && dilations == std::vector<int64_t>{1, 1} &&
-         C >= kWinogradMinChannels && K >= kWinogradMinChannels && (OW + 1) / 2 <= winogradMaxTiles(KB) &&
-         2 * OW * KB <= kDirectAccFloats && OW + 4 <= kWinogradRowFloats;
+  const int64_t tileRows = (OH + 1) / 2, tileCols = (OW + 1) / 2;
+  return ws[2] == 3 && ws[3] == 3 && strides == std::vector<int64_t>{1, 1} && dilations == std::vector<int64_t>{1, 1} &&
+         C >= kWinogradMinChannels && K >= kWinogradMinChannels && tileRows * tileCols >= kWinogradMinTiles &&
+         tileCols <= winogradMaxTiles(KB) && 2 * OW * KB <= kDirectAccFloats && OW + 4 <= kWinogradRowFloats;
 }
 
 /// Calls a channel-lane convolution kernel (leip_k_conv2d_direct_f32 or _winograd_f32):

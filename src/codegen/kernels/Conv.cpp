@@ -539,7 +539,8 @@ __attribute__((always_inline)) inline void winogradConv(const float *__restrict 
   typedef float VU __attribute__((ext_vector_type(L), aligned(4)));
   constexpr int64_t KB = 2 * L;
   const int64_t blocks = (K + KB - 1) / KB, groups = (blocks + KG - 1) / KG, rowBlocks = (OH + RB - 1) / RB;
-  const int64_t plane = Hp * Wp, TX = (OW + 1) / 2, inRows = OH + 2, inCols = OW + 2, tileCols = 2 * TX + 2;
+  const int64_t plane = Hp * Wp, TX = (OW + 1) / 2, inRows = OH + 2, inCols = OW + 2;
+  const int64_t tCols = 2 * TX + 2; // columns of a transformed row t (one past inCols for odd OW)
   alignas(64) float v[kWinogradInputFloats];
   alignas(64) float m[kWinogradSumFloats];
   alignas(64) float acc[kDirectAccFloats];
@@ -561,10 +562,10 @@ __attribute__((always_inline)) inline void winogradConv(const float *__restrict 
         const float *__restrict in = x + (n * C + c0 + c) * plane;
         for (int64_t ty = 0; ty < TY; ++ty) {
           const float *__restrict r0 = in + (oh0 + 2 * ty) * Wp;
-          const bool lastRowIn = oh0 + 2 * ty + 3 < inRows;
-          winogradColumns<L>(r0, r0 + Wp, r0 + 2 * Wp, lastRowIn ? r0 + 3 * Wp : nullptr, t[0], t[1], t[2], t[3],
+          const bool fourthRowIn = oh0 + 2 * ty + 3 < inRows;
+          winogradColumns<L>(r0, r0 + Wp, r0 + 2 * Wp, fourthRowIn ? r0 + 3 * Wp : nullptr, t[0], t[1], t[2], t[3],
                              inCols);
-          if (tileCols > inCols) // odd widths: the last tile's column past the padded input
+          if (tCols > inCols) // odd widths: the last tile's column past the padded input
             for (int64_t i = 0; i < 4; ++i) t[i][inCols] = 0.0f;
           for (int64_t i = 0; i < 4; ++i) {
             float *__restrict v0 = v + (4 * i) * xiStride + c * T + ty * TX;

@@ -168,10 +168,10 @@ TEST(CodegenConvGemm, WinogradResnetBlockWithPaddedOutputsAndResidual) {
 }
 
 TEST(CodegenConvGemm, SmallPlanesAndFewChannelsKeepTheDirectKernel) {
-  // Under 64 tiles (13 x 13 outputs: 49), or under 16 input channels: the direct kernel.
+  // Under 32 tiles (9 x 9 outputs: 25 tiles), or under 16 input channels: the direct kernel.
   OneNodeModel m;
   const Ints one{1, 1, 1, 1};
-  ir::Value *small = m.node("Conv", {m.input("x", {1, 32, 13, 13}), m.weights({32, 32, 3, 3})}, {{"pads", one}});
+  ir::Value *small = m.node("Conv", {m.input("x", {1, 32, 9, 9}), m.weights({32, 32, 3, 3})}, {{"pads", one}});
   ir::Value *few = m.node("Conv", {m.input("z", {1, 8, 20, 20}), m.weights({32, 8, 3, 3})}, {{"pads", one}});
   m.graph.addOutput(small);
   m.graph.addOutput(few);

@@ -155,10 +155,11 @@ int64_t winogradMaxTiles(int64_t blockChannels) { return kWinogradSumFloats / (1
 
 /// Output tiles from which a 3x3 stride-1 convolution runs as Winograd F(2x2, 3x3). Its
 /// transformed weights are 16/9 of the direct kernel's and each serves one tile per
-/// image, so on small planes the layer is bound by reading them: resnet18's 14x14 and 7x7
-/// layers (49 and 16 tiles, 4 and 16 MB of weights) were no faster in the model on an AVX2
-/// Zen 3, and their larger weights made the whole model's times vary more between runs.
-constexpr int64_t kWinogradMinTiles = 64;
+/// image, so on the smallest planes the layer is bound by reading them. On an AVX2 Zen 3,
+/// in resnet18 (per node, alternating rounds): 14x14 layers (49 tiles, 4 MB of weights)
+/// 2-6 % faster at 1 thread and 20-25 % at 2; 7x7 layers (16 tiles, 16 MB each) no faster
+/// at the median, for 22 MB more library.
+constexpr int64_t kWinogradMinTiles = 32;
 
 /// Whether a direct convolution (C input and K output channels, weights ws, OH x OW
 /// outputs) runs as Winograd F(2x2, 3x3): 3x3, stride 1, dilation 1, enough channels and

@@ -127,7 +127,8 @@ int64_t residualAddsFused(const ir::Graph &graph, const std::string &name) {
 TEST(CodegenConvGemm, WinogradOddSizesPartialBlocksAndTwoImages) {
   // 17 x 15 outputs (9 x 8 tiles, the last row and column of tiles half outside), 40 output
   // channels (partial lane blocks at every width), 20 input channels, two images; then
-  // valid padding on an even plane and asymmetric pads, each with an activation.
+  // valid padding on an even plane and asymmetric pads, each with an activation; and a
+  // 13 x 13 plane (49 tiles, as resnet18's 14x14 layers; kWinogradMinTiles is 32).
   struct Case {
     Ints xShape, pads;
     int64_t k;
@@ -135,7 +136,8 @@ TEST(CodegenConvGemm, WinogradOddSizesPartialBlocksAndTwoImages) {
   };
   const Case cases[] = {{{2, 20, 17, 15}, {1, 1, 1, 1}, 40, "winograd_odd"},
                         {{1, 16, 18, 18}, {0, 0, 0, 0}, 16, "winograd_valid"},
-                        {{1, 24, 20, 17}, {0, 1, 1, 0}, 33, "winograd_asymmetric"}};
+                        {{1, 24, 20, 17}, {0, 1, 1, 0}, 33, "winograd_asymmetric"},
+                        {{1, 16, 13, 13}, {1, 1, 1, 1}, 24, "winograd_49_tiles"}};
   for (const Case &c : cases) {
     OneNodeModel m;
     ir::Value *y = m.node("Conv", {m.input("x", c.xShape), m.weights({c.k, c.xShape[1], 3, 3}), m.weights({c.k})},

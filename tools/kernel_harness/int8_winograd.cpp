@@ -72,7 +72,6 @@ __attribute__((noinline)) void runWino(const uint8_t *x, uint8_t zero, const int
   alignas(64) static int32_t v[16 * CP * TP];
   alignas(64) static int32_t m[16 * 4 * TP];
   alignas(64) static int32_t acc[4 * kAccPositions];
-  const int Wp = 2 * TX + 2;
   for (int oh0 = 0; oh0 < H; oh0 += RBW) {
     const int nrows = std::min(RBW, H - oh0), tileRows = (nrows + 1) / 2, T = tileRows * TX;
 #ifndef NO_IT
@@ -192,8 +191,8 @@ int main() {
   QConvShape s{1, C, H, W, K, 1, 3, 3, H, W, 1, 1, 1, 1, 1, 1, RBD, K, 0, 0, 0, 0, 0, 0};
   QConvOutput o1{corr.data(), scales.data(), biases.data(), nullptr, 0, 0, 0, y1.data(), 1, 0, 0, 0, 0, 0, rs.data(), ro.data(), 0.f, 255.f};
   QConvOutput o2 = o1; o2.y = y2.data();
-  // winograd weights: U' = (2G) g (2G)^T, [K/16][16 xi][CP][16 ch][2]
-  std::vector<int32_t> u((K / 16) * 16 * CP * 16);
+  // Winograd weights U' = (2G) g (2G)^T as [K/4][16 xi][CP][4 channels] words (int16 pairs).
+  std::vector<int32_t> u((K / 4) * 16 * CP * 4);
   const int G2[4][3] = {{2, 0, 0}, {1, 1, 1}, {1, -1, 1}, {0, 0, 2}};
   for (int k = 0; k < K; ++k) for (int c = 0; c < 2 * CP; ++c) {
     int tmp[4][3] = {};

@@ -386,10 +386,12 @@ __attribute__((always_inline)) inline void directConv(const float *__restrict x,
     // they run as one row of rows x OW positions, so only the last tile is narrow (7x7
     // planes at 8 lanes: 48 positions in 6-wide tiles, not 7 rows of 4 + 3).
     const bool flat = R == 1 && S == 1 && strideH == 1 && strideW == 1 && Wp == OW;
+    // The next chunk's weights (or the next block's: they follow) while this chunk computes.
+    const int64_t ahead = CC * R * S * KB;
     for (int64_t c0 = 0; c0 < C; c0 += CC) {
       if (flat) {
         channelLaneRow<L, MR>(xn + c0 * plane + oh0 * Wp, wk + c0 * KB, bias + kb * KB, acc, c0 == 0,
-                              imin(CC, C - c0), plane, Wp, 1, 1, dilH, dilW, 1, rows * OW);
+                              imin(CC, C - c0), plane, Wp, 1, 1, dilH, dilW, 1, rows * OW, ahead);
         continue;
       }
       // Narrow rows that tiles do not divide (7 wide at 6 per tile) run as one run of
@@ -400,12 +402,13 @@ __attribute__((always_inline)) inline void directConv(const float *__restrict x,
       if (OW % MR != 0 && OW < 8 * MR) {
         channelLanePositions<L, MR>(xn + c0 * plane + oh0 * strideH * Wp, wk + c0 * R * S * KB, bias + kb * KB,
                                     acc, c0 == 0, imin(CC, C - c0), plane, Wp, R, S, dilH, dilW, rows * OW,
-                                    [=](int64_t p) { return p / OW * strideH * Wp + p % OW * strideW; });
+                                    [=](int64_t p) { return p / OW * strideH * Wp + p % OW * strideW; }, ahead);
         continue;
       }
       for (int64_t i = 0; i < rows; ++i)
         channelLaneRow<L, MR>(xn + c0 * plane + (oh0 + i) * strideH * Wp, wk + c0 * R * S * KB, bias + kb * KB,
-                         acc + i * OW * KB, c0 == 0, imin(CC, C - c0), plane, Wp, R, S, dilH, dilW, strideW, OW);
+                         acc + i * OW * KB, c0 == 0, imin(CC, C - c0), plane, Wp, R, S, dilH, dilW, strideW, OW,
+                         ahead);
     }
     storeChannelLaneRows(acc, KB, residual, y, n, K, kb, oh0, rows, OH, OW, yH, yW, padT, padL, resH, resW, resPadT,
                          resPadL, activation, actAlpha, actBeta);
@@ -573,12 +576,13 @@ __attribute__((always_inline)) inline void winogradConv(const float *__restrict 
           }
         }
       }
-      // The 16 element-wise products of each channel block, summed over the chunk's channels.
+      // The 16 element-wise products of each channel block, summed over the chunk's channels
+      // (prefetching the next element's weights, C x 2L floats further).
       for (int64_t b = 0; b < kbs; ++b)
         for (int64_t xi = 0; xi < 16; ++xi)
           channelLanePositions<L, MR>(v + xi * xiStride, u + (((kb0 + b) * 16 + xi) * C + c0) * KB, zeros,
                                       m + (b * 16 + xi) * T * KB, c0 == 0, cc, T, 0, 1, 1, 1, 1, T,
-                                      [](int64_t p) { return p; });
+                                      [](int64_t p) { return p; }, C * KB);
     }
     // Output transform A^T M A, plus bias, into each block's rows (the tiles' columns and
     // rows past OW and `rows` are dropped), then the direct kernel's epilogue.

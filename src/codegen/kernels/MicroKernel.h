@@ -57,13 +57,15 @@ __attribute__((always_inline)) inline void copyFloats(float *__restrict y, const
 /// at tap q: position i, channel c, tap (r, s) reads x[pos[i] + c * plane + r * dilH * Wp +
 /// s * dilW]. wp holds the packed weights [q][2L]; acc the positions' partial sums
 /// [MR][2L], started from `bias` (2L values) when `first`. A Gemm row is a position with
-/// pos[i] = i * K, plane = 1 and a 1x1 tap.
+/// pos[i] = i * K, plane = 1 and a 1x1 tap. `ahead` > 0: each step also prefetches the
+/// weights `ahead` floats further (the next channel chunk's), so that a layer whose weights
+/// come from memory loads them while it computes rather than stalling the chunk's first tile.
 template <int L, int MR>
 __attribute__((always_inline)) inline void channelLaneTile(const float *__restrict x, const float *__restrict wp,
                                                              const float *__restrict bias, float *__restrict acc,
                                                              bool first, int64_t CC, int64_t plane, int64_t Wp,
                                                              int64_t R, int64_t S, int64_t dilH, int64_t dilW,
-                                                             const int64_t *pos) {
+                                                             const int64_t *pos, int64_t ahead = 0) {
   typedef float V __attribute__((ext_vector_type(L)));
   typedef float VU __attribute__((ext_vector_type(L), aligned(4)));
   V acc0[MR], acc1[MR];
@@ -80,6 +82,10 @@ __attribute__((always_inline)) inline void channelLaneTile(const float *__restri
       for (int64_t s = 0; s < S; ++s, wq += 2 * L) {
         const float *__restrict xs = xr + s * dilW;
         const V w0 = *(const VU *)wq, w1 = *(const VU *)(wq + L);
+        if (ahead > 0) {
+          __builtin_prefetch(wq + ahead, 0, 3);
+          if constexpr (L == 16) __builtin_prefetch(wq + ahead + L, 0, 3); // 2 lines a step
+        }
         _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; ++i) {
           const float xv = xs[at[i]];
           acc0[i] += xv * w0;
@@ -104,14 +110,14 @@ __attribute__((always_inline)) inline void channelLanePositions(const float *__r
                                                                 const float *__restrict bias, float *__restrict acc,
                                                                 bool first, int64_t CC, int64_t plane, int64_t Wp,
                                                                 int64_t R, int64_t S, int64_t dilH, int64_t dilW,
-                                                                int64_t count, OffsetOf offsetOf) {
+                                                                int64_t count, OffsetOf offsetOf, int64_t ahead = 0) {
   const int64_t rest = count % MR;
   const int64_t groupsEnd = count - rest - (rest != 0 && 2 * rest < MR && count > MR ? MR : 0);
   int64_t p = 0;
   for (; p < groupsEnd; p += MR) {
     int64_t pos[MR];
     _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; ++i) pos[i] = offsetOf(p + i);
-    channelLaneTile<L, MR>(x, wp, bias, acc + p * 2 * L, first, CC, plane, Wp, R, S, dilH, dilW, pos);
+    channelLaneTile<L, MR>(x, wp, bias, acc + p * 2 * L, first, CC, plane, Wp, R, S, dilH, dilW, pos, ahead);
   }
   // The positions left: rest, or MR + rest as two tiles.
   const int64_t left = count - p, firstTile = left > MR ? (left + 1) / 2 : left;
@@ -123,7 +129,7 @@ __attribute__((always_inline)) inline void channelLanePositions(const float *__r
 #define LEIP_TILE_REST(k)                                                                                            \
   case k:                                                                                                              \
     if constexpr (k < MR)                                                                                              \
-      channelLaneTile<L, k>(x, wp, bias, ar, first, CC, plane, Wp, R, S, dilH, dilW, pos);                           \
+      channelLaneTile<L, k>(x, wp, bias, ar, first, CC, plane, Wp, R, S, dilH, dilW, pos, ahead);                      \
     break;
     switch (n) {
       LEIP_TILE_REST(1) LEIP_TILE_REST(2) LEIP_TILE_REST(3) LEIP_TILE_REST(4) LEIP_TILE_REST(5)
@@ -141,9 +147,10 @@ template <int L, int MR>
 __attribute__((always_inline)) inline void channelLaneRow(const float *__restrict x, const float *__restrict wp,
                                                      const float *__restrict bias, float *__restrict acc, bool first,
                                                      int64_t CC, int64_t plane, int64_t Wp, int64_t R, int64_t S,
-                                                     int64_t dilH, int64_t dilW, int64_t strideW, int64_t OW) {
+                                                     int64_t dilH, int64_t dilW, int64_t strideW, int64_t OW,
+                                                     int64_t ahead = 0) {
   channelLanePositions<L, MR>(x, wp, bias, acc, first, CC, plane, Wp, R, S, dilH, dilW, OW,
-                              [strideW](int64_t p) { return p * strideW; });
+                              [strideW](int64_t p) { return p * strideW; }, ahead);
 }
 
 typedef float V16 __attribute__((ext_vector_type(16)));

@@ -95,6 +95,9 @@ void printQuantization(const codegen::CompileResult &result) {
   if (result.byteDotConvs > 0)
     std::printf("  integer convolutions on vpmaddubsw (input bytes known to lie in 0..127): %" PRId64 "\n",
                 result.byteDotConvs);
+  if (result.signDotConvs > 0)
+    std::printf("  integer convolutions on vpsignb + vpmaddubsw (signed input, no weight -128): %" PRId64 "\n",
+                result.signDotConvs);
   for (const auto &conv : q.floatConvs)
     std::printf("  stays float: %s: %s\n", conv.node.c_str(), conv.reason.c_str());
 }

@@ -90,6 +90,7 @@ public:
 
   int64_t outputsOverResiduals() const { return outputsOverResiduals_; }
   int64_t byteDotConvs() const { return state_.byteDotConvs; }
+  int64_t signDotConvs() const { return state_.signDotConvs; }
   int64_t winogradConvs() const { return state_.winogradConvs; }
 
   int64_t residualAddsFused() const {
@@ -436,7 +437,8 @@ CompileResult compileGraph(const ir::Graph &sourceGraph, const CompileOptions &o
   spdlog::debug("compiled {} nodes for {}, peak activations {} bytes", order.size(), options.target.describe(), peak);
   return {(finalDir / "modelLibrary.so").string(), (finalDir / "model_schema.json").string(), peak, quantization,
           dataType, builder.residualAddsFused(), paddedOutputs, residualDequantizesFolded, maxPoolsFused,
-          builder.outputsOverResiduals(), builder.byteDotConvs(), builder.winogradConvs()};
+          builder.outputsOverResiduals(), builder.byteDotConvs(), builder.winogradConvs(),
+          builder.signDotConvs()};
 }
 
 } // namespace leip::codegen

@@ -41,6 +41,9 @@ enum class Int8Dot : int32_t {
   // vpmaddubsw, on input bytes known to lie in 0..127 (chosen per node, where the module's
   // kind is Avx2: lower/QConv.cpp, dotForInput).
   Avx2Bytes = 4,
+  // vpsignb + vpmaddubsw, on signed input (unsigned input flipped) where no weight is -128
+  // (chosen per node like Avx2Bytes).
+  Avx2Signs = 5,
 };
 
 /// What all node functions of one module share: tensor storage and emitted constants.
@@ -55,6 +58,8 @@ struct ModuleState {
   int derivedConstants = 0;
   /// Integer convolutions lowered with Int8Dot::Avx2Bytes (CompileResult::byteDotConvs).
   int64_t byteDotConvs = 0;
+  /// Integer convolutions lowered with Int8Dot::Avx2Signs (CompileResult::signDotConvs).
+  int64_t signDotConvs = 0;
   /// Float convolutions lowered as Winograd F(2x2, 3x3) (CompileResult::winogradConvs).
   int64_t winogradConvs = 0;
 };
@@ -78,6 +83,8 @@ public:
   Int8Dot int8Dot() const { return state_.int8Dot; }
   /// Counts this node among the integer convolutions on Int8Dot::Avx2Bytes.
   void countByteDotConv() { ++state_.byteDotConvs; }
+  /// Counts this node among the integer convolutions on Int8Dot::Avx2Signs.
+  void countSignDotConv() { ++state_.signDotConvs; }
   /// Counts this node among the Winograd convolutions.
   void countWinogradConv() { ++state_.winogradConvs; }
 

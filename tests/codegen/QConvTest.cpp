@@ -139,6 +139,9 @@ struct QConvSpec {
   /// Direct requantization (requant_scales...) with these bounds instead of the general form.
   bool direct = false;
   int64_t yMin = 0, yMax = 0;
+  /// Weights in -127..127 (a symmetric quantizer's), both ends present: on AVX2 without
+  /// VNNI, input that may be negative then takes vpsignb + vpmaddubsw (Avx2Signs).
+  bool symmetricWeights = false;
 };
 
 /// Graph inputs with their random values and the QConv outputs with their names.
@@ -162,7 +165,10 @@ struct QConvModel {
   /// Adds the QConv `s` on a new random input, or on `from` (of type s.xType and shape s.x).
   ir::Node *add(const QConvSpec &s, ir::Value *from = nullptr) {
     ir::Value *x = from ? from : input(s.name + "_x", randomBytes(s.xType, s.x, rng));
-    ir::Value *w = graph.addConstant(s.name + "_w", randomBytes(DType::I8, s.w, rng));
+    ir::Tensor weights = randomBytes(DType::I8, s.w, rng);
+    if (s.symmetricWeights)
+      for (int8_t &v : weights.values<int8_t>()) v = v == -128 ? -127 : v;
+    ir::Value *w = graph.addConstant(s.name + "_w", std::move(weights));
     const int64_t K = s.w[0], taps = s.w[1] * s.w[2] * s.w[3];
     // Scales that give v a standard deviation near vStd: (x - z) has mean square
     // var(x) + (mean(x) - z)^2, the weights about 74^2.
@@ -793,6 +799,52 @@ TEST_P(QConvCodegen, InputsKnownInZeroTo127) {
     fs::remove_all(options.outputDir);
     // Four readers qualify; the uint8 one and the producers (random int8 inputs) do not.
     EXPECT_EQ(result.byteDotConvs, usesAvx2Dot(target) ? 4 : 0) << depthwise;
+  }
+}
+
+// Input that may be negative (or above 127) times weights without -128, as a symmetric
+// quantizer makes them: on AVX2 without VNNI the kernels multiply |x| by the weights with
+// x's signs (vpsignb, vpmaddubsw), whose pairs of products cannot saturate 16 bits. Each
+// kernel's worst pairs occur (both input bounds, weights -127 and 127); a layer with a -128
+// weight keeps vpmaddwd.
+TEST_P(QConvCodegen, SignedInputOnSymmetricWeights) {
+  for (const char *depthwise : {"lanes", "planes"}) {
+    ScopedEnv kernel("LEIP_DEPTHWISE_KERNEL", depthwise);
+    QConvModel m(1301);
+    auto add = [&](QConvSpec s) {
+      s.symmetricWeights = true;
+      m.add(s);
+    };
+    QConvSpec s = conv("stem7x7s2_c3_i8", {1, 3, 32, 30}, {16, 3, 7, 7});
+    s.pads = {3, 3, 3, 3}, s.strides = {2, 2}, s.xType = DType::I8, s.xZero = -5;
+    add(s);
+    s = conv("k3s1_i8_zero0", {2, 16, 12, 12}, {24, 16, 3, 3});
+    s.pads = kPad1, s.xType = DType::I8, s.xZero = 0, s.outputType = "int8", s.activation = "Relu";
+    add(s);
+    s = conv("k1_u8_zero128", {1, 20, 9, 9}, {12, 20, 1, 1}); // u8 above 127: flipped to signed
+    add(s);
+    s = conv("depthwise_i8", {1, 24, 13, 13}, {24, 1, 3, 3});
+    s.pads = kPad1, s.group = 24, s.xType = DType::I8, s.xZero = 3;
+    add(s);
+    s = conv("depthwise_s2_u8", {1, 16, 14, 15}, {16, 1, 3, 3});
+    s.pads = kPad1, s.strides = {2, 2}, s.group = 16;
+    add(s);
+    s = fullyConnected("fc_i8", 3, 64, 40);
+    s.xType = DType::I8, s.xZero = -1;
+    add(s);
+    s = conv("k3_with_minus128", {1, 8, 9, 9}, {8, 8, 3, 3}); // random weights: -128 present
+    s.pads = kPad1, s.xType = DType::I8, s.xZero = 0;
+    m.add(s);
+    expectBitwiseAcrossThreads(m, std::string("signed_") + depthwise);
+
+    codegen::CompileOptions options;
+    const Target &target = GetParam();
+    options.target = target.triple[0] ? codegen::parseTarget(target.triple) : codegen::hostTarget();
+    options.outputDir = (test::workRoot() / ("qconv_signs_count_" + std::string(target.tag))).string();
+    const codegen::CompileResult result = codegen::compileGraph(m.graph, options);
+    fs::remove_all(options.outputDir);
+    EXPECT_EQ(result.signDotConvs, usesAvx2Dot(target) ? 6 : 0) << depthwise;
+    EXPECT_EQ(result.byteDotConvs, 0) << depthwise;
   }
 }
 

@@ -53,6 +53,9 @@ struct CompileResult {
   int64_t byteDotConvs = 0;
   /// Float 3x3 stride-1 convolutions computed by Winograd F(2x2, 3x3) (lower/Conv.cpp).
   int64_t winogradConvs = 0;
+  /// Integer convolutions on AVX2 without VNNI whose input may be negative (or above 127)
+  /// and whose weights hold no -128, so that they multiply with vpsignb and vpmaddubsw.
+  int64_t signDotConvs = 0;
 };
 
 /// Throws BadInputError naming the first node whose op cannot be compiled yet (before any

@@ -45,7 +45,8 @@ struct QConvTile {
 
 /// The tiles kernels/QConv.cpp instantiates for a dot kind and vector width.
 std::vector<QConvTile> tilesFor(Int8Dot dot, int floatLanes) {
-  const bool avx2 = dot == Int8Dot::Avx2 || dot == Int8Dot::Avx2Bytes; // 8 lanes even with AVX-512
+  // 8 lanes even with AVX-512.
+  const bool avx2 = dot == Int8Dot::Avx2 || dot == Int8Dot::Avx2Bytes || dot == Int8Dot::Avx2Signs;
   if (floatLanes == 16 && !avx2) return {{16, 8, 3}, {16, 6, 4}};
   if (dot == Int8Dot::Sdot) return {{4, 8, 3}, {4, 6, 4}}; // NEON's 32 registers
   if (dot == Int8Dot::Vnni || avx2) return {{8, 4, 2}};
@@ -100,18 +101,27 @@ StoredRange storedRange(const ir::Value *v) {
   return range.lo <= range.hi ? range : full;
 }
 
-/// The dot kind for this node: the module's, except that on AVX2 without VNNI an input
-/// whose stored bytes (and zero point, the padding) all lie in 0..127, such as a ReLU's
-/// int8 output, takes vpmaddubsw: no pair of its products can saturate 16 bits then, and
-/// the bytes need no flip.
+/// The dot kind for this node: the module's, except on AVX2 without VNNI, where
+/// - an input whose stored bytes (and zero point, the padding) all lie in 0..127, such as a
+///   ReLU's int8 output, takes vpmaddubsw: no pair of its products can saturate 16 bits
+///   then, and the bytes need no flip;
+/// - any other input takes vpmaddubsw on |x| and the weights with x's signs when no weight
+///   is -128 (symmetric quantizers give -127..127): its pairs cannot saturate either;
+/// - else vpmaddwd on 16-bit halves.
 Int8Dot dotForInput(NodeLowering &L) {
   if (L.int8Dot() != Int8Dot::Avx2) return L.int8Dot();
   const ir::Node &node = L.node();
   const StoredRange range = storedRange(node.input(0));
   const int64_t zero = node.attrs().getInt("x_zero_point", 0);
-  if (range.lo < 0 || range.hi > 127 || zero < 0 || zero > 127) return Int8Dot::Avx2;
-  L.countByteDotConv();
-  return Int8Dot::Avx2Bytes;
+  if (range.lo >= 0 && range.hi <= 127 && zero >= 0 && zero <= 127) {
+    L.countByteDotConv();
+    return Int8Dot::Avx2Bytes;
+  }
+  const ir::Tensor &w = *node.input(1)->constant();
+  const auto *wData = static_cast<const int8_t *>(w.rawData());
+  if (std::find(wData, wData + w.numElements(), int8_t{-128}) != wData + w.numElements()) return Int8Dot::Avx2;
+  L.countSignDotConv();
+  return Int8Dot::Avx2Signs;
 }
 
 /// Four signed bytes as the kernels' dot products take them: one little-endian word (the
@@ -397,10 +407,10 @@ int64_t lowerQConv(NodeLowering &L) {
 
   const Int8Dot dot = dotForInput(L);
 
-  // Packed bytes are unsigned (signed for sdot; the kernel flips input of the other kind by
-  // 0x80; Avx2Bytes takes them as stored): the zero point moves with them, and
+  // Packed bytes are unsigned (signed for sdot and Avx2Signs; the kernel flips input of the
+  // other kind by 0x80; Avx2Bytes takes them as stored): the zero point moves with them, and
   // sum((x - z) w) = sum(x w) - z sum(w), the second term per channel.
-  const bool packSigned = dot == Int8Dot::Sdot;
+  const bool packSigned = dot == Int8Dot::Sdot || dot == Int8Dot::Avx2Signs;
   const int64_t zeroPacked = dot == Int8Dot::Avx2Bytes || xSigned == packSigned ? xZero
                              : xSigned                                          ? xZero + 128
                                                                                 : xZero - 128;

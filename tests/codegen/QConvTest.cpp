@@ -664,6 +664,17 @@ TEST_P(QConvCodegen, DepthwiseWideRows) {
   expectBitwiseAcrossThreads(m, "depthwise_wide");
 }
 
+/// Compiles `graph` for `target` (into a scratch directory, removed after) for the counts
+/// the compiler reports (which dot products it picked).
+codegen::CompileResult compileCounts(const ir::Graph &graph, const Target &target, const std::string &name) {
+  codegen::CompileOptions options;
+  options.target = target.triple[0] ? codegen::parseTarget(target.triple) : codegen::hostTarget();
+  options.outputDir = (test::workRoot() / (name + "_" + target.tag)).string();
+  codegen::CompileResult result = codegen::compileGraph(graph, options);
+  fs::remove_all(options.outputDir);
+  return result;
+}
+
 // ---- leip_k_qgemm -----------------------------------------------------------------------------
 
 QConvSpec fullyConnected(std::string name, int64_t N, int64_t K, int64_t M) {
@@ -791,12 +802,8 @@ TEST_P(QConvCodegen, InputsKnownInZeroTo127) {
       EXPECT_GT(countEqual(want[o], 0), 0) << m.names[o];
       EXPECT_GT(countEqual(want[o], 127), want[o].numElements() / 50) << m.names[o];
     }
-    codegen::CompileOptions options;
     const Target &target = GetParam();
-    options.target = target.triple[0] ? codegen::parseTarget(target.triple) : codegen::hostTarget();
-    options.outputDir = (test::workRoot() / ("qconv_bounded_count_" + std::string(target.tag))).string();
-    const codegen::CompileResult result = codegen::compileGraph(m.graph, options);
-    fs::remove_all(options.outputDir);
+    const codegen::CompileResult result = compileCounts(m.graph, target, "qconv_bounded_count");
     // Four readers qualify; the uint8 one and the producers (random int8 inputs) do not.
     EXPECT_EQ(result.byteDotConvs, usesAvx2Dot(target) ? 4 : 0) << depthwise;
   }
@@ -837,12 +844,8 @@ TEST_P(QConvCodegen, SignedInputOnSymmetricWeights) {
     m.add(s);
     expectBitwiseAcrossThreads(m, std::string("signed_") + depthwise);
 
-    codegen::CompileOptions options;
     const Target &target = GetParam();
-    options.target = target.triple[0] ? codegen::parseTarget(target.triple) : codegen::hostTarget();
-    options.outputDir = (test::workRoot() / ("qconv_signs_count_" + std::string(target.tag))).string();
-    const codegen::CompileResult result = codegen::compileGraph(m.graph, options);
-    fs::remove_all(options.outputDir);
+    const codegen::CompileResult result = compileCounts(m.graph, target, "qconv_signs_count");
     EXPECT_EQ(result.signDotConvs, usesAvx2Dot(target) ? 6 : 0) << depthwise;
     EXPECT_EQ(result.byteDotConvs, 0) << depthwise;
   }

@@ -109,7 +109,7 @@ __attribute__((target("avx2"))) inline void dotAvx2Bytes(I32x8Gcc *acc, const I3
 /// with x's signs (vpsignb w by x), so each product is x * w and a pair sums to at most
 /// 2 * 128 * 127 in magnitude: no saturation. One vpsignb per vector more than dotAvx2Bytes
 /// (the |x| one is shared by the tile's channels), against dotAvx2Pairs' second vpmaddwd
-/// and unpacking: 10-15 % faster in a register loop of the dense tile on Zen 3.
+/// and unpacking: 10-15 % faster in a loop shaped like the dense tile on Zen 3.
 __attribute__((target("avx2"))) inline void dotAvx2Signs(I32x8Gcc *acc, const I32x8Gcc *x, const I32x8Gcc *w) {
   typedef char I8x32 __attribute__((vector_size(32)));
   const I16x16Gcc ones = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};

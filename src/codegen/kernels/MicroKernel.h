@@ -129,7 +129,7 @@ __attribute__((always_inline)) inline void channelLanePositions(const float *__r
 #define LEIP_TILE_REST(k)                                                                                            \
   case k:                                                                                                              \
     if constexpr (k < MR)                                                                                              \
-      channelLaneTile<L, k>(x, wp, bias, ar, first, CC, plane, Wp, R, S, dilH, dilW, pos, ahead);                      \
+      channelLaneTile<L, k>(x, wp, bias, ar, first, CC, plane, Wp, R, S, dilH, dilW, pos, ahead);                    \
     break;
     switch (n) {
       LEIP_TILE_REST(1) LEIP_TILE_REST(2) LEIP_TILE_REST(3) LEIP_TILE_REST(4) LEIP_TILE_REST(5)

@@ -441,12 +441,15 @@ TEST(CodegenConvGemm, DepthwiseSmallAndLargePlanes) {
   expectMatchesInterpreter(narrow, narrow.node("Relu", {v}), "depthwise_blocked_narrow");
   // Blocked kernel, stride 2, whose rows are split into even and odd columns: no left pad
   // (even columns start at column 0) and an even width, then a left pad of 1 and an odd one
-  // (121 rows: blocked, not flat).
-  for (const auto &[w, pads] : {std::pair<int64_t, Ints>{34, {0, 0, 1, 1}}, {33, {1, 1, 1, 1}}}) {
+  // (121 rows: blocked, not flat). Each parity of width + left pad: a row's last columns are
+  // split from a window that ends at its last column, or one before it (that column stored
+  // alone).
+  for (const auto &[w, pads] : {std::pair<int64_t, Ints>{34, {0, 0, 1, 1}}, {33, {1, 1, 1, 1}},
+                                {34, {1, 1, 1, 1}}, {33, {0, 0, 1, 1}}}) {
     OneNodeModel split;
     ir::Value *u = split.node("Conv", {split.input("x", {1, 3, 121, w}), split.weights({3, 1, 3, 3}), split.weights({3})},
                               {{"group", int64_t{3}}, {"pads", pads}, {"strides", Ints{2, 2}}});
-    expectMatchesInterpreter(split, u, "depthwise_blocked_s2_w" + std::to_string(w));
+    expectMatchesInterpreter(split, u, "depthwise_blocked_s2_w" + std::to_string(w) + "_l" + std::to_string(pads[1]));
   }
   OneNodeModel clipped; // blocked kernel, stride 1, 39 rows (a partial block of 4), Clip per block
   ir::Value *c = clipped.node("Conv", {clipped.input("x", {1, 3, 39, 40}), clipped.weights({3, 1, 3, 3}),

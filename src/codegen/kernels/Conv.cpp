@@ -771,12 +771,29 @@ __attribute__((always_inline)) inline void depthwise3x3(const float *__restrict 
             *(VU *)(buf + half) = even;
             *(VU *)(buf + kDwRow / 2 + half) = odd;
           }
-          for (; 2 * half - padL < W; ++half) {
-            buf[half] = column(2 * half - padL);
-            buf[kDwRow / 2 + half] = column(2 * half + 1 - padL);
+          // Zeros from here to what the taps read, then the rest of the row (under 2 VL
+          // columns) as the last 2 VL of its columns whose first is an even padded column,
+          // rewriting some values already stored: scalar loops here cost more than the taps
+          // (and a copy through a zeroed buffer stalled on reloading its scalar stores).
+          const int64_t restFrom = 2 * half - padL;
+          for (int64_t k = half; k < need / 2; k += VL) {
+            *(VU *)(buf + k) = 0.0f;
+            *(VU *)(buf + kDwRow / 2 + k) = 0.0f;
           }
-          for (int64_t k = half; k < need / 2; ++k) buf[k] = 0.0f;
-          for (int64_t k = half; k < need / 2; ++k) buf[kDwRow / 2 + k] = 0.0f;
+          if (restFrom < W && W > 2 * VL) {
+            const int64_t from = (W - 2 * VL + padL) % 2 == 0 ? W - 2 * VL : W - 2 * VL - 1;
+            const V lo = *(const VU *)(in + from), hi = *(const VU *)(in + from + VL);
+            V even, odd;
+            splitEvenOdd(lo, hi, even, odd);
+            *(VU *)(buf + (from + padL) / 2) = even;
+            *(VU *)(buf + kDwRow / 2 + (from + padL) / 2) = odd;
+            if (from + 2 * VL < W) buf[(W - 1 + padL) / 2] = in[W - 1]; // an even padded column
+          } else {
+            for (; 2 * half - padL < W; ++half) {
+              buf[half] = column(2 * half - padL);
+              buf[kDwRow / 2 + half] = column(2 * half + 1 - padL);
+            }
+          }
         }
       }
       src[j] = buf;
@@ -820,13 +837,12 @@ __attribute__((always_inline)) inline void depthwise3x3(const float *__restrict 
           } else {
             alignas(64) float tmp[VL];
             *(VU *)tmp = value;
-            for (int64_t j = 0; col + j < OW; ++j) dst[j] = tmp[j];
+            copyUnder<VL>(dst, tmp, OW - col);
           }
         }
       }
     }
-    if (activation == kClip)
-      activateFast(out + oh0 * OW, imin(kRows, OH - oh0) * OW, activation, actAlpha, actBeta);
+    if (activation == kClip) clipFloats<VL>(out + oh0 * OW, imin(kRows, OH - oh0) * OW, actAlpha, actBeta);
   }
   if (activation != kRelu && activation != kClip) activateRange(out, OH * OW, activation, actAlpha, actBeta);
 }

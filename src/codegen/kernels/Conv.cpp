@@ -701,6 +701,9 @@ __attribute__((always_inline)) inline void directConvMaxPool(
 }
 
 constexpr int64_t kDwRow = 640; // floats per padded input row of the 3x3 depthwise path
+/// Output planes of up to kDwPrefetchMaxPlane floats have their lines fetched for writing
+/// kDwPrefetchPlanes planes ahead (leip_k_conv2d_f32's depthwise loop).
+constexpr int64_t kDwPrefetchPlanes = 8, kDwPrefetchMaxPlane = 1024;
 
 /// Depthwise 3x3, stride 1 or 2, dilation 1: output plane `out` of input plane `plane`.
 /// Each output row is computed VL columns at a time (VL = the target's float lanes, so that
@@ -1031,7 +1034,19 @@ extern "C" void leip_k_conv2d_f32(const float *__restrict x, const float *__rest
   // Depthwise: direct convolution.
   if (cPerGroup == 1 && R == 3 && S == 3 && dilH == 1 && dilW == 1 && strideH == strideW &&
       (strideH == 1 || strideH == 2) && ((OW + 31) / 32 * 32) * strideH + 48 <= kDwRow && padL + W <= kDwRow) {
+    // Small output planes: ask for the cache lines of the plane kDwPrefetchPlanes tasks
+    // ahead for writing. A layer's output often lands where the layer before last left data
+    // that both cores read (a 1x1 convolution split by output channels reads all of its
+    // input), and each store to such a line waits for the other core to drop its copy;
+    // asked for ahead, those waits overlap. On a 2-vCPU EPYC whose cores share no cache
+    // (475 ns round trip), mobilenet_v2's 7x7 layers went from 89-94 to 32-34 us at 2
+    // threads; on larger planes, already streamed, it cost 5-15 %.
+    const bool prefetchOutput = OH * OW <= kDwPrefetchMaxPlane;
     for (int64_t task = begin; task < end; ++task) {
+      if (prefetchOutput && task + kDwPrefetchPlanes < end) {
+        const char *next = reinterpret_cast<const char *>(y + (task + kDwPrefetchPlanes) * OH * OW);
+        for (int64_t byte = 0; byte < OH * OW * 4; byte += 64) __builtin_prefetch(next + byte, 1, 3);
+      }
       const int64_t n = task / K, k = task % K;
       const int64_t c = (k / kPerGroup);
       const float *__restrict plane = x + (n * C + c) * H * W;

@@ -261,20 +261,27 @@ void lowerConvs(ir::Graph &graph, QdqLoweringStats &stats) {
   }
 }
 
-// ---- a'. Gemm -> Reshape, 1x1 QConv, Reshape ----------------------------------------
+// ---- a'. Gemm / MatMul -> Reshape, 1x1 QConv, Reshape ---------------------------------
 // A fully connected layer Gemm(DQ(xq) [N, K], DQ(wq)) is a 1x1 convolution of N images of
 // 1x1 pixels with K channels; the compiler runs such a QConv as an integer matrix product.
+// MatMul(DQ(xq) [..., K], DQ(wq) [K, M]) (ONNX Runtime's quantizer makes it for linear
+// layers exported as MatMul, e.g. in transformers) is the same with every leading
+// dimension of A taken as an image.
 
-/// The Gemm's weights as [M, K, 1, 1] (transposed when transB is 0) and the plan, or a
-/// reason it stays float.
+/// The Gemm's or MatMul's weights as [M, K, 1, 1] (transposed when transB is 0, as MatMul's
+/// always are) and the plan, or a reason it stays float.
 std::string planGemm(const ir::Node &gemm, ConvPlan &plan, ir::Tensor &weights) {
+  const bool matMul = gemm.opType() == "MatMul";
   const ir::AttributeMap &a = gemm.attrs();
-  if (a.getInt("transA", 0) != 0) return "A is transposed";
-  if (a.getFloat("alpha", 1.0f) != 1.0f) return "alpha is not 1";
-  if (gemm.input(2) && a.getFloat("beta", 1.0f) != 1.0f) return "beta is not 1";
+  if (!matMul) {
+    if (a.getInt("transA", 0) != 0) return "A is transposed";
+    if (a.getFloat("alpha", 1.0f) != 1.0f) return "alpha is not 1";
+    if (gemm.input(2) && a.getFloat("beta", 1.0f) != 1.0f) return "beta is not 1";
+  }
   const ir::Value *x = gemm.input(0);
   if (gemm.output(0)->type().dtype != DType::F32) return "output is not f32";
-  if (x->type().rank() != 2) return "A is not 2-D";
+  if (!matMul && x->type().rank() != 2) return "A is not 2-D";
+  if (matMul && x->type().rank() < 2) return "A is 1-D";
   ir::Node *dqx = dequantizeProducer(x);
   if (!dqx) return "input A is not dequantized";
   ir::Node *dqw = dequantizeProducer(gemm.input(1));
@@ -285,8 +292,8 @@ std::string planGemm(const ir::Node &gemm, ConvPlan &plan, ir::Tensor &weights) 
   if (!wq->isConstant() || wq->type().rank() != 2) return "weights are not a 2-D constant";
   if (std::string why = constantOperands(*dqw, "weight", wqp); !why.empty()) return why;
   if (std::string why = checkWeightZeroPoints(wq->type().dtype, wqp); !why.empty()) return why;
-  const bool transB = a.getInt("transB", 0) != 0;
-  const int64_t K = x->type().shape[1], M = wq->type().shape[transB ? 0 : 1];
+  const bool transB = !matMul && a.getInt("transB", 0) != 0;
+  const int64_t K = x->type().shape.back(), M = wq->type().shape[transB ? 0 : 1];
   const bool perChannel = wqp.scale->numElements() != 1;
   if (perChannel) {
     int64_t axis = dqw->attrs().getInt("axis", 1);
@@ -311,7 +318,7 @@ ir::Value *shapeConstant(ir::Graph &graph, const std::string &base, const ir::Sh
 
 void lowerGemms(ir::Graph &graph, QdqLoweringStats &stats) {
   for (ir::Node *gemm : graph.topologicalOrder()) {
-    if (!isOnnxOp(gemm, "Gemm") || !dequantizeProducer(gemm->input(0))) continue;
+    if (!(isOnnxOp(gemm, "Gemm") || isOnnxOp(gemm, "MatMul")) || !dequantizeProducer(gemm->input(0))) continue;
     ConvPlan plan;
     ir::Tensor weights;
     if (std::string why = planGemm(*gemm, plan, weights); !why.empty()) {
@@ -320,7 +327,9 @@ void lowerGemms(ir::Graph &graph, QdqLoweringStats &stats) {
     }
     const std::string name = gemm->name();
     const ir::Shape &xs = plan.xq->type().shape;
-    const int64_t M = weights.shape()[0];
+    const int64_t M = weights.shape()[0], K = xs.back(), rows = ir::numElements(xs) / std::max<int64_t>(K, 1);
+    ir::Shape ys(xs.begin(), xs.end() - 1);
+    ys.push_back(M);
     ir::AttributeMap attrs;
     ir::FusedActivation act = ir::fusedActivation(*gemm);
     attrs.set("kernel_shape", std::vector<int64_t>{1, 1});
@@ -331,13 +340,13 @@ void lowerGemms(ir::Graph &graph, QdqLoweringStats &stats) {
     Detached result = eraseChain(graph, {gemm});
     ir::Value *w = graph.addConstant(graph.uniqueName(name + "_weights_1x1"), std::move(weights));
     ir::Node *in = addTypedNode(graph, "Reshape", "", graph.uniqueName(name + "_to_1x1"),
-                                {plan.xq, shapeConstant(graph, name + "_shape_1x1", {xs[0], xs[1], 1, 1})}, {},
+                                {plan.xq, shapeConstant(graph, name + "_shape_1x1", {rows, K, 1, 1})}, {},
                                 graph.uniqueName(plan.xq->name() + "_1x1"));
     ir::Node *conv = addTypedNode(graph, "QConv", ir::kLeipDomain, name, {in->output(0), w}, std::move(attrs),
                                   graph.uniqueName(result.name + "_1x1"));
     if (act.kind != ir::ActivationKind::None) ir::setFusedActivation(*conv, act);
     ir::Node *out = addTypedNode(graph, "Reshape", "", graph.uniqueName(name + "_from_1x1"),
-                                 {conv->output(0), shapeConstant(graph, name + "_shape", {xs[0], M})}, {},
+                                 {conv->output(0), shapeConstant(graph, name + "_shape", ys)}, {},
                                  result.name, &result.type);
     detail::attachUses(graph, result.uses, out->output(0));
     ++stats.convsLowered;

@@ -255,6 +255,67 @@ class CompileFloatModelAsInt8Test(unittest.TestCase):
         self.bad("--data_type", "--data_type", "int4")
 
 
+class QdqMatMulTest(unittest.TestCase):
+    """A linear layer exported as MatMul over a 3-D input, in QDQ form as ONNX Runtime's
+    quantizer writes it (u8 activations, i8 weights per output column), compiles to the
+    integer kernels and gives ONNX Runtime's results within one output step."""
+
+    K, M = 48, 24
+    Y_SCALE = 0.02
+
+    def model(self, path):
+        from onnx import TensorProto, helper, numpy_helper
+        rng = np.random.default_rng(3)
+        weights = rng.integers(-127, 128, size=(self.K, self.M), dtype=np.int8)
+        w_scales = (rng.uniform(0.5, 1.5, size=self.M) / (127 * np.sqrt(self.K))).astype(np.float32)
+        inits = [
+            numpy_helper.from_array(np.array(2.0 / 255, np.float32), "x_scale"),
+            numpy_helper.from_array(np.array(128, np.uint8), "x_zp"),
+            numpy_helper.from_array(weights, "w_q"),
+            numpy_helper.from_array(w_scales, "w_scale"),
+            numpy_helper.from_array(np.zeros(self.M, np.int8), "w_zp"),
+            numpy_helper.from_array(np.array(self.Y_SCALE, np.float32), "y_scale"),
+            numpy_helper.from_array(np.array(0, np.int8), "y_zp"),
+        ]
+        nodes = [
+            helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zp"], ["x_q"]),
+            helper.make_node("DequantizeLinear", ["x_q", "x_scale", "x_zp"], ["x_dq"]),
+            helper.make_node("DequantizeLinear", ["w_q", "w_scale", "w_zp"], ["w_dq"], axis=1),
+            helper.make_node("MatMul", ["x_dq", "w_dq"], ["mm"], name="linear"),
+            helper.make_node("QuantizeLinear", ["mm", "y_scale", "y_zp"], ["y_q"]),
+            helper.make_node("DequantizeLinear", ["y_q", "y_scale", "y_zp"], ["y"]),
+        ]
+        graph = helper.make_graph(nodes, "qdq_matmul", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                                     [2, 5, self.K])],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 5, self.M])], inits)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+        onnx.checker.check_model(model)
+        onnx.save(model, path)
+        return path
+
+    def test_matmul_runs_on_integers_and_matches_onnx_runtime(self):
+        work = e2e.work_dir("int8_qdq_matmul")
+        model = self.model(os.path.join(work, "qdq_matmul.onnx"))
+        x = e2e.save_npy(os.path.join(work, "x.npy"),
+                         np.random.default_rng(4).uniform(-1, 1, size=(2, 5, self.K)).astype(np.float32))
+        artifact, schema, _ = compile_artifact(self, model, os.path.join(work, "int8"), "--data_type", "int8")
+        self.assertEqual(schema["quantization"]["integer_convs"], 1, schema["quantization"])
+        self.assertEqual(schema["quantization"]["float_convs"], [], schema["quantization"])
+
+        result = e2e.leip("run", "--input_path", artifact, "--input", x, "--output_path", os.path.join(work, "out"))
+        self.assertEqual(result.rc, e2e.EXIT_OK, result.describe())
+        got = e2e.read_outputs(os.path.join(work, "out"))["y"].astype(np.float64)
+        e2e.ort_run(model, os.path.join(work, "ort"), [x])
+        want = e2e.read_outputs(os.path.join(work, "ort"))["y"].astype(np.float64)
+        self.assertEqual(got.shape, (2, 5, self.M))
+        steps = np.abs(got - want) / self.Y_SCALE
+        e2e.log(f"QDQ MatMul: {int(np.sum(steps < 1e-3))} of {steps.size} outputs equal to ONNX Runtime's, "
+                f"at most {steps.max():.3f} steps apart; {len(np.unique(want))} distinct values")
+        self.assertLessEqual(float(steps.max()), 1.0 + 1e-3)
+        self.assertGreaterEqual(int(np.sum(steps < 1e-3)), int(0.95 * steps.size))
+        self.assertGreater(len(np.unique(want)), 16)
+
+
 class Uint8CompressTest(unittest.TestCase):
     """A `leip compress --data_type uint8` model (u8 activations, u8 weights with zero point
     128) runs on integers too, and agrees with its simulation."""

@@ -411,6 +411,55 @@ TEST(LowerQdq, SymmetricU8WeightsBecomeSigned) {
     ASSERT_EQ(signedWeights.data<int8_t>()[i], static_cast<int>(w.data<uint8_t>()[i]) - 128) << i;
 }
 
+// ---- pattern a': Gemm / MatMul -> 1x1 QConv between Reshapes ----------------------------
+
+/// DequantizeLinear (axis 1, one scale per output column) of random i8 weights [K, M].
+Value *matMulWeights(QdqBuilder &b, int64_t K, int64_t M, unsigned seed) {
+  Tensor wq(DType::I8, {K, M});
+  std::mt19937 rng(seed);
+  for (int8_t &v : wq.values<int8_t>()) v = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
+  std::vector<float> scales;
+  for (int64_t m = 0; m < M; ++m) scales.push_back((0.5f + static_cast<float>(m % 5) / 5.0f) / (127.0f * std::sqrt(float(K))));
+  Tensor zps(DType::I8, {M});
+  Node *dq = b.node("DequantizeLinear", {b.constant(wq), b.constant(Tensor::fromVector<float>(DType::F32, {M}, scales)),
+                                         b.constant(zps)});
+  dq->attrs().set("axis", int64_t{1});
+  return dq->output(0);
+}
+
+TEST(LowerQdq, MatMulWithConstantWeightsOverEveryLeadingDimension) {
+  QdqBuilder b(41);
+  Value *x = b.fakeQuant(b.input("x", {2, 3, 40}), 2.0f / 255.0f, 128, DType::U8);
+  Node *matMul = b.node("MatMul", {x, matMulWeights(b, 40, 24, 7)});
+  const float yScale = 1.0f / 100;
+  Value *y = b.fakeQuant(matMul->output(0), yScale, 0, DType::I8);
+  Graph &g = b.finish({y});
+
+  Lowered l = lowerAndCompare(g, {yScale});
+  EXPECT_EQ(l.stats.convsLowered, 1u);
+  EXPECT_TRUE(l.stats.floatConvs.empty());
+  EXPECT_EQ(opCounts(*l.graph).count("MatMul"), 0u);
+  const Node *q = nodesOf(*l.graph, "QConv").at(0);
+  EXPECT_EQ(q->name(), matMul->name());
+  // The 6 rows of A as 6 images of 40 channels, the weights as 24 kernels of 1x1.
+  EXPECT_EQ(q->input(0)->type().shape, (Shape{6, 40, 1, 1}));
+  EXPECT_EQ(q->input(1)->type().shape, (Shape{24, 40, 1, 1}));
+}
+
+TEST(LowerQdq, MatMulOfTwoActivationsStaysFloat) {
+  QdqBuilder b(43);
+  Value *a = b.fakeQuant(b.input("lhs", {4, 8}), 1.0f / 127, 0, DType::I8);
+  Value *c = b.fakeQuant(b.input("rhs", {8, 5}), 1.0f / 127, 0, DType::I8);
+  Node *matMul = b.node("MatMul", {a, c});
+  Graph &g = b.finish({matMul->output(0)});
+  std::unique_ptr<Graph> lowered = passes::cloneGraph(g);
+  passes::QdqLoweringStats stats = passes::lowerQdqToInteger(*lowered);
+  EXPECT_EQ(stats.convsLowered, 0u);
+  ASSERT_EQ(stats.floatConvs.size(), 1u);
+  EXPECT_EQ(stats.floatConvs[0].reason, "weights are not a 2-D constant");
+  EXPECT_EQ(opCounts(*lowered), opCounts(g));
+}
+
 // ---- convs that must stay float --------------------------------------------------------
 
 TEST(LowerQdq, ConvsThatDoNotMatchStayFloatWithAReason) {

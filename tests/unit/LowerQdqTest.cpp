@@ -153,6 +153,17 @@ Lowered lowerAndCompare(const Graph &graph, const std::vector<double> &steps = {
   return out;
 }
 
+/// Lowers a clone of `graph`, whose one Conv, Gemm or MatMul must stay float for `reason`;
+/// returns the clone.
+std::unique_ptr<Graph> lowerExpectingFloat(const Graph &graph, const std::string &reason) {
+  std::unique_ptr<Graph> lowered = passes::cloneGraph(graph);
+  passes::QdqLoweringStats stats = passes::lowerQdqToInteger(*lowered);
+  EXPECT_EQ(stats.convsLowered, 0u);
+  EXPECT_EQ(stats.floatConvs.size(), 1u);
+  if (!stats.floatConvs.empty()) EXPECT_EQ(stats.floatConvs[0].reason, reason);
+  return lowered;
+}
+
 /// The graph's outputs on random inputs (for graphs the pass must leave alone).
 std::vector<Tensor> run(const Graph &graph, const std::vector<Tensor> &inputs) {
   return interp::Interpreter(graph).run(inputs);
@@ -452,11 +463,7 @@ TEST(LowerQdq, MatMulOfTwoActivationsStaysFloat) {
   Value *c = b.fakeQuant(b.input("rhs", {8, 5}), 1.0f / 127, 0, DType::I8);
   Node *matMul = b.node("MatMul", {a, c});
   Graph &g = b.finish({matMul->output(0)});
-  std::unique_ptr<Graph> lowered = passes::cloneGraph(g);
-  passes::QdqLoweringStats stats = passes::lowerQdqToInteger(*lowered);
-  EXPECT_EQ(stats.convsLowered, 0u);
-  ASSERT_EQ(stats.floatConvs.size(), 1u);
-  EXPECT_EQ(stats.floatConvs[0].reason, "weights are not a 2-D constant");
+  std::unique_ptr<Graph> lowered = lowerExpectingFloat(g, "weights are not a 2-D constant");
   EXPECT_EQ(opCounts(*lowered), opCounts(g));
 }
 
@@ -520,11 +527,7 @@ TEST(LowerQdq, NonConstantActivationScaleStaysFloat) {
   Value *xd = b.node("DequantizeLinear", {xq, s, zp})->output(0);
   Node *conv = b.node("Conv", {xd, b.weights({4, 3, 3, 3}, false)});
   Graph &g = b.finish({conv->output(0)});
-  std::unique_ptr<Graph> lowered = passes::cloneGraph(g);
-  passes::QdqLoweringStats stats = passes::lowerQdqToInteger(*lowered);
-  EXPECT_EQ(stats.convsLowered, 0u);
-  ASSERT_EQ(stats.floatConvs.size(), 1u);
-  EXPECT_EQ(stats.floatConvs[0].reason, "x scale is not a constant");
+  std::unique_ptr<Graph> lowered = lowerExpectingFloat(g, "x scale is not a constant");
   std::vector<Tensor> inputs = test::randomInputs(g, 3);
   inputs[1] = Tensor::scalar(0.01f);
   Tensor got = run(*lowered, inputs)[0], want = run(g, inputs)[0];

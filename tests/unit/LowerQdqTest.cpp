@@ -72,10 +72,11 @@ public:
   }
 
   /// DequantizeLinear of random i8 weights in [-127, 127]: scales per output channel
-  /// (axis 0) or one per tensor, sized so that a window's sum of products of inputs in
-  /// [-1, 1] stays around [-1, 1]. `zeroPoints` (per channel) default to 0.
-  Value *weights(const Shape &shape, bool perChannel, std::vector<int64_t> zeroPoints = {}) {
-    int64_t k = shape[0], taps = shape[1] * shape[2] * shape[3];
+  /// (along `axis`: 0 for Conv, 1 for MatMul's [K, M]) or one per tensor, sized so that a
+  /// window's sum of products of inputs in [-1, 1] stays around [-1, 1]. `zeroPoints` (per
+  /// channel) default to 0.
+  Value *weights(const Shape &shape, bool perChannel, std::vector<int64_t> zeroPoints = {}, int64_t axis = 0) {
+    int64_t k = shape[axis], taps = numElements(shape) / k;
     Tensor wq(DType::I8, shape);
     std::uniform_int_distribution<int> level(-127, 127);
     for (int8_t &v : wq.values<int8_t>()) v = static_cast<int8_t>(level(rng_));
@@ -88,7 +89,7 @@ public:
     for (int64_t i = 0; i < count; ++i) zps.setFromDouble(i, static_cast<double>(zeroPoints[i]));
     lastWeightScales = scales.toFloatVector();
     Node *dq = node("DequantizeLinear", {constant(wq), constant(scales), constant(zps)});
-    if (perChannel) dq->attrs().set("axis", int64_t{0});
+    if (perChannel) dq->attrs().set("axis", axis);
     return dq->output(0);
   }
 
@@ -424,24 +425,10 @@ TEST(LowerQdq, SymmetricU8WeightsBecomeSigned) {
 
 // ---- pattern a': Gemm / MatMul -> 1x1 QConv between Reshapes ----------------------------
 
-/// DequantizeLinear (axis 1, one scale per output column) of random i8 weights [K, M].
-Value *matMulWeights(QdqBuilder &b, int64_t K, int64_t M, unsigned seed) {
-  Tensor wq(DType::I8, {K, M});
-  std::mt19937 rng(seed);
-  for (int8_t &v : wq.values<int8_t>()) v = static_cast<int8_t>(static_cast<int>(rng() % 255) - 127);
-  std::vector<float> scales;
-  for (int64_t m = 0; m < M; ++m) scales.push_back((0.5f + static_cast<float>(m % 5) / 5.0f) / (127.0f * std::sqrt(float(K))));
-  Tensor zps(DType::I8, {M});
-  Node *dq = b.node("DequantizeLinear", {b.constant(wq), b.constant(Tensor::fromVector<float>(DType::F32, {M}, scales)),
-                                         b.constant(zps)});
-  dq->attrs().set("axis", int64_t{1});
-  return dq->output(0);
-}
-
 TEST(LowerQdq, MatMulWithConstantWeightsOverEveryLeadingDimension) {
   QdqBuilder b(41);
   Value *x = b.fakeQuant(b.input("x", {2, 3, 40}), 2.0f / 255.0f, 128, DType::U8);
-  Node *matMul = b.node("MatMul", {x, matMulWeights(b, 40, 24, 7)});
+  Node *matMul = b.node("MatMul", {x, b.weights({40, 24}, true, {}, 1)});
   const float yScale = 1.0f / 100;
   Value *y = b.fakeQuant(matMul->output(0), yScale, 0, DType::I8);
   Graph &g = b.finish({y});
